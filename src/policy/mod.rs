@@ -1,0 +1,153 @@
+//! The repository's `.imagebump.yaml` and the rules that choose a tag.
+//!
+//! Pure: no I/O. `config` turns the file's text into a validated
+//! [`RepoConfig`] (or errors with file, line and column); `version` parses
+//! tags as versions and ranges; `choose` picks the target tag for one
+//! reference from a registry's tag list and classifies the bump.
+
+pub mod choose;
+pub mod config;
+pub mod schema;
+pub mod version;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::domain::ImageRepo;
+
+pub use choose::{Decision, choose};
+pub use config::{ConfigError, parse_config};
+pub use version::VersionRange;
+
+/// Where the config lives, relative to the repository root.
+pub const CONFIG_FILE: &str = ".imagebump.yaml";
+
+/// Globs read when the config names none.
+pub const DEFAULT_FILES: &[&str] = &["**/*.yaml", "**/*.yml"];
+
+/// Tags that are never candidates: cosign signatures, attestations, SBOMs.
+pub const DEFAULT_TAG_EXCLUDES: &[&str] = &[r"\.sig$", r"\.att$", r"\.sbom$"];
+
+/// The validated contents of `.imagebump.yaml`.
+#[derive(Clone, Debug)]
+pub struct RepoConfig {
+    pub files: Vec<String>,
+    pub exclude: Vec<String>,
+    pub policies: Vec<Policy>,
+    pub pull_requests: PullRequests,
+}
+
+impl RepoConfig {
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+}
+
+/// One image's update policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub image: ImageRepo,
+    pub rule: Rule,
+    /// Prereleases are candidates (also implied by a range naming one).
+    pub prerelease: bool,
+    pub digest: DigestMode,
+    pub automerge: Vec<UpdateType>,
+    /// Tag exclusions: the defaults plus the policy's own.
+    pub exclude: Vec<Regex>,
+}
+
+/// How tags are compared and filtered.
+#[derive(Clone, Debug)]
+pub enum Rule {
+    /// Tags are semver versions; only those in the range are candidates.
+    Semver(VersionRange),
+    /// Tags matching a pattern, ordered by an extracted value.
+    Tags(TagRule),
+}
+
+#[derive(Clone, Debug)]
+pub struct TagRule {
+    /// Matched against the whole tag as the user anchored it.
+    pub pattern: Option<Regex>,
+    /// `$name`, `$1` or `${1}`; `None` means the whole tag.
+    pub extract: Option<String>,
+    pub order: Order,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Semver,
+    Numerical,
+    Alphabetical,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DigestMode {
+    #[default]
+    Off,
+    /// Write `image:tag@sha256:…` and re-pin when the tag moves.
+    Pin,
+}
+
+/// The kind of change a bump makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateType {
+    Major,
+    Minor,
+    Patch,
+    Prerelease,
+    Digest,
+    Other,
+}
+
+impl UpdateType {
+    pub const ALL: [UpdateType; 6] = [
+        UpdateType::Major,
+        UpdateType::Minor,
+        UpdateType::Patch,
+        UpdateType::Prerelease,
+        UpdateType::Digest,
+        UpdateType::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateType::Major => "major",
+            UpdateType::Minor => "minor",
+            UpdateType::Patch => "patch",
+            UpdateType::Prerelease => "prerelease",
+            UpdateType::Digest => "digest",
+            UpdateType::Other => "other",
+        }
+    }
+}
+
+/// Merge-request settings (used by `serve`; validated now).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequests {
+    pub branch_prefix: String,
+    pub labels: Vec<String>,
+    pub reviewers: Vec<String>,
+    pub group: Group,
+}
+
+impl Default for PullRequests {
+    fn default() -> Self {
+        Self {
+            branch_prefix: "imagebump/".to_string(),
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            group: Group::PerPolicy,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    PerPolicy,
+    PerFile,
+    All,
+}

