@@ -22,7 +22,9 @@ impl ImageRepo {
     /// Parses a repository name without tag or digest.
     pub fn parse(name: &str) -> Result<Self, String> {
         let (host, path) = split_host(name);
-        let host = host.map(normalise_host).unwrap_or_else(|| DOCKER_HUB.to_string());
+        let host = host
+            .map(normalise_host)
+            .unwrap_or_else(|| DOCKER_HUB.to_string());
         if path.is_empty() || !path.split('/').all(valid_path_component) {
             return Err(format!(
                 "`{name}` is not an image repository (expected e.g. ghcr.io/acme/web)"
@@ -146,8 +148,7 @@ impl Tag {
         let ok = !b.is_empty()
             && b.len() <= 128
             && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-            && b
-                .iter()
+            && b.iter()
                 .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
         if ok {
             Ok(Self(s.to_string()))
@@ -181,14 +182,19 @@ impl Digest {
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(format!("`{s}` is not a digest (expected sha256:<64 hex digits>)"))
+            Err(format!(
+                "`{s}` is not a digest (expected sha256:<64 hex digits>)"
+            ))
         }
     }
 
     /// The digest of `bytes` as sha256.
     pub fn sha256_of(bytes: &[u8]) -> Self {
         use sha2::Digest as _;
-        Self(format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))))
+        Self(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        ))
     }
 
     pub fn as_str(&self) -> &str {

@@ -2,7 +2,7 @@
 //! date. See DESIGN.md for the shape of the system.
 
 pub mod domain;
-pub mod yaml;
 pub mod manifest;
 pub mod policy;
 pub mod registry;
+pub mod yaml;

@@ -159,7 +159,9 @@ pub fn parse(text: &str) -> Result<Vec<Option<Node>>, YamlError> {
                 Some(frame) => frame.finish(),
                 None => continue,
             },
-            Event::Scalar(value, style, _, _) => scalar_node(&offsets, value.into_owned(), style, span),
+            Event::Scalar(value, style, _, _) => {
+                scalar_node(&offsets, value.into_owned(), style, span)
+            }
             Event::Alias(_) => Node {
                 kind: Kind::Alias,
                 line: span.start.line(),
@@ -185,7 +187,8 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
         _ => (Style::Block, None),
     };
     let literal = |from: usize| -> bool {
-        text.get(from..).is_some_and(|rest| rest.starts_with(value.as_str()))
+        text.get(from..)
+            .is_some_and(|rest| rest.starts_with(value.as_str()))
             && !value.contains(['\n', '\r'])
     };
     let (raw, end) = match (style, quote) {
@@ -197,7 +200,10 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
             let closes = text.as_bytes().get(inner + value.len()) == Some(&q);
             let escaped = value.bytes().any(|b| b == q || (q == b'"' && b == b'\\'));
             if literal(inner) && closes && !escaped {
-                (Some(inner..inner + value.len()), Some(inner + value.len() + 1))
+                (
+                    Some(inner..inner + value.len()),
+                    Some(inner + value.len() + 1),
+                )
             } else {
                 (None, None)
             }

@@ -1,1 +1,83 @@
+//! The JSON Schema of `.imagebump.yaml`, for editors (`imagebump schema`).
+//! Kept beside the parser's key lists; a test checks they agree.
 
+use serde_json::{Value, json};
+
+/// JSON Schema (draft 2020-12) of the repository config.
+pub fn schema() -> Value {
+    let update_types = json!(["major", "minor", "patch", "prerelease", "digest", "other"]);
+    let strings = json!({"type": "array", "items": {"type": "string", "minLength": 1}});
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://imagebump.dev/schema/imagebump.yaml.json",
+        "title": ".imagebump.yaml",
+        "description": "imagebump's per-repository config: which files to scan and which policy each image follows.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["policies"],
+        "properties": {
+            "files": {
+                "description": "Globs of files to scan, relative to the repository root.",
+                "default": ["**/*.yaml", "**/*.yml"],
+                "type": "array", "items": {"type": "string", "minLength": 1}
+            },
+            "exclude": {
+                "description": "Globs of files never read.",
+                "type": "array", "items": {"type": "string", "minLength": 1}
+            },
+            "policies": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["name", "image"],
+                    "not": {"required": ["semver", "tags"]},
+                    "properties": {
+                        "name": {
+                            "description": "Unique; markers (`# imagebump: <name>`) refer to it.",
+                            "type": "string", "pattern": "^[A-Za-z0-9._-]+$"
+                        },
+                        "image": {
+                            "description": "Repository without tag or digest, e.g. ghcr.io/acme/web.",
+                            "type": "string", "pattern": "^[^@]+$"
+                        },
+                        "semver": {
+                            "description": "Version range: ^1.4, ~1.4.2, >=1.0.0, <2.0.0, 1.*, * or npm-style `>=1.0.0 <2.0.0`. Default `*`.",
+                            "type": "string", "minLength": 1
+                        },
+                        "tags": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["order"],
+                            "properties": {
+                                "pattern": {"description": "Regular expression matched against the tag.", "type": "string"},
+                                "extract": {"description": "`$name`, `$1` or `${1}`; default the whole tag.", "type": "string"},
+                                "order": {"enum": ["semver", "numerical", "alphabetical"]},
+                                "exclude": {
+                                    "description": "Regular expressions of tags never chosen, added to the defaults (*.sig, *.att, *.sbom).",
+                                    "type": "array", "items": {"type": "string"}
+                                }
+                            }
+                        },
+                        "prerelease": {"description": "Prereleases are candidates.", "type": "boolean", "default": false},
+                        "digest": {"description": "pin: write image:tag@sha256:… and re-pin when the tag moves.", "enum": ["pin", "off"], "default": "off"},
+                        "automerge": {
+                            "description": "Update types merged without a human.",
+                            "type": "array", "items": {"enum": update_types}
+                        }
+                    }
+                }
+            },
+            "pullRequests": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "branchPrefix": {"type": "string", "default": "imagebump/", "pattern": "^[A-Za-z0-9._/-]+$"},
+                    "labels": strings.clone(),
+                    "reviewers": strings,
+                    "group": {"enum": ["per-policy", "per-file", "all"], "default": "per-policy"}
+                }
+            }
+        }
+    })
+}
