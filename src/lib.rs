@@ -6,3 +6,6 @@ pub mod manifest;
 pub mod policy;
 pub mod registry;
 pub mod yaml;
+pub mod plan;
+pub mod workdir;
+pub mod cli;

@@ -1,0 +1,103 @@
+//! The command line: `check`, `validate`, `schema`, `version`.
+//! Each command returns its process exit code.
+
+mod check;
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::policy::{self, CONFIG_FILE, ConfigError, RepoConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "imagebump", version, about = "Keeps container image tags in a GitOps repository up to date")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show (or write) the bumps that the repository's policies allow.
+    Check(check::CheckArgs),
+    /// Check a repository's .imagebump.yaml; exit 1 when it is invalid.
+    Validate {
+        /// Repository root holding .imagebump.yaml.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print the JSON Schema of .imagebump.yaml, for editors.
+    Schema,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => check::run(args).await,
+        Command::Validate { dir } => validate(&dir),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&policy::schema::schema()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("imagebump {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Reads and validates `dir/.imagebump.yaml`.
+pub fn load_config(dir: &Path) -> Result<RepoConfig, Vec<ConfigError>> {
+    let path = dir.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("no {CONFIG_FILE} in {}", dir.display())
+            } else {
+                format!("cannot read {}: {e}", path.display())
+            };
+            return Err(vec![ConfigError {
+                file: CONFIG_FILE.to_string(),
+                line: 1,
+                column: 1,
+                message,
+                hint: Some("create it; `imagebump schema` prints its JSON Schema".into()),
+            }]);
+        }
+    };
+    policy::parse_config(CONFIG_FILE, &text)
+}
+
+fn validate(dir: &Path) -> ExitCode {
+    match load_config(dir) {
+        Ok(c) => {
+            println!("{CONFIG_FILE}: valid ({} policies)", c.policies.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{CONFIG_FILE}: {} error(s)", errors.len());
+            ExitCode::from(1)
+        }
+    }
+}
