@@ -159,7 +159,9 @@ pub fn parse(text: &str) -> Result<Vec<Option<Node>>, YamlError> {
                 Some(frame) => frame.finish(),
                 None => continue,
             },
-            Event::Scalar(value, style, _, _) => scalar_node(&offsets, value.into_owned(), style, span),
+            Event::Scalar(value, style, _, _) => {
+                scalar_node(&offsets, value.into_owned(), style, span)
+            }
             Event::Alias(_) => Node {
                 kind: Kind::Alias,
                 line: span.start.line(),
@@ -177,7 +179,7 @@ pub fn parse(text: &str) -> Result<Vec<Option<Node>>, YamlError> {
 
 fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span) -> Node {
     let text = offsets.text;
-    let start = offsets.byte(span.start.index());
+    let start = skip_properties(text, offsets.byte(span.start.index()));
     let (style, quote) = match style {
         ScalarStyle::Plain => (Style::Plain, None),
         ScalarStyle::SingleQuoted => (Style::SingleQuoted, Some(b'\'')),
@@ -185,11 +187,12 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
         _ => (Style::Block, None),
     };
     let literal = |from: usize| -> bool {
-        text.get(from..).is_some_and(|rest| rest.starts_with(value.as_str()))
+        text.get(from..)
+            .is_some_and(|rest| rest.starts_with(value.as_str()))
             && !value.contains(['\n', '\r'])
     };
     let (raw, end) = match (style, quote) {
-        (Style::Plain, _) if literal(start) => {
+        (Style::Plain, _) if !value.is_empty() && literal(start) => {
             (Some(start..start + value.len()), Some(start + value.len()))
         }
         (_, Some(q)) if text.as_bytes().get(start) == Some(&q) => {
@@ -197,7 +200,10 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
             let closes = text.as_bytes().get(inner + value.len()) == Some(&q);
             let escaped = value.bytes().any(|b| b == q || (q == b'"' && b == b'\\'));
             if literal(inner) && closes && !escaped {
-                (Some(inner..inner + value.len()), Some(inner + value.len() + 1))
+                (
+                    Some(inner..inner + value.len()),
+                    Some(inner + value.len() + 1),
+                )
             } else {
                 (None, None)
             }
@@ -214,6 +220,24 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
         line: span.start.line(),
         column: span.start.col() + 1,
     }
+}
+
+/// Skips a node's properties (`!tag`, `&anchor`) before its text: the
+/// parser's span starts at them, the literal text after them.
+fn skip_properties(text: &str, mut at: usize) -> usize {
+    while let Some(rest) = text.get(at..) {
+        if !(rest.starts_with('!') || rest.starts_with('&')) {
+            break;
+        }
+        let token = rest.find([' ', '\t']).unwrap_or(rest.len());
+        let after = &rest[token..];
+        let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+        if token == 0 || gap == 0 {
+            break;
+        }
+        at += token + gap;
+    }
+    at
 }
 
 struct Frame {
