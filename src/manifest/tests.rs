@@ -496,3 +496,39 @@ fn apply_inserts_and_replaces_in_order() {
     assert_eq!(apply(t, &edits), "<adEf");
     assert!(verify_edit(t, "<adEf", &edits).is_ok());
 }
+
+#[test]
+fn helm_flow_mapping_and_crlf() {
+    let t = "image: {repository: nginx, tag: \"1.0\"}\r\nsub:\r\n  registry: ghcr.io/\r\n  repository: acme/web\r\n  tag: v2\t# imagebump: web:tag\r\n";
+    let r = refs(t);
+    assert_eq!(r.len(), 2, "{r:#?}");
+    assert_eq!((r[0].image.clone(), tag(t, &r[0])), (repo("nginx"), "1.0"));
+    assert_eq!(
+        (r[1].image.clone(), tag(t, &r[1])),
+        (repo("ghcr.io/acme/web"), "v2")
+    );
+    assert_eq!(r[1].marker, marker("web", MarkerKind::Tag));
+    let out = edited(
+        t,
+        &[r[0].tag_edit("1.1").unwrap(), r[1].tag_edit("v3").unwrap()],
+    );
+    assert_eq!(out, t.replace("\"1.0\"", "\"1.1\"").replace("v2\t", "v3\t"));
+}
+
+#[test]
+fn kustomize_crlf_with_marker_on_name_line() {
+    let t = "images:\r\n- name: web # imagebump: web:name\r\n  newName: ghcr.io/acme/web\r\n  newTag: '1.0'\r\n";
+    let r = refs(t);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].image, repo("ghcr.io/acme/web"));
+    assert_eq!(r[0].marker, marker("web", MarkerKind::Name));
+    assert_eq!((tag(t, &r[0]), r[0].line), ("1.0", 4));
+}
+
+#[test]
+fn byte_order_mark_keeps_offsets_right() {
+    let t = "\u{feff}image: web:1.0\n";
+    let r = refs(t);
+    assert_eq!(r.len(), 1);
+    assert_eq!(tag(t, &r[0]), "1.0");
+}
