@@ -122,13 +122,15 @@ impl Reference {
 
 /// Checks `after` against `before` with `edits` applied: the edits must be
 /// in bounds and not overlap, every byte outside them must be unchanged,
-/// `after` must still parse and hold as many references as `before`. Run it
-/// before writing a file.
+/// `after` must still parse and hold as many references as `before`, and
+/// each replacement must read back as exactly a reference's tag or digest.
+/// Run it before writing a file.
 pub fn verify_edit(before: &str, after: &str, edits: &[Edit]) -> Result<(), String> {
     let mut sorted: Vec<&Edit> = edits.iter().collect();
     sorted.sort_by_key(|e| (e.span.start, e.span.end));
     let mut at = 0; // in `before`
     let mut out = 0; // in `after`
+    let mut written = Vec::new(); // each replacement's range in `after`
     for e in &sorted {
         let (start, end) = (e.span.start, e.span.end);
         if start < at || end < start || before.get(start..end).is_none() {
@@ -140,6 +142,7 @@ pub fn verify_edit(before: &str, after: &str, edits: &[Edit]) -> Result<(), Stri
             Some(got) if got.starts_with(kept) && got.ends_with(e.replacement.as_str()) => {}
             _ => return Err(format!("bytes around edit {start}..{end} differ")),
         }
+        written.push(out + kept.len()..out + expected_len);
         out += expected_len;
         at = end;
     }
@@ -155,7 +158,28 @@ pub fn verify_edit(before: &str, after: &str, edits: &[Edit]) -> Result<(), Stri
             refs_before.len()
         ));
     }
+    for range in written {
+        if !reads_back(after, &refs_after, &range) {
+            return Err(format!(
+                "`{}` is not read back as a tag or digest",
+                after.get(range).unwrap_or_default()
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Whether the bytes written at `range` are exactly a reference's tag or
+/// digest (an inserted `@<digest>` counts from after the `@`).
+fn reads_back(after: &str, refs: &[Reference], range: &Range<usize>) -> bool {
+    let digest_range = match after.get(range.clone()) {
+        Some(s) if s.starts_with('@') => range.start + 1..range.end,
+        _ => range.clone(),
+    };
+    refs.iter().any(|r| {
+        r.tag.as_ref().is_some_and(|f| f.span == *range)
+            || r.digest.as_ref().is_some_and(|f| f.span == digest_range)
+    })
 }
 
 /// Applies non-overlapping edits; every byte outside their spans is kept.

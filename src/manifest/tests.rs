@@ -472,6 +472,20 @@ fn verify_edit_rejects_bad_results() {
     }];
     assert!(verify_edit(t, t, &oob).is_err());
     assert_eq!(apply(t, &oob), t);
+    // The new text parses but is not read back as the tag (`1.0.x` would
+    // be; a comment swallowing it would not).
+    let eaten = Edit {
+        span: e.span.clone(),
+        replacement: "2.0 #x".to_string(),
+    };
+    let out = apply(t, std::slice::from_ref(&eaten));
+    assert!(verify_edit(t, &out, &[eaten]).is_err());
+    // An edit outside any reference.
+    let stray = [Edit {
+        span: 21..22,
+        replacement: "z".into(),
+    }];
+    assert!(verify_edit(t, &apply(t, &stray), &stray).is_err());
     // No edits: identical text passes.
     assert!(verify_edit(t, t, &[]).is_ok());
 }
@@ -494,7 +508,8 @@ fn apply_inserts_and_replaces_in_order() {
         },
     ];
     assert_eq!(apply(t, &edits), "<adEf");
-    assert!(verify_edit(t, "<adEf", &edits).is_ok());
+    // Not image references: the guard refuses them.
+    assert!(verify_edit(t, "<adEf", &edits).is_err());
 }
 
 #[test]
