@@ -179,7 +179,7 @@ pub fn parse(text: &str) -> Result<Vec<Option<Node>>, YamlError> {
 
 fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span) -> Node {
     let text = offsets.text;
-    let start = offsets.byte(span.start.index());
+    let start = skip_properties(text, offsets.byte(span.start.index()));
     let (style, quote) = match style {
         ScalarStyle::Plain => (Style::Plain, None),
         ScalarStyle::SingleQuoted => (Style::SingleQuoted, Some(b'\'')),
@@ -192,7 +192,7 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
             && !value.contains(['\n', '\r'])
     };
     let (raw, end) = match (style, quote) {
-        (Style::Plain, _) if literal(start) => {
+        (Style::Plain, _) if !value.is_empty() && literal(start) => {
             (Some(start..start + value.len()), Some(start + value.len()))
         }
         (_, Some(q)) if text.as_bytes().get(start) == Some(&q) => {
@@ -220,6 +220,24 @@ fn scalar_node(offsets: &Offsets, value: String, style: ScalarStyle, span: Span)
         line: span.start.line(),
         column: span.start.col() + 1,
     }
+}
+
+/// Skips a node's properties (`!tag`, `&anchor`) before its text: the
+/// parser's span starts at them, the literal text after them.
+fn skip_properties(text: &str, mut at: usize) -> usize {
+    while let Some(rest) = text.get(at..) {
+        if !(rest.starts_with('!') || rest.starts_with('&')) {
+            break;
+        }
+        let token = rest.find([' ', '\t']).unwrap_or(rest.len());
+        let after = &rest[token..];
+        let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+        if token == 0 || gap == 0 {
+            break;
+        }
+        at += token + gap;
+    }
+    at
 }
 
 struct Frame {

@@ -81,3 +81,26 @@ fn positions_are_one_based() {
     let z = y.get("z").unwrap();
     assert_eq!((z.line, z.column), (4, 6));
 }
+
+#[test]
+fn empty_plain_scalar_has_no_raw_span() {
+    // `b:` with no value must not report an (empty) span at the key's colon.
+    let t = "a: ''\nb:\nc: \"\"\n";
+    let n = doc(t);
+    assert_eq!(n.get("a").unwrap().as_scalar().unwrap().raw, Some(4..4));
+    assert!(n.get("b").unwrap().as_scalar().unwrap().raw.is_none());
+    assert_eq!(n.get("c").unwrap().as_scalar().unwrap().raw, Some(13..13));
+}
+
+#[test]
+fn tagged_and_anchored_scalars_have_raw_spans() {
+    let t = "a: !!str nginx:1 # c\nb: &x 'web:2'\nc: &y !!str x:3\n";
+    let n = doc(t);
+    let a = n.get("a").unwrap().as_scalar().unwrap();
+    assert_eq!(&t[a.raw.clone().unwrap()], "nginx:1");
+    assert_eq!(comment_after(t, a.end.unwrap()), Some("c"));
+    let b = n.get("b").unwrap().as_scalar().unwrap();
+    assert_eq!(&t[b.raw.clone().unwrap()], "web:2");
+    let c = n.get("c").unwrap().as_scalar().unwrap();
+    assert_eq!(&t[c.raw.clone().unwrap()], "x:3");
+}
