@@ -1,11 +1,11 @@
 //! imagebump: keeps the image tags in a GitOps environment repository up to
 //! date. See DESIGN.md for the shape of the system.
 
+pub mod cli;
 pub mod domain;
 pub mod manifest;
+pub mod plan;
 pub mod policy;
 pub mod registry;
-pub mod yaml;
-pub mod plan;
 pub mod workdir;
-pub mod cli;
+pub mod yaml;

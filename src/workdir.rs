@@ -22,13 +22,21 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 pub fn glob_set(globs: &[String]) -> anyhow::Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for g in globs {
-        b.add(GlobBuilder::new(g).literal_separator(true).build().with_context(|| format!("glob `{g}`"))?);
+        b.add(
+            GlobBuilder::new(g)
+                .literal_separator(true)
+                .build()
+                .with_context(|| format!("glob `{g}`"))?,
+        );
     }
     Ok(b.build()?)
 }
 
 /// The files under `root` selected by the config, sorted by path.
-pub fn read_files(root: &Path, config: &RepoConfig) -> anyhow::Result<(Vec<SourceFile>, Vec<Problem>)> {
+pub fn read_files(
+    root: &Path,
+    config: &RepoConfig,
+) -> anyhow::Result<(Vec<SourceFile>, Vec<Problem>)> {
     let include = glob_set(&config.files)?;
     let exclude = glob_set(&config.exclude)?;
     let mut paths = Vec::new();
@@ -42,7 +50,11 @@ pub fn read_files(root: &Path, config: &RepoConfig) -> anyhow::Result<(Vec<Sourc
         }
         match read_one(&abs) {
             Ok(text) => files.push(SourceFile { path: rel, text }),
-            Err(message) => problems.push(Problem { file: rel, line: 1, message }),
+            Err(message) => problems.push(Problem {
+                file: rel,
+                line: 1,
+                message,
+            }),
         }
     }
     Ok((files, problems))
@@ -51,10 +63,14 @@ pub fn read_files(root: &Path, config: &RepoConfig) -> anyhow::Result<(Vec<Sourc
 fn read_one(path: &Path) -> Result<String, String> {
     let meta = fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(format!("file is {} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests", meta.len()));
+        return Err(format!(
+            "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests",
+            meta.len()
+        ));
     }
     let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
@@ -81,7 +97,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::R
 pub fn write_file(root: &Path, rel: &str, text: &str) -> anyhow::Result<()> {
     let path = root.join(rel);
     let meta = fs::symlink_metadata(&path).with_context(|| format!("{rel}"))?;
-    anyhow::ensure!(meta.file_type().is_file(), "{rel} is not a regular file; not writing through it");
+    anyhow::ensure!(
+        meta.file_type().is_file(),
+        "{rel} is not a regular file; not writing through it"
+    );
     let dir = path.parent().context("file has no parent directory")?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.imagebump.tmp"));

@@ -35,7 +35,11 @@ pub struct CheckArgs {
     #[arg(long, env = "IMAGEBUMP_DOCKER_CONFIG")]
     docker_config: Option<PathBuf>,
     /// Registry host[:port] reached over plain HTTP (loopback hosts always are).
-    #[arg(long = "insecure-registry", env = "IMAGEBUMP_INSECURE_REGISTRIES", value_delimiter = ',')]
+    #[arg(
+        long = "insecure-registry",
+        env = "IMAGEBUMP_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
     insecure_registries: Vec<String>,
     /// Tags per page when listing.
     #[arg(long, env = "IMAGEBUMP_REGISTRY_PAGE_SIZE")]
@@ -48,9 +52,16 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         Err(errors) => {
             let problems = errors
                 .iter()
-                .map(|e| Problem { file: e.file.clone(), line: e.line, message: e.to_string() })
+                .map(|e| Problem {
+                    file: e.file.clone(),
+                    line: e.line,
+                    message: e.to_string(),
+                })
                 .collect();
-            let report = Report { errors: problems, ..Report::default() };
+            let report = Report {
+                errors: problems,
+                ..Report::default()
+            };
             render::report(&report, &[], args.format, false, false);
             return ExitCode::from(1);
         }
@@ -79,7 +90,11 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         for c in &changes {
             if let Err(e) = workdir::write_file(&args.repo, &c.path, &c.after) {
                 write_failed = true;
-                report.errors.push(Problem { file: c.path.clone(), line: 1, message: format!("write failed: {e:#}") });
+                report.errors.push(Problem {
+                    file: c.path.clone(),
+                    line: 1,
+                    message: format!("write failed: {e:#}"),
+                });
             }
         }
     }
@@ -105,9 +120,14 @@ fn client(args: &CheckArgs) -> anyhow::Result<Client> {
         anyhow::ensure!(n > 0, "--page-size must be at least 1");
         options.page_size = n;
     }
-    let path = args.docker_config.clone().or_else(Credentials::default_docker_config);
+    let path = args
+        .docker_config
+        .clone()
+        .or_else(Credentials::default_docker_config);
     let credentials = match path {
-        Some(p) if p.exists() || args.docker_config.is_some() => Credentials::from_docker_config(&p)?,
+        Some(p) if p.exists() || args.docker_config.is_some() => {
+            Credentials::from_docker_config(&p)?
+        }
         _ => Credentials::default(),
     };
     Client::new(options, credentials)
@@ -115,7 +135,10 @@ fn client(args: &CheckArgs) -> anyhow::Result<Client> {
 
 /// A spinner on stderr, shown only on a terminal and only once the check
 /// has taken longer than [`PROGRESS_DELAY`].
-struct Spinner(Option<tokio::task::JoinHandle<()>>, Option<indicatif::ProgressBar>);
+struct Spinner(
+    Option<tokio::task::JoinHandle<()>>,
+    Option<indicatif::ProgressBar>,
+);
 
 impl Spinner {
     fn start(files: usize) -> Self {

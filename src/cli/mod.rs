@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::policy::{self, CONFIG_FILE, ConfigError, RepoConfig};
 
 #[derive(Parser, Debug)]
-#[command(name = "imagebump", version, about = "Keeps container image tags in a GitOps repository up to date")]
+#[command(
+    name = "imagebump",
+    version,
+    about = "Keeps container image tags in a GitOps repository up to date"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -53,7 +57,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(args).await,
         Command::Validate { dir } => validate(&dir),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&policy::schema::schema()).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&policy::schema::schema()).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Command::Version => {

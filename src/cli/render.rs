@@ -32,7 +32,13 @@ pub fn report(report: &Report, changes: &[FileChange], format: Format, color: bo
 
 /// The text form (diffs, skipped references and the summary line).
 pub fn text(report: &Report, changes: &[FileChange], color: bool, written: bool) -> String {
-    let paint = |code: &str, s: &str| if color { format!("{code}{s}{RESET}") } else { s.to_string() };
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("{code}{s}{RESET}")
+        } else {
+            s.to_string()
+        }
+    };
     let mut out = String::new();
     for c in changes {
         let _ = writeln!(out, "{}", paint(BOLD, &format!("--- a/{}", c.path)));
@@ -53,7 +59,11 @@ pub fn text(report: &Report, changes: &[FileChange], color: bool, written: bool)
         }
     }
     for s in &report.skipped {
-        let _ = writeln!(out, "skipped {}:{} {}: {}", s.file, s.line, s.image, s.reason);
+        let _ = writeln!(
+            out,
+            "skipped {}:{} {}: {}",
+            s.file, s.line, s.image, s.reason
+        );
     }
     let _ = writeln!(out, "{}", summary(report, changes.len(), written));
     out
@@ -68,9 +78,23 @@ fn summary(report: &Report, files: usize, written: bool) -> String {
     let kinds: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let head = match (n, written) {
         (0, _) => "no bumps".to_string(),
-        (_, true) => format!("wrote {n} bump(s) in {files} file(s) ({})", kinds.join(", ")),
-        (_, false) => format!("{n} bump(s) available in {files} file(s) ({})", kinds.join(", ")),
+        (_, true) => format!(
+            "wrote {n} bump(s) in {files} file(s) ({})",
+            kinds.join(", ")
+        ),
+        (_, false) => format!(
+            "{n} bump(s) available in {files} file(s) ({})",
+            kinds.join(", ")
+        ),
     };
-    let tail = if n > 0 && !written { "; run with --write to apply" } else { "" };
-    format!("{head}; {} skipped; {} error(s){tail}", report.skipped.len(), report.errors.len())
+    let tail = if n > 0 && !written {
+        "; run with --write to apply"
+    } else {
+        ""
+    };
+    format!(
+        "{head}; {} skipped; {} error(s){tail}",
+        report.skipped.len(),
+        report.errors.len()
+    )
 }

@@ -45,7 +45,9 @@ impl TagSource for Client {
     }
 
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
-        Client::digest(self, repo, tag).await.map_err(|e| e.to_string())
+        Client::digest(self, repo, tag)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -149,7 +151,11 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
         let tags = match tag_lists.get(&policy.image) {
             Some(Ok(tags)) => tags,
             Some(Err(e)) => {
-                report.errors.push(Problem { file: file.clone(), line: r.line, message: e.clone() });
+                report.errors.push(Problem {
+                    file: file.clone(),
+                    line: r.line,
+                    message: e.clone(),
+                });
                 continue;
             }
             None => continue,
@@ -175,7 +181,11 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
                 image,
                 reason,
             }),
-            Err(message) => report.errors.push(Problem { file: file.clone(), line: r.line, message }),
+            Err(message) => report.errors.push(Problem {
+                file: file.clone(),
+                line: r.line,
+                message,
+            }),
         }
     }
     report
@@ -192,7 +202,12 @@ enum Outcome {
 struct DigestCache(HashMap<(ImageRepo, String), Result<Digest, String>>);
 
 impl DigestCache {
-    async fn get(&mut self, source: &impl TagSource, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
+    async fn get(
+        &mut self,
+        source: &impl TagSource,
+        repo: &ImageRepo,
+        tag: &str,
+    ) -> Result<Digest, String> {
         let key = (repo.clone(), tag.to_string());
         if let Some(d) = self.0.get(&key) {
             return d.clone();
@@ -211,26 +226,41 @@ async fn decide(
     digests: &mut DigestCache,
 ) -> Result<Outcome, String> {
     let Some(tag) = &r.tag else {
-        return Ok(Outcome::Skip("the reference has no tag to compare; write a tag".into()));
+        return Ok(Outcome::Skip(
+            "the reference has no tag to compare; write a tag".into(),
+        ));
     };
     let current = Version {
         tag: tag.value.clone(),
-        digest: r.digest.as_ref().map(|d| d.value.clone()).filter(|d| !d.is_empty()),
+        digest: r
+            .digest
+            .as_ref()
+            .map(|d| d.value.clone())
+            .filter(|d| !d.is_empty()),
     };
     let pin = policy.digest == DigestMode::Pin || current.digest.is_some();
     // A digest can only be written where the reference has room for one.
     let can_pin = r.digest.is_some() || r.digest_insert.is_some();
-    let (target_tag, update) = match policy::choose(policy, &current.tag, tags, r.marker.is_some()) {
+    let (target_tag, update) = match policy::choose(policy, &current.tag, tags, r.marker.is_some())
+    {
         Decision::Bump { to, update } => (to, Some(update)),
         Decision::Current => (current.tag.clone(), None),
         Decision::Skip(reason) => return Ok(Outcome::Skip(reason)),
     };
     let digest = if pin && can_pin {
-        Some(digests.get(source, &policy.image, &target_tag).await?.to_string())
+        Some(
+            digests
+                .get(source, &policy.image, &target_tag)
+                .await?
+                .to_string(),
+        )
     } else {
         current.digest.clone()
     };
-    let to = Version { tag: target_tag, digest };
+    let to = Version {
+        tag: target_tag,
+        digest,
+    };
     Ok(match update {
         Some(u) => Outcome::Bump(u, current, to),
         None if to != current => Outcome::Bump(UpdateType::Digest, current, to),
@@ -243,14 +273,23 @@ fn edits_for(r: &Reference, from: &Version, to: &Version) -> Vec<Edit> {
     if let Some(tag) = &r.tag
         && from.tag != to.tag
     {
-        edits.push(Edit { span: tag.span.clone(), replacement: to.tag.clone() });
+        edits.push(Edit {
+            span: tag.span.clone(),
+            replacement: to.tag.clone(),
+        });
     }
     if let Some(new) = &to.digest
         && from.digest.as_ref() != Some(new)
     {
         match (&r.digest, r.digest_insert) {
-            (Some(d), _) => edits.push(Edit { span: d.span.clone(), replacement: new.clone() }),
-            (None, Some(at)) => edits.push(Edit { span: at..at, replacement: format!("@{new}") }),
+            (Some(d), _) => edits.push(Edit {
+                span: d.span.clone(),
+                replacement: new.clone(),
+            }),
+            (None, Some(at)) => edits.push(Edit {
+                span: at..at,
+                replacement: format!("@{new}"),
+            }),
             (None, None) => {}
         }
     }
@@ -263,19 +302,35 @@ fn edits_for(r: &Reference, from: &Version, to: &Version) -> Vec<Edit> {
 pub fn apply(report: &mut Report, files: &[SourceFile]) -> Vec<FileChange> {
     let mut by_file: BTreeMap<&str, Vec<Edit>> = BTreeMap::new();
     for b in &report.bumps {
-        by_file.entry(b.file.as_str()).or_default().extend(b.edits.iter().cloned());
+        by_file
+            .entry(b.file.as_str())
+            .or_default()
+            .extend(b.edits.iter().cloned());
     }
-    let texts: HashMap<&str, &str> = files.iter().map(|f| (f.path.as_str(), f.text.as_str())).collect();
+    let texts: HashMap<&str, &str> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.text.as_str()))
+        .collect();
     let mut changes = Vec::new();
     let mut failed: HashSet<String> = HashSet::new();
     for (path, edits) in by_file {
-        let Some(before) = texts.get(path) else { continue };
+        let Some(before) = texts.get(path) else {
+            continue;
+        };
         let after = manifest::apply(before, &edits);
         match manifest::verify_edit(before, &after, &edits) {
-            Ok(()) => changes.push(FileChange { path: path.to_string(), before: before.to_string(), after }),
+            Ok(()) => changes.push(FileChange {
+                path: path.to_string(),
+                before: before.to_string(),
+                after,
+            }),
             Err(e) => {
                 failed.insert(path.to_string());
-                report.errors.push(Problem { file: path.to_string(), line: 1, message: format!("edit refused: {e}") });
+                report.errors.push(Problem {
+                    file: path.to_string(),
+                    line: 1,
+                    message: format!("edit refused: {e}"),
+                });
             }
         }
     }

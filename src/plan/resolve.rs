@@ -26,7 +26,11 @@ pub fn resolve<'a>(config: &'a RepoConfig, r: &Reference) -> Resolved<'a> {
             return Resolved::Error(format!(
                 "marker names policy `{}`, which .imagebump.yaml does not define (policies: {})",
                 marker.policy,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ));
         };
         return match &r.image {
@@ -40,7 +44,9 @@ pub fn resolve<'a>(config: &'a RepoConfig, r: &Reference) -> Resolved<'a> {
             _ => Resolved::Policy(policy),
         };
     }
-    let Some(image) = &r.image else { return Resolved::NotOurs };
+    let Some(image) = &r.image else {
+        return Resolved::NotOurs;
+    };
     let mut owners = config.policies.iter().filter(|p| p.image == *image);
     match (owners.next(), owners.next()) {
         (None, _) => Resolved::NotOurs,

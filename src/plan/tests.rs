@@ -18,12 +18,16 @@ struct Tags {
 impl Tags {
     fn with(mut self, repo: &str, tags: &[&str]) -> Self {
         let repo = ImageRepo::parse(repo).unwrap().to_string();
-        self.tags.insert(repo, tags.iter().map(|t| t.to_string()).collect());
+        self.tags
+            .insert(repo, tags.iter().map(|t| t.to_string()).collect());
         self
     }
     fn digest(mut self, repo: &str, tag: &str, hex_char: char) -> Self {
         let repo = ImageRepo::parse(repo).unwrap().to_string();
-        self.digests.insert((repo, tag.into()), format!("sha256:{}", hex_char.to_string().repeat(64)));
+        self.digests.insert(
+            (repo, tag.into()),
+            format!("sha256:{}", hex_char.to_string().repeat(64)),
+        );
         self
     }
 }
@@ -44,13 +48,21 @@ impl TagSource for Tags {
             .collect()
     }
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
-        let d = self.digests.get(&(repo.to_string(), tag.to_string())).ok_or("no such tag")?;
+        let d = self
+            .digests
+            .get(&(repo.to_string(), tag.to_string()))
+            .ok_or("no such tag")?;
         Digest::parse(d)
     }
 }
 
 fn files(list: &[(&str, &str)]) -> Vec<SourceFile> {
-    list.iter().map(|(p, t)| SourceFile { path: p.to_string(), text: t.to_string() }).collect()
+    list.iter()
+        .map(|(p, t)| SourceFile {
+            path: p.to_string(),
+            text: t.to_string(),
+        })
+        .collect()
 }
 
 async fn run(config: &str, f: &[(&str, &str)], tags: &Tags) -> (Report, Vec<FileChange>) {
@@ -70,10 +82,25 @@ async fn bumps_the_owned_reference_and_leaves_others() {
     let (report, changes) = run(WEB, &[("apps/web.yaml", text)], &tags).await;
     assert_eq!(report.bumps.len(), 1);
     let b = &report.bumps[0];
-    assert_eq!((b.file.as_str(), b.line, b.image.as_str(), b.policy.as_str()), ("apps/web.yaml", 3, "ghcr.io/acme/web", "web"));
+    assert_eq!(
+        (b.file.as_str(), b.line, b.image.as_str(), b.policy.as_str()),
+        ("apps/web.yaml", 3, "ghcr.io/acme/web", "web")
+    );
     assert_eq!(b.update, UpdateType::Patch);
-    assert_eq!(b.from, Version { tag: "1.4.2".into(), digest: None });
-    assert_eq!(b.to, Version { tag: "1.4.3".into(), digest: None });
+    assert_eq!(
+        b.from,
+        Version {
+            tag: "1.4.2".into(),
+            digest: None
+        }
+    );
+    assert_eq!(
+        b.to,
+        Version {
+            tag: "1.4.3".into(),
+            digest: None
+        }
+    );
     assert_eq!(changes[0].after, text.replacen("web:1.4.2", "web:1.4.3", 1));
     assert!(report.skipped.is_empty() && report.errors.is_empty());
 }
@@ -105,9 +132,18 @@ async fn up_to_date_reference_plans_nothing() {
 #[tokio::test]
 async fn latest_is_skipped_with_a_reason() {
     let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.3"]);
-    let (report, _) = run(WEB, &[("a.yaml", "image: ghcr.io/acme/web:latest\n")], &tags).await;
+    let (report, _) = run(
+        WEB,
+        &[("a.yaml", "image: ghcr.io/acme/web:latest\n")],
+        &tags,
+    )
+    .await;
     assert_eq!(report.skipped.len(), 1, "{report:?}");
-    assert!(report.skipped[0].reason.contains("latest"), "{:?}", report.skipped[0]);
+    assert!(
+        report.skipped[0].reason.contains("latest"),
+        "{:?}",
+        report.skipped[0]
+    );
 }
 
 #[tokio::test]
@@ -120,15 +156,27 @@ async fn two_policies_for_one_image_need_a_marker() {
     assert_eq!(report.skipped[0].line, 2);
     assert!(report.skipped[0].reason.contains("add a marker"));
     assert_eq!(report.bumps.len(), 1);
-    assert_eq!((report.bumps[0].line, report.bumps[0].to.tag.as_str()), (4, "1.1.0"));
+    assert_eq!(
+        (report.bumps[0].line, report.bumps[0].to.tag.as_str()),
+        (4, "1.1.0")
+    );
 }
 
 #[tokio::test]
 async fn marker_naming_an_unknown_policy_is_an_error() {
     let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.3"]);
-    let (report, _) = run(WEB, &[("a.yaml", "image: ghcr.io/acme/web:1.4.2 # imagebump: wbe\n")], &tags).await;
+    let (report, _) = run(
+        WEB,
+        &[("a.yaml", "image: ghcr.io/acme/web:1.4.2 # imagebump: wbe\n")],
+        &tags,
+    )
+    .await;
     assert_eq!(report.errors.len(), 1);
-    assert!(report.errors[0].message.contains("`wbe`"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].message.contains("`wbe`"),
+        "{:?}",
+        report.errors
+    );
     assert!(report.bumps.is_empty());
 }
 
@@ -139,7 +187,14 @@ async fn registry_failure_is_an_error_per_reference_and_other_images_proceed() {
     tags.broken.push("ghcr.io/acme/web".into());
     let text = "a:\n  image: ghcr.io/acme/web:1.0.0\nb:\n  image: ghcr.io/acme/api:1.0.0\n";
     let (report, _) = run(config, &[("a.yaml", text)], &tags).await;
-    assert_eq!(report.errors, [Problem { file: "a.yaml".into(), line: 2, message: "registry unreachable for ghcr.io/acme/web".into() }]);
+    assert_eq!(
+        report.errors,
+        [Problem {
+            file: "a.yaml".into(),
+            line: 2,
+            message: "registry unreachable for ghcr.io/acme/web".into()
+        }]
+    );
     assert_eq!(report.bumps.len(), 1);
 }
 
@@ -148,7 +203,10 @@ async fn unparsable_file_is_an_error_and_other_files_still_planned() {
     let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.3"]);
     let (report, changes) = run(
         WEB,
-        &[("bad.yaml", "a: [1, 2\n"), ("good.yaml", "image: ghcr.io/acme/web:1.4.2\n")],
+        &[
+            ("bad.yaml", "a: [1, 2\n"),
+            ("good.yaml", "image: ghcr.io/acme/web:1.4.2\n"),
+        ],
         &tags,
     )
     .await;
@@ -161,16 +219,36 @@ async fn unparsable_file_is_an_error_and_other_files_still_planned() {
 #[tokio::test]
 async fn digest_pin_writes_the_new_tags_digest() {
     let config = "policies:\n  - name: web\n    image: ghcr.io/acme/web\n    digest: pin\n";
-    let tags = Tags::default().with("ghcr.io/acme/web", &["1.0.0", "1.1.0"]).digest("ghcr.io/acme/web", "1.1.0", 'b');
-    let (report, changes) = run(config, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0 # pinned\n")], &tags).await;
+    let tags = Tags::default()
+        .with("ghcr.io/acme/web", &["1.0.0", "1.1.0"])
+        .digest("ghcr.io/acme/web", "1.1.0", 'b');
+    let (report, changes) = run(
+        config,
+        &[("a.yaml", "image: ghcr.io/acme/web:1.0.0 # pinned\n")],
+        &tags,
+    )
+    .await;
     let d = format!("sha256:{}", "b".repeat(64));
-    assert_eq!(report.bumps[0].to, Version { tag: "1.1.0".into(), digest: Some(d.clone()) });
-    assert_eq!(changes[0].after, format!("image: ghcr.io/acme/web:1.1.0@{d} # pinned\n"));
+    assert_eq!(
+        report.bumps[0].to,
+        Version {
+            tag: "1.1.0".into(),
+            digest: Some(d.clone())
+        }
+    );
+    assert_eq!(
+        changes[0].after,
+        format!("image: ghcr.io/acme/web:1.1.0@{d} # pinned\n")
+    );
 }
 
 #[tokio::test]
 async fn pinned_reference_is_repinned_when_the_tag_moves() {
-    let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.2"]).digest("ghcr.io/acme/web", "1.4.2", 'c');
+    let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.2"]).digest(
+        "ghcr.io/acme/web",
+        "1.4.2",
+        'c',
+    );
     let old = format!("sha256:{}", "a".repeat(64));
     let text = format!("image: \"ghcr.io/acme/web:1.4.2@{old}\"\n");
     let (report, changes) = run(WEB, &[("a.yaml", &text)], &tags).await;
@@ -182,7 +260,11 @@ async fn pinned_reference_is_repinned_when_the_tag_moves() {
 
 #[tokio::test]
 async fn unpinned_reference_without_pin_policy_is_not_pinned() {
-    let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.2"]).digest("ghcr.io/acme/web", "1.4.2", 'c');
+    let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.2"]).digest(
+        "ghcr.io/acme/web",
+        "1.4.2",
+        'c',
+    );
     let (report, _) = run(WEB, &[("a.yaml", "image: ghcr.io/acme/web:1.4.2\n")], &tags).await;
     assert!(report.bumps.is_empty());
 }
@@ -191,15 +273,25 @@ async fn unpinned_reference_without_pin_policy_is_not_pinned() {
 async fn each_image_is_listed_once() {
     struct Counting(std::sync::Mutex<Vec<ImageRepo>>);
     impl TagSource for Counting {
-        async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<Vec<String>, String>> {
+        async fn tags(
+            &self,
+            repos: &[ImageRepo],
+        ) -> HashMap<ImageRepo, Result<Vec<String>, String>> {
             self.0.lock().unwrap().extend(repos.iter().cloned());
-            repos.iter().map(|r| (r.clone(), Ok(vec!["1.0.0".into()]))).collect()
+            repos
+                .iter()
+                .map(|r| (r.clone(), Ok(vec!["1.0.0".into()])))
+                .collect()
         }
         async fn digest(&self, _: &ImageRepo, _: &str) -> Result<Digest, String> {
             Err("unused".into())
         }
     }
-    let config = parse_config(".imagebump.yaml", "policies:\n  - name: n\n    image: nginx\n").unwrap();
+    let config = parse_config(
+        ".imagebump.yaml",
+        "policies:\n  - name: n\n    image: nginx\n",
+    )
+    .unwrap();
     let f = files(&[
         ("a.yaml", "image: nginx:1.0.0\n"),
         ("b.yaml", "image: docker.io/library/nginx:1.0.0\n"),

@@ -63,7 +63,10 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn list_tags_many(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<Vec<String>, RegistryError>> {
+    pub async fn list_tags_many(
+        &self,
+        repos: &[ImageRepo],
+    ) -> HashMap<ImageRepo, Result<Vec<String>, RegistryError>> {
         let _ = repos;
         HashMap::new()
     }
@@ -74,13 +77,31 @@ impl Client {
 }
 impl Default for Options {
     fn default() -> Self {
-        Self { page_size: 1000, insecure_hosts: vec![], max_rps_per_host: 50.0, max_retries: 4, timeout: Duration::from_secs(30), concurrency: 16 }
+        Self {
+            page_size: 1000,
+            insecure_hosts: vec![],
+            max_rps_per_host: 50.0,
+            max_retries: 4,
+            timeout: Duration::from_secs(30),
+            concurrency: 16,
+        }
     }
 }
 impl Credentials {
-    pub fn default_docker_config() -> Option<std::path::PathBuf> { None }
-    pub fn from_docker_config(p: &std::path::Path) -> anyhow::Result<Self> { let _ = p; Ok(Self::default()) }
+    pub fn default_docker_config() -> Option<std::path::PathBuf> {
+        None
+    }
+    pub fn from_docker_config(p: &std::path::Path) -> anyhow::Result<Self> {
+        let _ = p;
+        Ok(Self::default())
+    }
 }
 impl Client {
-    pub fn new(o: Options, c: Credentials) -> anyhow::Result<Self> { let _ = (o, c); Ok(Self { _digest: None, _repo: None }) }
+    pub fn new(o: Options, c: Credentials) -> anyhow::Result<Self> {
+        let _ = (o, c);
+        Ok(Self {
+            _digest: None,
+            _repo: None,
+        })
+    }
 }
