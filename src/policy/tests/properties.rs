@@ -34,6 +34,16 @@ fn version_tag() -> impl Strategy<Value = String> {
         })
 }
 
+/// Tags that often tie in order: `1.0.x` with or without `v` and build.
+fn tie_tag() -> impl Strategy<Value = String> {
+    (
+        any::<bool>(),
+        0u64..2,
+        prop::sample::select(vec!["", "+b1", "+b2", "+b3"]),
+    )
+        .prop_map(|(v, c, build)| format!("{}1.0.{c}{build}", if v { "v" } else { "" }))
+}
+
 fn any_tag() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => version_tag(),
@@ -115,6 +125,20 @@ proptest! {
         prop_assert_eq!(
             choose(&c.policy, &c.current, &c.tags, c.marked),
             choose(&c.policy, &c.current, &c.shuffled, c.marked)
+        );
+    }
+
+    #[test]
+    fn shuffling_equal_order_tags_never_changes_decision(
+        (tags, shuffled) in prop::collection::vec(tie_tag(), 0..12)
+            .prop_flat_map(|t| (Just(t.clone()), Just(t).prop_shuffle())),
+        current in tie_tag(),
+        marked in any::<bool>(),
+    ) {
+        let p = policy(Rule::Semver(parse_range("*").unwrap()), false, &[]);
+        prop_assert_eq!(
+            choose(&p, &current, &tags, marked),
+            choose(&p, &current, &shuffled, marked)
         );
     }
 

@@ -240,3 +240,22 @@ fn tags_rule_never_downgrades() {
     let t = tags(&["main-1-a", "main-2-b"]);
     assert_eq!(choose(&p, "main-3-c", &t, false), Decision::Current);
 }
+
+#[test]
+fn pattern_mismatch_current_with_marker_is_bumped() {
+    let p = tag_rule(Some(TS), Some("$ts"), Order::Numerical);
+    let t = tags(&["main-1-a", "main-3-c", "main-2-b", "latest"]);
+    assert_eq!(
+        choose(&p, "latest", &t, true),
+        bump("main-3-c", UpdateType::Other)
+    );
+}
+
+#[test]
+fn unmatched_optional_group_extracts_empty_and_is_not_a_number() {
+    let p = tag_rule(Some(r"^r(\d+)?-x$"), Some("$1"), Order::Numerical);
+    assert_eq!(
+        choose(&p, "r1-x", &tags(&["r-x", "r2-x"]), false),
+        bump("r2-x", UpdateType::Other)
+    );
+}
