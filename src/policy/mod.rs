@@ -10,6 +10,9 @@ pub mod config;
 pub mod schema;
 pub mod version;
 
+#[cfg(test)]
+mod tests;
+
 use regex::Regex;
 use serde::Serialize;
 
