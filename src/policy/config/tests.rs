@@ -279,13 +279,25 @@ fn schema_lists_exactly_the_keys_the_parser_accepts() {
 fn bad_semver_range_names_the_value() {
     let e = one_err("policies:\n  - name: web\n    image: a/web\n    semver: '^1.x.q'\n");
     assert_eq!((e.line, e.column), (4, 13));
-    assert!(e.message.starts_with("`^1.x.q` is not a semver range"), "{e}");
+    assert!(
+        e.message.starts_with("`^1.x.q` is not a semver range"),
+        "{e}"
+    );
     assert!(!e.message.contains('\n'));
 }
 
 #[test]
 fn npm_style_and_alternative_ranges_are_accepted() {
-    for r in [">=1.0.0 <2.0.0", "^1.4 || ^2.0", ">=1.0.0, <2.0.0", "1.*", "*", "~1.4.2"] {
-        ok(&format!("policies:\n  - name: web\n    image: a/web\n    semver: '{r}'\n"));
+    for r in [
+        ">=1.0.0 <2.0.0",
+        "^1.4 || ^2.0",
+        ">=1.0.0, <2.0.0",
+        "1.*",
+        "*",
+        "~1.4.2",
+    ] {
+        ok(&format!(
+            "policies:\n  - name: web\n    image: a/web\n    semver: '{r}'\n"
+        ));
     }
 }

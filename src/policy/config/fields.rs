@@ -1,0 +1,176 @@
+//! Reading typed values out of the positioned YAML tree, recording a
+//! `ConfigError` (file, line, column, one-line hint) for each mismatch.
+
+use globset::Glob;
+use regex::Regex;
+
+use super::ConfigError;
+use crate::yaml::Node;
+
+pub(super) struct Cx<'a> {
+    pub(super) file: &'a str,
+    pub(super) errors: Vec<ConfigError>,
+}
+
+impl Cx<'_> {
+    pub(super) fn err(&mut self, at: &Node, message: &str, hint: Option<&str>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line: at.line,
+            column: at.column,
+            message: message.to_string(),
+            hint: hint.map(str::to_string),
+        });
+    }
+
+    /// Checks a mapping's keys against `allowed`; returns its pairs.
+    pub(super) fn map<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> &'n [(Node, Node)] {
+        let Some(pairs) = node.as_map() else {
+            self.err(
+                node,
+                &format!("{what} must be a mapping, found {}", node.type_name()),
+                None,
+            );
+            return &[];
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (k, _) in pairs {
+            let Some(key) = k.as_str() else {
+                self.err(k, &format!("keys of {what} must be strings"), None);
+                continue;
+            };
+            if !allowed.contains(&key) {
+                let hint = match closest(key, allowed) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("allowed keys: {}", allowed.join(", ")),
+                };
+                self.err(k, &format!("unknown key `{key}` in {what}"), Some(&hint));
+            } else if seen.contains(&key) {
+                self.err(k, &format!("duplicate key `{key}` in {what}"), None);
+            }
+            seen.push(key);
+        }
+        pairs
+    }
+
+    pub(super) fn string(&mut self, node: &Node, key: &str) -> Option<String> {
+        match node.as_scalar() {
+            Some(s) if !s.value.is_empty() => Some(s.value.clone()),
+            _ => {
+                self.err(
+                    node,
+                    &format!(
+                        "`{key}` must be a non-empty string, found {}",
+                        describe(node)
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn bool(&mut self, node: &Node, key: &str) -> Option<bool> {
+        match node.as_str() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => {
+                self.err(
+                    node,
+                    &format!("`{key}` must be true or false, found {}", describe(node)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn strings(&mut self, node: &Node, key: &str) -> Vec<(String, Node)> {
+        let Some(items) = node.as_seq() else {
+            self.err(
+                node,
+                &format!("`{key}` must be a list, found {}", describe(node)),
+                Some(&format!("write `{key}: [\"…\"]`")),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|n| self.string(n, key).map(|s| (s, n.clone())))
+            .collect()
+    }
+
+    pub(super) fn globs(&mut self, node: &Node, key: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (g, n) in self.strings(node, key) {
+            match Glob::new(&g) {
+                Ok(_) => out.push(g),
+                Err(e) => self.err(
+                    &n,
+                    &format!("`{g}` is not a valid glob: {}", e.kind()),
+                    Some("globs look like `clusters/**/*.yaml`"),
+                ),
+            }
+        }
+        out
+    }
+
+    pub(super) fn regex(&mut self, node: &Node, key: &str) -> Option<Regex> {
+        let s = self.string(node, key)?;
+        match Regex::new(&s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let detail = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                self.err(
+                    node,
+                    &format!("`{key}` is not a valid regular expression: {detail}"),
+                    Some("use Rust regex syntax; escape dots as `\\.`"),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn describe(node: &Node) -> String {
+    match node.as_str() {
+        Some(s) => format!("`{s}`"),
+        None => node.type_name().to_string(),
+    }
+}
+
+/// The allowed key nearest to a misspelt one, if it is near enough.
+fn closest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let key_l = key.to_ascii_lowercase();
+    allowed
+        .iter()
+        .map(|a| (edit_distance(&key_l, &a.to_ascii_lowercase()), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
+        .min()
+        .map(|(_, a)| a)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
