@@ -8,6 +8,7 @@
 //! per client (a run).
 
 mod auth;
+mod credentials;
 mod http;
 mod tags;
 #[cfg(test)]
@@ -23,9 +24,10 @@ use reqwest::Method;
 use reqwest::header::HeaderValue;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::domain::{Digest, ImageRepo};
+use crate::domain::{Digest, ImageRepo, Tag};
 
-pub use auth::{Credentials, HostAuth};
+pub use auth::DEFAULT_TOKEN_LIFETIME;
+pub use credentials::{Credentials, HostAuth};
 
 /// Default `n` for tag-list pages.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -258,10 +260,13 @@ impl Client {
         results
     }
 
-    /// The digest `tag` points at. For a multi-arch tag this is the digest
+    /// The digest `tag` (a tag, or a digest to check) points at. For a multi-arch tag this is the digest
     /// of the index (manifest list), not of a platform manifest.
     pub async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, RegistryError> {
         let inner = &self.inner;
+        if Tag::parse(tag).is_err() && Digest::parse(tag).is_err() {
+            return Err(inner.protocol(repo, format!("`{tag}` is neither a tag nor a digest")));
+        }
         let url = inner.repo_url(repo, &format!("manifests/{tag}"))?;
         let accept = HeaderValue::from_static(MANIFEST_ACCEPT);
         let what = || format!("tag {tag} of repository {}", repo.path());

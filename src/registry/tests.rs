@@ -1,6 +1,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::auth::{Challenge, normalise_registry_key, parse_challenge};
+use super::auth::{Challenge, parse_challenge};
+use super::credentials::normalise_registry_key;
 use super::http::{parse_http_date, parse_retry_after};
 use super::tags::parse_next_link;
 use super::*;
@@ -222,4 +223,60 @@ fn error_messages_name_host_repo_and_action() {
         e.to_string(),
         "registry 127.0.0.1:5000 refused credentials for acme/web (401): check the credentials for this host"
     );
+}
+
+#[test]
+fn plain_http_only_for_loopback_and_insecure_hosts() {
+    let options = Options {
+        insecure_hosts: vec!["reg.internal:5000".into()],
+        ..Options::default()
+    };
+    let client = Client::new(options, Credentials::default()).unwrap();
+    let url = |name: &str| {
+        let repo = ImageRepo::parse(name).unwrap();
+        client
+            .inner
+            .repo_url(&repo, "tags/list")
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        url("127.0.0.1:5000/a/b"),
+        "http://127.0.0.1:5000/v2/a/b/tags/list"
+    );
+    assert_eq!(
+        url("localhost:5000/a"),
+        "http://localhost:5000/v2/a/tags/list"
+    );
+    assert_eq!(
+        url("reg.internal:5000/a"),
+        "http://reg.internal:5000/v2/a/tags/list"
+    );
+    assert_eq!(url("reg.internal/a"), "https://reg.internal/v2/a/tags/list");
+    assert_eq!(
+        url("nginx"),
+        "https://registry-1.docker.io/v2/library/nginx/tags/list"
+    );
+}
+
+#[tokio::test]
+async fn rate_limiter_spaces_requests_per_host() {
+    let limiter = super::http::RateLimiter::new(50.0); // 20 ms apart
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        limiter.wait("a.example").await;
+    }
+    limiter.wait("b.example").await; // another host is not delayed by a.example
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(55), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn digest_rejects_a_reference_that_is_no_tag() {
+    let client = Client::new(Options::default(), Credentials::default()).unwrap();
+    let repo = ImageRepo::parse("127.0.0.1:1/a").unwrap();
+    let err = client.digest(&repo, "../x?y").await.unwrap_err();
+    assert!(matches!(err, RegistryError::Protocol { .. }), "{err:?}");
+    assert_eq!(client.requests_made(), 0);
 }
