@@ -7,19 +7,60 @@
 //! per-host request-rate cap, and lists each repository's tags at most once
 //! per client (a run).
 
+mod auth;
+mod credentials;
+mod http;
+mod tags;
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::domain::{Digest, ImageRepo};
+use anyhow::Context as _;
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::domain::{Digest, ImageRepo, Tag};
+
+pub use auth::DEFAULT_TOKEN_LIFETIME;
+pub use credentials::{Credentials, HostAuth};
+
+/// Default `n` for tag-list pages.
+pub const DEFAULT_PAGE_SIZE: usize = 1000;
+/// Default cap on requests per second sent to one registry host.
+pub const DEFAULT_MAX_RPS_PER_HOST: f64 = 50.0;
+/// Default number of retries after the first try (429, 5xx, timeouts).
+pub const DEFAULT_MAX_RETRIES: u32 = 4;
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of repositories listed at once.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default base of the exponential backoff between retries.
+pub const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(500);
+/// Longest wait honoured from a `Retry-After` header, and the cap of the
+/// exponential backoff.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// The manifest media types asked for, index types first so that a
+/// multi-arch tag resolves to the digest of its index.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
 
 /// Tunables of the client.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// `n` for tag-list pages.
     pub page_size: usize,
-    /// Hosts (`host[:port]`) reached over plain HTTP besides loopback ones.
+    /// Hosts (`host[:port]`) reached over plain HTTP besides loopback ones
+    /// (`127.0.0.0/8`, `::1`, `localhost`), which always use plain HTTP.
     pub insecure_hosts: Vec<String>,
-    /// Requests per second per registry host.
+    /// Requests per second per registry host (`<= 0` or non-finite: no cap).
     pub max_rps_per_host: f64,
     /// Retries after the first try for 429, 5xx and timeouts.
     pub max_retries: u32,
@@ -27,39 +68,303 @@ pub struct Options {
     pub timeout: Duration,
     /// Repositories listed at once.
     pub concurrency: usize,
+    /// Base of the exponential backoff between retries (doubled each retry,
+    /// with jitter).
+    pub retry_base: Duration,
 }
 
-/// Credentials per registry host.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    hosts: HashMap<String, HostAuth>,
-}
-
-#[derive(Clone)]
-pub enum HostAuth {
-    Basic { username: String, password: String },
-    Bearer(String),
-}
-
-impl std::fmt::Debug for HostAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HostAuth::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
-            HostAuth::Bearer(_) => f.write_str("Bearer(***)"),
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            page_size: DEFAULT_PAGE_SIZE,
+            insecure_hosts: Vec::new(),
+            max_rps_per_host: DEFAULT_MAX_RPS_PER_HOST,
+            max_retries: DEFAULT_MAX_RETRIES,
+            timeout: DEFAULT_TIMEOUT,
+            concurrency: DEFAULT_CONCURRENCY,
+            retry_base: DEFAULT_RETRY_BASE,
         }
     }
 }
 
-/// Why a registry call failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a registry call failed. `host` is the registry host as written in
+/// image names, `repo` the repository path inside it.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{0}")]
-    Other(String),
+    /// 401/403 after the authentication attempt. Not retried.
+    #[error("registry {host} refused {who} for {repo} ({status}): {hint}")]
+    Unauthorized {
+        host: String,
+        repo: String,
+        status: u16,
+        who: &'static str,
+        hint: &'static str,
+    },
+    /// 404. Not retried.
+    #[error("{what} not found on registry {host}: check the image name")]
+    NotFound {
+        host: String,
+        repo: String,
+        what: String,
+    },
+    /// 429 after all retries.
+    #[error(
+        "registry {host} kept rate-limiting requests for {repo} (429) after {attempts} attempts: \
+         lower the request rate or try again later"
+    )]
+    RateLimited {
+        host: String,
+        repo: String,
+        attempts: u32,
+    },
+    /// 5xx after all retries.
+    #[error(
+        "registry {host} answered {status} for {repo} after {attempts} attempts: \
+         the registry is failing, try again later"
+    )]
+    Server {
+        host: String,
+        repo: String,
+        status: u16,
+        attempts: u32,
+    },
+    /// Connection refused, DNS failure, timeout… after all retries.
+    #[error(
+        "cannot reach registry {host} for {repo} after {attempts} attempts ({reason}): \
+         check the host name, the network and that the registry is up"
+    )]
+    Transport {
+        host: String,
+        repo: String,
+        attempts: u32,
+        reason: String,
+    },
+    /// The registry answered something we cannot use.
+    #[error("registry {host} sent an unusable answer for {repo}: {reason}")]
+    Protocol {
+        host: String,
+        repo: String,
+        reason: String,
+    },
 }
 
+type TagListing = Arc<OnceCell<Result<Vec<String>, RegistryError>>>;
+
+/// A registry client for one run. Cheap to clone (shared state); caches tag
+/// lists and bearer tokens.
+#[derive(Clone)]
 pub struct Client {
-    _digest: Option<Digest>,
-    _repo: Option<ImageRepo>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    options: Options,
+    credentials: Credentials,
+    requests: AtomicU64,
+    limiter: http::RateLimiter,
+    tokens: auth::TokenCache,
+    tag_lists: Mutex<HashMap<ImageRepo, TagListing>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("options", &self.inner.options)
+            .field("credentials", &self.inner.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(options: Options, credentials: Credentials) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .user_agent(concat!("imagebump/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                limiter: http::RateLimiter::new(options.max_rps_per_host),
+                options,
+                credentials,
+                requests: AtomicU64::new(0),
+                tokens: auth::TokenCache::default(),
+                tag_lists: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// HTTP requests sent so far, token requests and retries included.
+    pub fn requests_made(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// All tags of `repo`, in the registry's order. Each repository is
+    /// listed at most once per client: later and concurrent callers share
+    /// the first listing (its error too).
+    pub async fn list_tags(&self, repo: &ImageRepo) -> Result<Vec<String>, RegistryError> {
+        let cell = {
+            let mut lists = self
+                .inner
+                .tag_lists
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(lists.entry(repo.clone()).or_default())
+        };
+        cell.get_or_init(|| self.inner.fetch_tags(repo))
+            .await
+            .clone()
+    }
+
+    /// Lists several repositories, at most `concurrency` at once. Duplicates
+    /// are listed once.
+    pub async fn list_tags_many(
+        &self,
+        repos: &[ImageRepo],
+    ) -> HashMap<ImageRepo, Result<Vec<String>, RegistryError>> {
+        let semaphore = Arc::new(Semaphore::new(self.inner.options.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut results = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for repo in repos {
+            if !seen.insert(repo.clone()) {
+                continue;
+            }
+            let client = self.clone();
+            let semaphore = Arc::clone(&semaphore);
+            let repo = repo.clone();
+            tasks.spawn(async move {
+                let _permit = semaphore.acquire_owned().await.ok();
+                let tags = client.list_tags(&repo).await;
+                (repo, tags)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((repo, tags)) => {
+                    results.insert(repo, tags);
+                }
+                Err(e) => tracing::error!(error = %e, "tag listing task failed"),
+            }
+        }
+        // A panicked task leaves its repository out; list it here instead so
+        // every requested repository has an answer.
+        for repo in seen {
+            if let std::collections::hash_map::Entry::Vacant(slot) = results.entry(repo) {
+                let tags = self.list_tags(slot.key()).await;
+                slot.insert(tags);
+            }
+        }
+        results
+    }
+
+    /// The digest `tag` (a tag, or a digest to check) points at. For a multi-arch tag this is the digest
+    /// of the index (manifest list), not of a platform manifest.
+    pub async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, RegistryError> {
+        let inner = &self.inner;
+        if Tag::parse(tag).is_err() && Digest::parse(tag).is_err() {
+            return Err(inner.protocol(repo, format!("`{tag}` is neither a tag nor a digest")));
+        }
+        let url = inner.repo_url(repo, &format!("manifests/{tag}"))?;
+        let accept = HeaderValue::from_static(MANIFEST_ACCEPT);
+        let what = || format!("tag {tag} of repository {}", repo.path());
+        let head = inner.fetch(repo, Method::HEAD, &url, Some(&accept)).await?;
+        let head = inner.check_status(repo, head, what)?;
+        if let Some(value) = head.headers().get("docker-content-digest") {
+            let text = value.to_str().unwrap_or_default();
+            return Digest::parse(text.trim()).map_err(|reason| inner.protocol(repo, reason));
+        }
+        tracing::debug!(
+            host = repo.host(),
+            repo = repo.path(),
+            "no Docker-Content-Digest; hashing the manifest"
+        );
+        let get = inner.fetch(repo, Method::GET, &url, Some(&accept)).await?;
+        let get = inner.check_status(repo, get, what)?;
+        let body = get
+            .bytes()
+            .await
+            .map_err(|e| inner.protocol(repo, format!("cannot read the manifest: {e}")))?;
+        Ok(Digest::sha256_of(&body))
+    }
+}
+
+impl Inner {
+    /// `scheme://api-host/v2/<path>/<rest>`.
+    fn repo_url(&self, repo: &ImageRepo, rest: &str) -> Result<reqwest::Url, RegistryError> {
+        let host = repo.api_host();
+        let text = format!("{}://{host}/v2/{}/{rest}", self.scheme(host), repo.path());
+        reqwest::Url::parse(&text).map_err(|e| self.protocol(repo, format!("bad URL {text}: {e}")))
+    }
+
+    /// `http` for loopback and explicitly insecure hosts, else `https`.
+    fn scheme(&self, host: &str) -> &'static str {
+        if self.plain_http_allowed(host) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    fn plain_http_allowed(&self, host: &str) -> bool {
+        is_loopback(host)
+            || self
+                .options
+                .insecure_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    fn protocol(&self, repo: &ImageRepo, reason: impl Into<String>) -> RegistryError {
+        RegistryError::Protocol {
+            host: repo.host().to_string(),
+            repo: repo.path().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Maps a final non-success status to an error; passes 2xx through.
+    fn check_status(
+        &self,
+        repo: &ImageRepo,
+        response: reqwest::Response,
+        what: impl FnOnce() -> String,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                host: repo.host().to_string(),
+                repo: repo.path().to_string(),
+                what: what(),
+            });
+        }
+        Err(self.protocol(repo, format!("unexpected status {status}")))
+    }
+}
+
+/// Whether `host[:port]` is a loopback address or `localhost`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port))
+                if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                name
+            }
+            _ => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Client {

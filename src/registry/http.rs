@@ -1,0 +1,229 @@
+//! Sending one request: per-host rate limit, retries with exponential
+//! backoff and jitter for 429/5xx/transport failures, `Retry-After`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use super::{HostAuth, Inner, MAX_RETRY_WAIT, RegistryError};
+use crate::domain::ImageRepo;
+
+/// Spaces requests to each host at least `1 / rps` apart.
+pub(super) struct RateLimiter {
+    interval: Option<Duration>,
+    next_slot: Mutex<HashMap<String, Instant>>,
+}
+
+impl RateLimiter {
+    pub(super) fn new(rps: f64) -> Self {
+        let interval = (rps.is_finite() && rps > 0.0).then(|| Duration::from_secs_f64(1.0 / rps));
+        Self {
+            interval,
+            next_slot: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for the next free slot of `host`.
+    pub(super) async fn wait(&self, host: &str) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut slots = self
+                .next_slot
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = Instant::now();
+            let next = slots.entry(host.to_string()).or_insert(now);
+            let slot = (*next).max(now);
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
+    }
+}
+
+/// `host[:port]` of a URL, as used for rate limits and insecure-host checks.
+pub(super) fn host_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+impl Inner {
+    /// Sends one request, retrying 429, 5xx and transport failures up to
+    /// `max_retries` times. Returns every other answer (401 and 404 too).
+    pub(super) async fn send(
+        &self,
+        repo: &ImageRepo,
+        method: &Method,
+        url: &Url,
+        accept: Option<&HeaderValue>,
+        auth: Option<&HostAuth>,
+    ) -> Result<Response, RegistryError> {
+        let target = host_port(url);
+        let max_attempts = self.options.max_retries.saturating_add(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter.wait(&target).await;
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept.clone());
+            }
+            request = match auth {
+                Some(HostAuth::Basic { username, password }) => {
+                    request.basic_auth(username, Some(password))
+                }
+                Some(HostAuth::Bearer(token)) => request.bearer_auth(token),
+                None => request,
+            };
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let wait = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    tracing::debug!(
+                        host = repo.host(),
+                        repo = repo.path(),
+                        status = status.as_u16(),
+                        %method,
+                        attempt,
+                        "registry answered"
+                    );
+                    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
+                        return Ok(response);
+                    }
+                    if attempt >= max_attempts {
+                        return Err(self.status_error(repo, status, attempt));
+                    }
+                    response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                        .map(|wait| wait.min(MAX_RETRY_WAIT))
+                        .unwrap_or_else(|| self.backoff(attempt))
+                }
+                Err(error) => {
+                    let reason = describe(&error);
+                    tracing::debug!(
+                        host = repo.host(),
+                        repo = repo.path(),
+                        %method,
+                        attempt,
+                        reason,
+                        "request failed"
+                    );
+                    let retryable = !error.is_builder() && !error.is_redirect();
+                    if attempt >= max_attempts || !retryable {
+                        return Err(RegistryError::Transport {
+                            host: repo.host().to_string(),
+                            repo: repo.path().to_string(),
+                            attempts: attempt,
+                            reason,
+                        });
+                    }
+                    self.backoff(attempt)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn status_error(&self, repo: &ImageRepo, status: StatusCode, attempts: u32) -> RegistryError {
+        let host = repo.host().to_string();
+        let repo = repo.path().to_string();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            RegistryError::RateLimited {
+                host,
+                repo,
+                attempts,
+            }
+        } else {
+            RegistryError::Server {
+                host,
+                repo,
+                status: status.as_u16(),
+                attempts,
+            }
+        }
+    }
+
+    /// `retry_base * 2^(attempt-1)`, capped, scaled by a random factor in
+    /// `[0.5, 1]`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .options
+            .retry_base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(MAX_RETRY_WAIT);
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let factor = 0.5 + (random % 1000) as f64 / 2000.0;
+        exp.mul_f64(factor)
+    }
+}
+
+/// The innermost cause of a transport error (e.g. "Connection refused").
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "timed out".to_string();
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (IMF-fixdate), relative
+/// to `now`. A date in the past means "now".
+pub(super) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(super) fn parse_http_date(value: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let day: i64 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s;
+    let secs = u64::try_from(secs).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}

@@ -1,0 +1,35 @@
+//! Shared harness of the integration tests. Use it with `mod support;` at
+//! the top of a test file:
+//!
+//! - [`TestRegistry`]: a real OCI registry (Debian's `docker-registry`) on
+//!   127.0.0.1, optionally with htpasswd basic auth, and helpers to push
+//!   tiny images and multi-arch indexes.
+//! - [`FakeServer`]: a canned-answer HTTP/1.1 server, for status codes a
+//!   real registry cannot be made to send (429, 503, …).
+#![allow(dead_code)]
+
+pub mod fake_http;
+pub mod registry;
+
+#[allow(unused_imports)]
+pub use fake_http::{FakeServer, Reply, Request};
+#[allow(unused_imports)]
+pub use registry::TestRegistry;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Writes a Docker `config.json` with `auths` = `auths_json` into `dir` and
+/// returns its path.
+pub fn write_docker_config(
+    dir: &std::path::Path,
+    auths_json: serde_json::Value,
+) -> std::path::PathBuf {
+    let path = dir.join("config.json");
+    let text = serde_json::json!({ "auths": auths_json }).to_string();
+    std::fs::write(&path, text).expect("write config.json");
+    path
+}
