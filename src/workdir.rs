@@ -96,7 +96,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::R
 /// permissions. Refuses symlinks.
 pub fn write_file(root: &Path, rel: &str, text: &str) -> anyhow::Result<()> {
     let path = root.join(rel);
-    let meta = fs::symlink_metadata(&path).with_context(|| format!("{rel}"))?;
+    let meta = fs::symlink_metadata(&path).with_context(|| rel.to_string())?;
     anyhow::ensure!(
         meta.file_type().is_file(),
         "{rel} is not a regular file; not writing through it"

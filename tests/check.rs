@@ -50,11 +50,19 @@ fn json(o: &Output) -> serde_json::Value {
 
 /// A registry with `acme/web` tags and a repo whose deployment runs 1.4.2.
 async fn web_world() -> (TestRegistry, tempfile::TempDir) {
-    let reg = TestRegistry::start().await;
-    reg.push_tags("acme/web", &["1.4.2", "1.4.3", "1.5.0-rc.1", "2.0.0", "1.4.3.sig"]).await;
+    let reg = TestRegistry::start();
+    reg.push_tags(
+        "acme/web",
+        &["1.4.2", "1.4.3", "1.5.0-rc.1", "2.0.0", "1.4.3.sig"],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let host = reg.host();
-    write(dir.path(), ".imagebump.yaml", &format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n"));
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n"),
+    );
     write(
         dir.path(),
         "apps/web.yaml",
@@ -70,13 +78,35 @@ async fn check_prints_the_diff_and_exits_2_without_touching_files() {
     let (reg, dir) = web_world().await;
     let before = read(dir.path(), "apps/web.yaml");
     let out = check(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let text = stdout(&out);
     let host = reg.host();
-    assert!(text.contains("--- a/apps/web.yaml\n+++ b/apps/web.yaml\n"), "{text}");
-    assert!(text.contains(&format!("-          image: \"{host}/acme/web:1.4.2\"  # keep me\n")), "{text}");
-    assert!(text.contains(&format!("+          image: \"{host}/acme/web:1.4.3\"  # keep me\n")), "{text}");
-    assert!(text.contains("1 bump(s) available in 1 file(s) (1 patch); 0 skipped; 0 error(s)"), "{text}");
+    assert!(
+        text.contains("--- a/apps/web.yaml\n+++ b/apps/web.yaml\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "-          image: \"{host}/acme/web:1.4.2\"  # keep me\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "+          image: \"{host}/acme/web:1.4.3\"  # keep me\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 bump(s) available in 1 file(s) (1 patch); 0 skipped; 0 error(s)"),
+        "{text}"
+    );
     assert!(!text.contains('\x1b'), "no colour when NO_COLOR is set");
     assert_eq!(read(dir.path(), "apps/web.yaml"), before);
 }
@@ -86,8 +116,17 @@ async fn check_write_changes_only_the_tag_bytes_then_finds_nothing() {
     let (reg, dir) = web_world().await;
     let before = read(dir.path(), "apps/web.yaml");
     let out = check(dir.path(), &["--write"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    let expected = before.replace(&format!("{}/acme/web:1.4.2", reg.host()), &format!("{}/acme/web:1.4.3", reg.host()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let expected = before.replace(
+        &format!("{}/acme/web:1.4.2", reg.host()),
+        &format!("{}/acme/web:1.4.3", reg.host()),
+    );
     assert_eq!(read(dir.path(), "apps/web.yaml"), expected);
     let again = check(dir.path(), &[]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
@@ -97,7 +136,11 @@ async fn check_write_changes_only_the_tag_bytes_then_finds_nothing() {
 #[tokio::test]
 async fn json_output_follows_the_contract() {
     let (reg, dir) = web_world().await;
-    write(dir.path(), "apps/old.yaml", &format!("image: {}/acme/web:latest\n", reg.host()));
+    write(
+        dir.path(),
+        "apps/old.yaml",
+        &format!("image: {}/acme/web:latest\n", reg.host()),
+    );
     let out = check(dir.path(), &["--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let v = json(&out);
@@ -109,13 +152,18 @@ async fn json_output_follows_the_contract() {
     );
     assert_eq!(v["skipped"][0]["file"], "apps/old.yaml");
     assert_eq!(v["skipped"][0]["line"], 1);
-    assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("latest"));
+    assert!(
+        v["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("latest")
+    );
     assert_eq!(v["errors"], serde_json::json!([]));
 }
 
 #[tokio::test]
 async fn digest_pin_writes_the_registry_digest_and_multi_arch_uses_the_index() {
-    let reg = TestRegistry::start().await;
+    let reg = TestRegistry::start();
     reg.push_image("acme/api", "1.0.0").await;
     let single = reg.push_image("acme/api", "1.1.0").await;
     reg.push_image("acme/multi", "2.0.0").await;
@@ -125,25 +173,54 @@ async fn digest_pin_writes_the_registry_digest_and_multi_arch_uses_the_index() {
     write(
         dir.path(),
         ".imagebump.yaml",
-        &format!("policies:\n  - name: api\n    image: {host}/acme/api\n    digest: pin\n  - name: multi\n    image: {host}/acme/multi\n    digest: pin\n"),
+        &format!(
+            "policies:\n  - name: api\n    image: {host}/acme/api\n    digest: pin\n  - name: multi\n    image: {host}/acme/multi\n    digest: pin\n"
+        ),
     );
-    write(dir.path(), "a.yaml", &format!("a:\n  image: '{host}/acme/api:1.0.0'\nb:\n  image: {host}/acme/multi:2.0.0\n"));
+    write(
+        dir.path(),
+        "a.yaml",
+        &format!("a:\n  image: '{host}/acme/api:1.0.0'\nb:\n  image: {host}/acme/multi:2.0.0\n"),
+    );
     let out = check(dir.path(), &["--write", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let v = json(&out);
-    assert_eq!(v["bumps"][0]["to"], serde_json::json!({"tag": "1.1.0", "digest": single.to_string()}));
-    assert_eq!(v["bumps"][1]["to"], serde_json::json!({"tag": "2.1.0", "digest": index.to_string()}));
+    assert_eq!(
+        v["bumps"][0]["to"],
+        serde_json::json!({"tag": "1.1.0", "digest": single.to_string()})
+    );
+    assert_eq!(
+        v["bumps"][1]["to"],
+        serde_json::json!({"tag": "2.1.0", "digest": index.to_string()})
+    );
     assert_eq!(
         read(dir.path(), "a.yaml"),
-        format!("a:\n  image: '{host}/acme/api:1.1.0@{single}'\nb:\n  image: {host}/acme/multi:2.1.0@{index}\n")
+        format!(
+            "a:\n  image: '{host}/acme/api:1.1.0@{single}'\nb:\n  image: {host}/acme/multi:2.1.0@{index}\n"
+        )
     );
 }
 
 #[tokio::test]
 async fn kustomization_and_helm_values_are_bumped_and_still_build() {
-    let reg = TestRegistry::start().await;
-    reg.push_tags("team/api", &["main-20240101120000-abc1234", "main-20240301090000-def5678", "main-20240301090000-def5678.sig"]).await;
-    reg.push_tags("bitnami/redis", &["7.2.4", "7.2.5", "7.4.0"]).await;
+    let reg = TestRegistry::start();
+    reg.push_tags(
+        "team/api",
+        &[
+            "main-20240101120000-abc1234",
+            "main-20240301090000-def5678",
+            "main-20240301090000-def5678.sig",
+        ],
+    )
+    .await;
+    reg.push_tags("bitnami/redis", &["7.2.4", "7.2.5", "7.4.0"])
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let host = reg.host();
     write(
@@ -165,39 +242,102 @@ async fn kustomization_and_helm_values_are_bumped_and_still_build() {
         "k/deploy.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers:\n        - name: api\n          image: api\n",
     );
-    write(dir.path(), "values.yaml", &format!("image:\n  registry: {host}\n  repository: bitnami/redis\n  tag: '7.2.4'\n"));
+    write(
+        dir.path(),
+        "values.yaml",
+        &format!("image:\n  registry: {host}\n  repository: bitnami/redis\n  tag: '7.2.4'\n"),
+    );
     let out = check(dir.path(), &["--write"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert_eq!(read(dir.path(), "values.yaml"), format!("image:\n  registry: {host}\n  repository: bitnami/redis\n  tag: '7.2.5'\n"));
-    let built = Command::new("kubectl").args(["kustomize", dir.path().join("k").to_str().unwrap()]).output().expect("kubectl");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        read(dir.path(), "values.yaml"),
+        format!("image:\n  registry: {host}\n  repository: bitnami/redis\n  tag: '7.2.5'\n")
+    );
+    let built = Command::new("kubectl")
+        .args(["kustomize", dir.path().join("k").to_str().unwrap()])
+        .output()
+        .expect("kubectl");
     assert!(built.status.success(), "{}", stderr(&built));
-    assert!(stdout(&built).contains(&format!("image: {host}/team/api:main-20240301090000-def5678")), "{}", stdout(&built));
+    assert!(
+        stdout(&built).contains(&format!(
+            "image: {host}/team/api:main-20240301090000-def5678"
+        )),
+        "{}",
+        stdout(&built)
+    );
 }
 
 #[tokio::test]
 async fn basic_auth_registry_with_docker_config_and_wrong_password() {
-    let reg = TestRegistry::start_with_htpasswd("bot", "s3cret").await;
+    let reg = TestRegistry::start_with_htpasswd("bot", "s3cret");
     reg.push_tags("acme/web", &["1.0.0", "1.0.1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let host = reg.host();
-    write(dir.path(), ".imagebump.yaml", &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"));
-    write(dir.path(), "a.yaml", &format!("image: {host}/acme/web:1.0.0\n"));
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+    );
+    write(
+        dir.path(),
+        "a.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
     let good = dir.path().join("good.json");
-    std::fs::write(&good, format!("{{\"auths\": {{\"{host}\": {{\"username\": \"bot\", \"password\": \"s3cret\"}}}}}}")).unwrap();
-    let out = check(dir.path(), &["--docker-config", good.to_str().unwrap(), "--format", "json"]);
-    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    std::fs::write(
+        &good,
+        format!(
+            "{{\"auths\": {{\"{host}\": {{\"username\": \"bot\", \"password\": \"s3cret\"}}}}}}"
+        ),
+    )
+    .unwrap();
+    let out = check(
+        dir.path(),
+        &[
+            "--docker-config",
+            good.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(json(&out)["bumps"][0]["to"]["tag"], "1.0.1");
 
     let bad = dir.path().join("bad.json");
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode("bot:wrong");
-    std::fs::write(&bad, format!("{{\"auths\": {{\"http://{host}\": {{\"auth\": \"{auth}\"}}}}}}")).unwrap();
+    std::fs::write(
+        &bad,
+        format!("{{\"auths\": {{\"http://{host}\": {{\"auth\": \"{auth}\"}}}}}}"),
+    )
+    .unwrap();
     let out = check(dir.path(), &["--docker-config", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("error: a.yaml:1:") && err.contains("401"), "{err}");
-    assert!(!err.contains("wrong") && !err.contains(&auth), "no secret in messages: {err}");
-    assert_eq!(read(dir.path(), "a.yaml"), format!("image: {host}/acme/web:1.0.0\n"));
+    assert!(
+        err.contains("error: a.yaml:1:") && err.contains("401"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong") && !err.contains(&auth),
+        "no secret in messages: {err}"
+    );
+    assert_eq!(
+        read(dir.path(), "a.yaml"),
+        format!("image: {host}/acme/web:1.0.0\n")
+    );
 }
 
 #[tokio::test]
@@ -205,12 +345,27 @@ async fn registry_down_is_an_error_and_files_stay_intact() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let host = format!("127.0.0.1:{port}");
-    write(dir.path(), ".imagebump.yaml", &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"));
-    write(dir.path(), "a.yaml", &format!("image: {host}/acme/web:1.0.0\n"));
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+    );
+    write(
+        dir.path(),
+        "a.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
     let out = check(dir.path(), &["--write"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error: a.yaml:1:"), "{}", stderr(&out));
-    assert_eq!(read(dir.path(), "a.yaml"), format!("image: {host}/acme/web:1.0.0\n"));
+    assert!(
+        stderr(&out).contains("error: a.yaml:1:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        read(dir.path(), "a.yaml"),
+        format!("image: {host}/acme/web:1.0.0\n")
+    );
 }
 
 #[tokio::test]
@@ -220,7 +375,10 @@ async fn unparsable_manifest_is_reported_and_other_files_still_bumped() {
     let out = check(dir.path(), &["--write"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("error: apps/broken.yaml:") && err.contains("not valid YAML"), "{err}");
+    assert!(
+        err.contains("error: apps/broken.yaml:") && err.contains("not valid YAML"),
+        "{err}"
+    );
     assert!(read(dir.path(), "apps/web.yaml").contains(&format!("{}/acme/web:1.4.3", reg.host())));
 }
 
@@ -229,18 +387,35 @@ async fn only_selected_files_are_read_and_symlinks_are_not_followed() {
     let (reg, dir) = web_world().await;
     let host = reg.host();
     let line = format!("image: {host}/acme/web:1.4.2\n");
-    let config = format!("files: ['apps/**/*.yaml', 'linked/*.yaml']\nexclude: ['apps/legacy/**']\npolicies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n");
+    let config = format!(
+        "files: ['apps/**/*.yaml', 'linked/*.yaml']\nexclude: ['apps/legacy/**']\npolicies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n"
+    );
     write(dir.path(), ".imagebump.yaml", &config);
     write(dir.path(), "apps/legacy/old.yaml", &line);
     write(dir.path(), "other/x.yaml", &line);
     let outside = tempfile::tempdir().unwrap();
     write(outside.path(), "target.yaml", &line);
     std::fs::create_dir_all(dir.path().join("linked")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("target.yaml"), dir.path().join("linked/link.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("target.yaml"),
+        dir.path().join("linked/link.yaml"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.path().join("apps/dirlink")).unwrap();
     let out = check(dir.path(), &["--write", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    let files: Vec<_> = json(&out)["bumps"].as_array().unwrap().iter().map(|b| b["file"].clone()).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let files: Vec<_> = json(&out)["bumps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["file"].clone())
+        .collect();
     assert_eq!(files, [serde_json::json!("apps/web.yaml")]);
     assert_eq!(read(dir.path(), "apps/legacy/old.yaml"), line);
     assert_eq!(read(dir.path(), "other/x.yaml"), line);
@@ -250,7 +425,11 @@ async fn only_selected_files_are_read_and_symlinks_are_not_followed() {
 #[test]
 fn invalid_config_is_reported_by_check_and_validate() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), ".imagebump.yaml", "policies:\n  - name: web\n    image: acme/web\n    semver: '^1.x.q'\n    prerelase: true\n");
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        "policies:\n  - name: web\n    image: acme/web\n    semver: '^1.x.q'\n    prerelase: true\n",
+    );
     let out = imagebump(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -269,13 +448,21 @@ fn missing_config_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = check(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no .imagebump.yaml in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no .imagebump.yaml in"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn validate_accepts_the_example_config() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), ".imagebump.yaml", include_str!("../config/example.imagebump.yaml"));
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        include_str!("../config/example.imagebump.yaml"),
+    );
     let out = imagebump(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), ".imagebump.yaml: valid (2 policies)\n");

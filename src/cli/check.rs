@@ -114,8 +114,10 @@ pub async fn run(args: CheckArgs) -> ExitCode {
 }
 
 fn client(args: &CheckArgs) -> anyhow::Result<Client> {
-    let mut options = registry::Options::default();
-    options.insecure_hosts = args.insecure_registries.clone();
+    let mut options = registry::Options {
+        insecure_hosts: args.insecure_registries.clone(),
+        ..Default::default()
+    };
     if let Some(n) = args.page_size {
         anyhow::ensure!(n > 0, "--page-size must be at least 1");
         options.page_size = n;

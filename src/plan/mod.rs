@@ -109,6 +109,9 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
     let mut report = Report::default();
     let mut owned: Vec<(usize, Reference, &Policy)> = Vec::new();
     for (i, file) in files.iter().enumerate() {
+        if file.path == policy::CONFIG_FILE {
+            continue; // the config names images but is never a manifest
+        }
         let refs = match manifest::scan(&file.text) {
             Ok(refs) => refs,
             Err(e) => {

@@ -303,3 +303,22 @@ async fn each_image_is_listed_once() {
     assert_eq!(report.bumps.len(), 1);
     assert_eq!(report.bumps[0].file, "c.yaml");
 }
+
+#[tokio::test]
+async fn the_config_file_is_never_scanned_as_a_manifest() {
+    let tags = Tags::default().with("ghcr.io/acme/web", &["1.4.3"]);
+    let (report, changes) = run(
+        WEB,
+        &[
+            (".imagebump.yaml", WEB),
+            ("a.yaml", "image: ghcr.io/acme/web:1.4.2\n"),
+        ],
+        &tags,
+    )
+    .await;
+    assert!(
+        report.skipped.is_empty() && report.errors.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(changes.len(), 1);
+}

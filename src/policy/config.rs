@@ -84,7 +84,10 @@ pub fn parse_config(file: &str, text: &str) -> Result<RepoConfig, Vec<ConfigErro
     };
     match config {
         Some(c) if cx.errors.is_empty() => Ok(c),
-        _ => Err(cx.errors),
+        _ => {
+            cx.errors.sort_by_key(|e| (e.line, e.column));
+            Err(cx.errors)
+        }
     }
 }
 

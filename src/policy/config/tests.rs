@@ -11,7 +11,7 @@ fn ok(text: &str) -> RepoConfig {
 
 /// The single error a config produces, as `line:column: message (hint)`.
 fn one_err(text: &str) -> ConfigError {
-    let errs = parse_config(FILE, text).err().expect("expected an error");
+    let errs = parse_config(FILE, text).expect_err("expected an error");
     assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
     errs.into_iter().next().unwrap()
 }
