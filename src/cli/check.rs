@@ -44,6 +44,9 @@ pub struct CheckArgs {
     /// Tags per page when listing.
     #[arg(long, env = "IMAGEBUMP_REGISTRY_PAGE_SIZE")]
     page_size: Option<usize>,
+    /// Cap on requests per second to one registry host (0: no cap).
+    #[arg(long, env = "IMAGEBUMP_REGISTRY_MAX_RPS")]
+    max_rps_per_host: Option<f64>,
 }
 
 pub async fn run(args: CheckArgs) -> ExitCode {
@@ -83,6 +86,11 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     let spinner = Spinner::start(files.len());
     let mut report = plan::plan(&config, &files, &client).await;
     spinner.stop();
+    tracing::info!(
+        files = files.len(),
+        requests = client.requests_made(),
+        "registry requests"
+    );
     report.errors.splice(0..0, read_problems);
     let changes = plan::apply(&mut report, &files);
     let mut write_failed = false;
@@ -121,6 +129,13 @@ fn client(args: &CheckArgs) -> anyhow::Result<Client> {
     if let Some(n) = args.page_size {
         anyhow::ensure!(n > 0, "--page-size must be at least 1");
         options.page_size = n;
+    }
+    if let Some(rps) = args.max_rps_per_host {
+        anyhow::ensure!(
+            rps >= 0.0 && rps.is_finite(),
+            "--max-rps-per-host must be 0 (no cap) or more"
+        );
+        options.max_rps_per_host = rps;
     }
     let path = args
         .docker_config

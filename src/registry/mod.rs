@@ -31,8 +31,10 @@ pub use credentials::{Credentials, HostAuth};
 
 /// Default `n` for tag-list pages.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
-/// Default cap on requests per second sent to one registry host.
-pub const DEFAULT_MAX_RPS_PER_HOST: f64 = 50.0;
+/// Default cap on requests per second sent to one registry host: polite to
+/// public registries (a few hundred images list in seconds); operators of
+/// their own registry can raise or lift it (`--max-rps-per-host 0`).
+pub const DEFAULT_MAX_RPS_PER_HOST: f64 = 100.0;
 /// Default number of retries after the first try (429, 5xx, timeouts).
 pub const DEFAULT_MAX_RETRIES: u32 = 4;
 /// Default per-request timeout.
