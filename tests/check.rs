@@ -476,3 +476,13 @@ fn schema_is_json_schema() {
     assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
     assert_eq!(v["required"], serde_json::json!(["policies"]));
 }
+
+#[tokio::test]
+async fn color_always_paints_the_diff() {
+    let (_reg, dir) = web_world().await;
+    let out = check(dir.path(), &["--color", "always"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(text.contains("\x1b[31m-          image:"), "{text:?}");
+    assert!(text.contains("\x1b[32m+          image:"), "{text:?}");
+}
