@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,6 +10,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_env("IMAGEBUMP_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = imagebump::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
