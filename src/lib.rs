@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod domain;
+pub mod forge;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod policy;

@@ -20,8 +20,9 @@ struct TagPage {
 
 impl Inner {
     /// Lists all tags of `repo`, following `Link: <…>; rel="next"`. Without
-    /// a `Link`, a full page is followed by `?last=<last tag>` until a page
-    /// is short, empty or brings nothing new.
+    /// a `Link`, a page of exactly `n` tags is followed by `?last=<last tag>`
+    /// until a page is short, empty or brings nothing new; a page of more
+    /// than `n` means the registry ignored `n` and sent everything.
     pub(super) async fn fetch_tags(&self, repo: &ImageRepo) -> Result<Vec<String>, RegistryError> {
         let n = self.options.page_size.max(1);
         let mut url = self.tags_url(repo, n, None)?;
@@ -66,7 +67,7 @@ impl Inner {
                 Some(link) => url.join(&link).map_err(|e| {
                     self.protocol(repo, format!("bad Link {link:?} in the tag list: {e}"))
                 })?,
-                None if count >= n => self.tags_url(repo, n, tags.last().map(String::as_str))?,
+                None if count == n => self.tags_url(repo, n, tags.last().map(String::as_str))?,
                 None => break,
             };
         }
