@@ -45,13 +45,14 @@ async fn lists_all_tags_of_a_repo_with_more_tags_than_a_page() {
         ..fast_options()
     });
 
-    let mut listed = client
+    let listed = client
         .list_tags(&repo(&registry.host(), "acme/web"))
         .await
         .expect("tags");
 
+    let mut listed = listed.to_vec();
     listed.sort();
-    assert_eq!(listed, tags);
+    assert_eq!(listed.to_vec(), tags);
     // A full page without `Link` is followed by `?last=`; a page that brings
     // nothing new ends the listing.
     assert!(
@@ -70,10 +71,10 @@ async fn tags_are_listed_once_per_client() {
     let api = repo(&registry.host(), "acme/api");
     let client = client(fast_options());
 
-    let mut first = client.list_tags(&web).await.expect("tags");
+    let mut first = client.list_tags(&web).await.expect("tags").to_vec();
     first.sort();
     let after_first = client.requests_made();
-    let mut second = client.list_tags(&web).await.expect("tags");
+    let mut second = client.list_tags(&web).await.expect("tags").to_vec();
     second.sort();
     assert_eq!(first, second);
     assert_eq!(
@@ -86,10 +87,10 @@ async fn tags_are_listed_once_per_client() {
         .list_tags_many(&[api.clone(), web.clone(), api.clone(), web.clone()])
         .await;
     assert_eq!(many.len(), 2);
-    assert_eq!(many[&api].as_ref().expect("api tags"), &["2.0"]);
-    let mut web_tags = many[&web].clone().expect("web tags");
+    assert_eq!(many[&api].as_ref().expect("api tags").to_vec(), ["2.0"]);
+    let mut web_tags = many[&web].clone().expect("web tags").to_vec();
     web_tags.sort();
-    assert_eq!(web_tags, ["1.0", "1.1"]);
+    assert_eq!(web_tags.to_vec(), ["1.0", "1.1"]);
     assert_eq!(
         client.requests_made(),
         after_first + 1,
@@ -144,7 +145,10 @@ async fn lists_and_resolves_with_docker_config(auth_entry: serde_json::Value) {
     let client = Client::new(fast_options(), credentials).expect("client");
     let private = repo(&registry.host(), "acme/private");
 
-    assert_eq!(client.list_tags(&private).await.expect("tags"), ["1.0"]);
+    assert_eq!(
+        client.list_tags(&private).await.expect("tags").to_vec(),
+        ["1.0"]
+    );
     assert_eq!(
         client.digest(&private, "1.0").await.expect("digest"),
         pushed
@@ -301,7 +305,7 @@ async fn too_many_requests_waits_for_retry_after_then_succeeds() {
         .await
         .expect("tags");
 
-    assert_eq!(tags, ["1.0"]);
+    assert_eq!(tags.to_vec(), ["1.0"]);
     assert_eq!(server.hits("/v2/acme/web/tags/list"), 2);
     assert!(
         started.elapsed() >= Duration::from_millis(900),
@@ -340,7 +344,7 @@ async fn server_error_is_retried_then_succeeds() {
         .await
         .expect("tags");
 
-    assert_eq!(tags, ["1.0"]);
+    assert_eq!(tags.to_vec(), ["1.0"]);
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -424,7 +428,10 @@ async fn bearer_challenge_token_is_fetched_once_and_reused() {
     let client = client(fast_options());
     let web = repo(&server.host(), "acme/web");
 
-    assert_eq!(client.list_tags(&web).await.expect("tags"), ["1.0", "1.1"]);
+    assert_eq!(
+        client.list_tags(&web).await.expect("tags").to_vec(),
+        ["1.0", "1.1"]
+    );
     assert_eq!(client.digest(&web, "1.1").await.expect("digest"), digest);
 
     assert_eq!(server.hits("/token"), 1, "the token is reused");
@@ -483,7 +490,7 @@ async fn link_less_full_pages_continue_with_last() {
         .await
         .expect("tags");
 
-    assert_eq!(tags, ["a", "b", "c"]);
+    assert_eq!(tags.to_vec(), ["a", "b", "c"]);
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -515,7 +522,7 @@ async fn follows_link_pagination_relative_and_absolute() {
         .await
         .expect("tags");
 
-    assert_eq!(tags, ["a", "b", "c", "d", "e"]);
+    assert_eq!(tags.to_vec(), ["a", "b", "c", "d", "e"]);
     let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(targets[0], "/v2/acme/web/tags/list?n=2");
     assert_eq!(targets.len(), 3, "{targets:?}");

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::domain::{Digest, ImageRepo};
 use crate::manifest::{self, Edit, Reference};
 use crate::policy::{self, Decision, DigestMode, Policy, RepoConfig, UpdateType};
-use crate::registry::{Client, RegistryError};
+use crate::registry::{Client, RegistryError, TagList};
 
 pub use resolve::{Resolved, resolve};
 
@@ -31,12 +31,12 @@ pub struct SourceFile {
 /// Where tag lists and digests come from (the registry, in production).
 #[allow(async_fn_in_trait)]
 pub trait TagSource {
-    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<Vec<String>, String>>;
+    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>>;
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String>;
 }
 
 impl TagSource for Client {
-    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<Vec<String>, String>> {
+    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>> {
         self.list_tags_many(repos)
             .await
             .into_iter()
@@ -147,6 +147,8 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
     repos.dedup();
     let tag_lists = source.tags(&repos).await;
     let mut digests = DigestCache::default();
+    // Many references share (policy, current tag): choose once for each.
+    let mut choices: HashMap<(String, String, bool), Decision> = HashMap::new();
 
     for (i, r, policy) in owned {
         let file = &files[i].path;
@@ -163,7 +165,7 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
             }
             None => continue,
         };
-        match decide(policy, &r, tags, source, &mut digests).await {
+        match decide(policy, &r, tags, source, &mut digests, &mut choices).await {
             Ok(Outcome::Bump(update, from, to)) => {
                 let edits = edits_for(&r, &from, &to);
                 report.bumps.push(Bump {
@@ -227,6 +229,7 @@ async fn decide(
     tags: &[String],
     source: &impl TagSource,
     digests: &mut DigestCache,
+    choices: &mut HashMap<(String, String, bool), Decision>,
 ) -> Result<Outcome, String> {
     let Some(tag) = &r.tag else {
         return Ok(Outcome::Skip(
@@ -244,8 +247,12 @@ async fn decide(
     let pin = policy.digest == DigestMode::Pin || current.digest.is_some();
     // A digest can only be written where the reference has room for one.
     let can_pin = r.digest.is_some() || r.digest_insert.is_some();
-    let (target_tag, update) = match policy::choose(policy, &current.tag, tags, r.marker.is_some())
-    {
+    let marked = r.marker.is_some();
+    let decision = choices
+        .entry((policy.name.clone(), current.tag.clone(), marked))
+        .or_insert_with(|| policy::choose(policy, &current.tag, tags, marked))
+        .clone();
+    let (target_tag, update) = match decision {
         Decision::Bump { to, update } => (to, Some(update)),
         Decision::Current => (current.tag.clone(), None),
         Decision::Skip(reason) => return Ok(Outcome::Skip(reason)),

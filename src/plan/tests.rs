@@ -33,7 +33,7 @@ impl Tags {
 }
 
 impl TagSource for Tags {
-    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<Vec<String>, String>> {
+    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>> {
         repos
             .iter()
             .map(|r| {
@@ -41,7 +41,7 @@ impl TagSource for Tags {
                 let v = if self.broken.contains(&key) {
                     Err(format!("registry unreachable for {key}"))
                 } else {
-                    Ok(self.tags.get(&key).cloned().unwrap_or_default())
+                    Ok(self.tags.get(&key).cloned().unwrap_or_default().into())
                 };
                 (r.clone(), v)
             })
@@ -273,14 +273,11 @@ async fn unpinned_reference_without_pin_policy_is_not_pinned() {
 async fn each_image_is_listed_once() {
     struct Counting(std::sync::Mutex<Vec<ImageRepo>>);
     impl TagSource for Counting {
-        async fn tags(
-            &self,
-            repos: &[ImageRepo],
-        ) -> HashMap<ImageRepo, Result<Vec<String>, String>> {
+        async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>> {
             self.0.lock().unwrap().extend(repos.iter().cloned());
             repos
                 .iter()
-                .map(|r| (r.clone(), Ok(vec!["1.0.0".into()])))
+                .map(|r| (r.clone(), Ok(TagList::from(vec!["1.0.0".to_string()]))))
                 .collect()
         }
         async fn digest(&self, _: &ImageRepo, _: &str) -> Result<Digest, String> {

@@ -150,7 +150,10 @@ pub enum RegistryError {
     },
 }
 
-type TagListing = Arc<OnceCell<Result<Vec<String>, RegistryError>>>;
+/// A repository's tags, shared by every caller of one run.
+pub type TagList = Arc<[String]>;
+
+type TagListing = Arc<OnceCell<Result<TagList, RegistryError>>>;
 
 /// A registry client for one run. Cheap to clone (shared state); caches tag
 /// lists and bearer tokens.
@@ -206,7 +209,7 @@ impl Client {
     /// All tags of `repo`, in the registry's order. Each repository is
     /// listed at most once per client: later and concurrent callers share
     /// the first listing (its error too).
-    pub async fn list_tags(&self, repo: &ImageRepo) -> Result<Vec<String>, RegistryError> {
+    pub async fn list_tags(&self, repo: &ImageRepo) -> Result<TagList, RegistryError> {
         let cell = {
             let mut lists = self
                 .inner
@@ -215,7 +218,7 @@ impl Client {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             Arc::clone(lists.entry(repo.clone()).or_default())
         };
-        cell.get_or_init(|| self.inner.fetch_tags(repo))
+        cell.get_or_init(|| async { self.inner.fetch_tags(repo).await.map(TagList::from) })
             .await
             .clone()
     }
@@ -225,7 +228,7 @@ impl Client {
     pub async fn list_tags_many(
         &self,
         repos: &[ImageRepo],
-    ) -> HashMap<ImageRepo, Result<Vec<String>, RegistryError>> {
+    ) -> HashMap<ImageRepo, Result<TagList, RegistryError>> {
         let semaphore = Arc::new(Semaphore::new(self.inner.options.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         let mut results = HashMap::new();
