@@ -2,6 +2,7 @@
 //! date. See DESIGN.md for the shape of the system.
 
 pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod forge;
 pub mod lock;

@@ -1,0 +1,367 @@
+//! The service's own settings (`config/imagebump.toml`, DESIGN.md §4):
+//! listen address, data dir, poll interval, the environment repositories
+//! it manages and registry credentials.
+//!
+//! Sources, later ones winning: the embedded defaults, the TOML file, then
+//! `IMAGEBUMP_*` environment variables (`__` separates nested keys, e.g.
+//! `IMAGEBUMP_REGISTRY__PAGE_SIZE`; a repository's keys are
+//! `IMAGEBUMP_REPOS__<NAME>__<KEY>`, e.g. `IMAGEBUMP_REPOS__ENV__TOKEN`).
+//! Every secret may instead come from a file (`token_file`, …). Secrets are
+//! held in [`Secret`], which prints as `***`. An invalid config stops
+//! start-up with a message naming the key.
+
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use serde::Deserialize;
+
+pub use secret::Secret;
+
+/// `IMAGEBUMP_*` variables that are not config keys (read elsewhere).
+const NOT_CONFIG_KEYS: &[&str] = &[
+    "LOG",
+    "DOCKER_CONFIG",
+    "INSECURE_REGISTRIES",
+    "REGISTRY_PAGE_SIZE",
+    "REGISTRY_MAX_RPS",
+];
+
+/// Settings used when neither the file nor the environment says otherwise.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("defaults.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// `host:port` of the HTTP server (`/healthz`).
+    pub listen: String,
+    /// Mirrors and state live here.
+    pub data_dir: PathBuf,
+    /// How often each repository is reconciled without a trigger (`5m`).
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// Fraction of the interval added or removed at random, so that many
+    /// repositories do not poll in lockstep.
+    pub poll_jitter: f64,
+    /// Repositories reconciled at once.
+    pub concurrency: usize,
+    pub git: GitIdentity,
+    pub registry: RegistrySettings,
+    #[serde(default)]
+    pub repos: Vec<RepoSettings>,
+}
+
+/// Author and committer of the bot's commits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitIdentity {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Docker `config.json` with `auths`.
+    pub docker_config: Option<PathBuf>,
+    /// `host[:port]` reached over plain HTTP (loopback hosts always are).
+    #[serde(default)]
+    pub insecure: Vec<String>,
+    pub page_size: Option<usize>,
+    pub max_rps_per_host: Option<f64>,
+    /// Per-host credentials: basic (`username` + `password`) or `token`.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostCredentials>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCredentials {
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeKind {
+    Github,
+    Gitlab,
+    Direct,
+}
+
+/// Where `direct` mode puts the bump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectTarget {
+    /// Commit straight to the base branch (like Flux).
+    #[default]
+    Base,
+    /// Push the bot branch and leave merging to people.
+    Branch,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoSettings {
+    /// Unique; names the mirror and the lock.
+    pub name: String,
+    /// Clone URL (`https://…`, `ssh://…`, `file://…` or a path).
+    pub url: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    pub forge: ForgeKind,
+    /// API base: `https://api.github.com`, a GHE `https://ghe/api/v3`, or
+    /// a GitLab instance `https://gitlab.example`.
+    pub api_url: Option<String>,
+    /// `owner/name` (GitHub) or `group/project` (GitLab); default: taken
+    /// from the URL's path.
+    pub project: Option<String>,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub github_app: Option<GitHubApp>,
+    #[serde(default)]
+    pub direct: DirectTarget,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubApp {
+    pub app_id: u64,
+    pub installation_id: u64,
+    pub private_key_file: PathBuf,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+impl ServiceConfig {
+    /// Loads the embedded defaults, then `file` (if any), then the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<ServiceConfig> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`load`](Self::load), with the environment given.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<ServiceConfig> {
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("IMAGEBUMP_"))
+            .collect();
+        let mut figment = Figment::from(Toml::string(EMBEDDED_DEFAULTS));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        for (key, value) in &env {
+            let Some(rest) = key.strip_prefix("IMAGEBUMP_") else {
+                continue;
+            };
+            if rest.starts_with("REPOS__") || NOT_CONFIG_KEYS.contains(&rest) {
+                continue;
+            }
+            let path = rest.to_ascii_lowercase().replace("__", ".");
+            let parsed: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|e: std::convert::Infallible| match e {});
+            figment = figment.merge((path, parsed));
+        }
+        let mut config: ServiceConfig = figment.extract().map_err(|e| {
+            let e = e.to_string().replace("for key \"default.", "for key \"");
+            anyhow::anyhow!("invalid service config: {e}")
+        })?;
+        apply_repo_env(&mut config.repos, &env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!(
+                "invalid service config: `listen` must be host:port with an IP address, found `{}`",
+                self.listen
+            );
+        }
+        if self.poll_interval < Duration::from_secs(1) {
+            bail!("invalid service config: `poll_interval` must be at least 1s");
+        }
+        if !(0.0..=0.5).contains(&self.poll_jitter) {
+            bail!("invalid service config: `poll_jitter` must be between 0 and 0.5");
+        }
+        if self.concurrency == 0 {
+            bail!("invalid service config: `concurrency` must be at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in self.repos.iter().enumerate() {
+            let at = format!("repos[{i}]");
+            if r.name.is_empty()
+                || !r
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!(
+                    "invalid service config: `{at}.name` must be letters, digits, `-` or `_`, found `{}`",
+                    r.name
+                );
+            }
+            if !names.insert(r.name.as_str()) {
+                bail!(
+                    "invalid service config: `{at}.name`: duplicate repository name `{}`",
+                    r.name
+                );
+            }
+            if r.url.is_empty() {
+                bail!("invalid service config: `{at}.url` is empty");
+            }
+            if r.token.is_some() && r.token_file.is_some() {
+                bail!("invalid service config: `{at}`: set `token` or `token_file`, not both");
+            }
+            match r.forge {
+                ForgeKind::Github
+                    if r.token.is_none() && r.token_file.is_none() && r.github_app.is_none() =>
+                {
+                    bail!(
+                        "invalid service config: `{at}` (github) needs `token`, `token_file` or `github_app`"
+                    )
+                }
+                ForgeKind::Gitlab if r.token.is_none() && r.token_file.is_none() => {
+                    bail!("invalid service config: `{at}` (gitlab) needs `token` or `token_file`")
+                }
+                ForgeKind::Direct | ForgeKind::Gitlab if r.github_app.is_some() => {
+                    bail!(
+                        "invalid service config: `{at}.github_app` only applies to forge = \"github\""
+                    )
+                }
+                _ => {}
+            }
+            if r.forge != ForgeKind::Direct && r.project().is_none() {
+                bail!(
+                    "invalid service config: `{at}.project` is needed: the URL `{}` does not name owner/repo",
+                    r.url
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RepoSettings {
+    /// The forge token: `token`, or the trimmed contents of `token_file`.
+    pub fn token(&self) -> anyhow::Result<Option<Secret>> {
+        secret::resolve(self.token.as_ref(), self.token_file.as_deref())
+            .with_context(|| format!("repository `{}`", self.name))
+    }
+
+    /// `owner/name` or `group/project`, from `project` or the URL.
+    pub fn project(&self) -> Option<String> {
+        if let Some(p) = &self.project {
+            return Some(p.clone());
+        }
+        let path = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest);
+        let path = path.split_once('/').map(|(_, p)| p)?;
+        let path = path.trim_end_matches('/').trim_end_matches(".git");
+        path.contains('/').then(|| path.to_string())
+    }
+}
+
+impl HostCredentials {
+    pub fn password(&self) -> anyhow::Result<Option<Secret>> {
+        secret::resolve(self.password.as_ref(), self.password_file.as_deref())
+    }
+    pub fn token(&self) -> anyhow::Result<Option<Secret>> {
+        secret::resolve(self.token.as_ref(), self.token_file.as_deref())
+    }
+}
+
+/// `IMAGEBUMP_REPOS__<NAME>__<KEY>=value` sets `<key>` of the repository
+/// called `<name>` (case-insensitive; `-` in names may be written `_`).
+fn apply_repo_env(repos: &mut [RepoSettings], env: &[(String, String)]) -> anyhow::Result<()> {
+    for (key, value) in env {
+        let Some(rest) = key.strip_prefix("IMAGEBUMP_REPOS__") else {
+            continue;
+        };
+        let Some((name, field)) = rest.split_once("__") else {
+            bail!("invalid service config: `{key}` should be IMAGEBUMP_REPOS__<NAME>__<KEY>");
+        };
+        let Some(repo) = repos
+            .iter_mut()
+            .find(|r| r.name.replace('-', "_").eq_ignore_ascii_case(name))
+        else {
+            bail!("invalid service config: `{key}` names no repository in `repos`");
+        };
+        match field.to_ascii_lowercase().as_str() {
+            "url" => repo.url = value.clone(),
+            "branch" => repo.branch = value.clone(),
+            "api_url" => repo.api_url = Some(value.clone()),
+            "project" => repo.project = Some(value.clone()),
+            "token" => repo.token = Some(Secret::new(value.clone())),
+            "token_file" => repo.token_file = Some(PathBuf::from(value)),
+            other => bail!(
+                "invalid service config: `{key}`: `{other}` cannot be set from the environment"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Durations written as `30s`, `5m`, `1h`, `500ms`.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s).map_err(D::Error::custom)
+    }
+}
+
+/// Parses `30s`, `5m`, `1h`, `500ms`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration (use e.g. 30s, 5m, 1h)");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+use std::io::Write;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn load(text: &str, vars: &[(&str, &str)]) -> anyhow::Result<ServiceConfig> {
+    let f = file(text);
+    ServiceConfig::load_from(Some(f.path()), env(vars))
+}
+
+fn err(text: &str, vars: &[(&str, &str)]) -> String {
+    format!("{:#}", load(text, vars).unwrap_err())
+}
+
+const GITHUB_REPO: &str = "[[repos]]\nname = \"env\"\nurl = \"https://github.com/acme/env.git\"\nforge = \"github\"\ntoken = \"ghp_secret\"\n";
+
+#[test]
+fn embedded_defaults_alone_are_valid() {
+    let c = ServiceConfig::load_from(None, env(&[])).unwrap();
+    assert_eq!(c.listen, "127.0.0.1:8080");
+    assert_eq!(c.data_dir, PathBuf::from("data"));
+    assert_eq!(c.poll_interval, Duration::from_secs(300));
+    assert_eq!(c.git.name, "imagebump");
+    assert!(c.repos.is_empty());
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let c = ServiceConfig::load_from(
+        Some(Path::new("config/imagebump.toml")),
+        env(&[("IMAGEBUMP_REPOS__ENV__TOKEN", "t")]),
+    )
+    .unwrap();
+    assert!(!c.repos.is_empty());
+}
+
+#[test]
+fn file_then_environment_override_defaults() {
+    let c = load(
+        &format!("listen = \"0.0.0.0:9000\"\npoll_interval = \"30s\"\n{GITHUB_REPO}"),
+        &[
+            ("IMAGEBUMP_POLL_INTERVAL", "1h30m"),
+            ("IMAGEBUMP_REGISTRY__PAGE_SIZE", "50"),
+            ("IMAGEBUMP_LOG", "debug"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.listen, "0.0.0.0:9000");
+    assert_eq!(c.poll_interval, Duration::from_secs(5400));
+    assert_eq!(c.registry.page_size, Some(50));
+    let repo = &c.repos[0];
+    assert_eq!(repo.branch, "main");
+    assert_eq!(repo.project().as_deref(), Some("acme/env"));
+}
+
+#[test]
+fn repository_keys_come_from_the_environment() {
+    let c = load(
+        GITHUB_REPO,
+        &[
+            ("IMAGEBUMP_REPOS__ENV__TOKEN", "from-env"),
+            ("IMAGEBUMP_REPOS__ENV__BRANCH", "prod"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.repos[0].token().unwrap().unwrap().expose(), "from-env");
+    assert_eq!(c.repos[0].branch, "prod");
+    assert!(
+        err(GITHUB_REPO, &[("IMAGEBUMP_REPOS__OTHER__TOKEN", "x")]).contains("names no repository")
+    );
+}
+
+#[test]
+fn secrets_come_from_files_and_never_print() {
+    let secret = file("  tok-from-file\n");
+    let text = format!(
+        "[[repos]]\nname = \"env\"\nurl = \"https://gitlab.example/g/env.git\"\nforge = \"gitlab\"\ntoken_file = \"{}\"\n",
+        secret.path().display()
+    );
+    let c = load(&text, &[]).unwrap();
+    let token = c.repos[0].token().unwrap().unwrap();
+    assert_eq!(token.expose(), "tok-from-file");
+    assert_eq!(format!("{token} {token:?}"), "*** ***");
+    let c = load(GITHUB_REPO, &[]).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("ghp_secret"), "{debug}");
+}
+
+#[test]
+fn missing_secret_file_names_the_repository() {
+    let c = load("[[repos]]\nname = \"env\"\nurl = \"https://gitlab.example/g/env.git\"\nforge = \"gitlab\"\ntoken_file = \"/nonexistent/tok\"\n", &[]).unwrap();
+    let e = format!("{:#}", c.repos[0].token().unwrap_err());
+    assert!(
+        e.contains("repository `env`") && e.contains("/nonexistent/tok"),
+        "{e}"
+    );
+}
+
+#[test]
+fn invalid_values_name_the_key() {
+    assert!(err("poll_interval = \"soon\"\n", &[]).contains("`soon` is not a duration"));
+    assert!(err("poll_interval = \"soon\"\n", &[]).contains("poll_interval"));
+    assert!(err("concurrency = \"many\"\n", &[]).contains("concurrency"));
+    assert!(err("listen = \"localhost\"\n", &[]).contains("`listen`"));
+    assert!(err("colour = 1\n", &[]).contains("colour"));
+    assert!(
+        err(
+            "[[repos]]\nname = \"env\"\nurl = \"x\"\nforge = \"bitbucket\"\n",
+            &[]
+        )
+        .contains("bitbucket")
+    );
+    assert!(
+        err(
+            "[[repos]]\nname = \"env\"\nurl = \"https://h/a/b\"\nforge = \"github\"\n",
+            &[]
+        )
+        .contains("`repos[0]` (github) needs `token`")
+    );
+    assert!(
+        err(&format!("{GITHUB_REPO}{GITHUB_REPO}"), &[])
+            .contains("duplicate repository name `env`")
+    );
+    assert!(
+        err(
+            "[[repos]]\nname = \"env\"\nurl = \"https://h/x\"\nforge = \"gitlab\"\ntoken = \"t\"\n",
+            &[]
+        )
+        .contains("`repos[0].project` is needed")
+    );
+    assert!(
+        err("", &[("IMAGEBUMP_CONCURRENCY", "0")]).contains("`concurrency` must be at least 1")
+    );
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
+    assert!(parse_duration("5").is_err());
+    assert!(parse_duration("m").is_err());
+    assert!(parse_duration("").is_err());
+}
