@@ -12,3 +12,4 @@ pub mod policy;
 pub mod registry;
 pub mod workdir;
 pub mod yaml;
+pub mod reconcile;

@@ -1,0 +1,358 @@
+//! Delivering changes: commits on the bot's branches (or the base branch
+//! in `direct` mode), and the MR lifecycle — open, update in place, leave
+//! alone when a human pushed, close when no longer needed, auto-merge.
+//!
+//! Every write is preceded by a read that shows it is needed, so a run on
+//! an unchanged world writes nothing.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Mutex;
+
+use anyhow::Context;
+
+use super::change::Change;
+use super::{CONFIG_ISSUE_TITLE, Repo};
+use crate::forge::{AutoMerge, Checks, Forge, ForgeError, MergeRequest, MrDraft, retry};
+use crate::git::Lease;
+use crate::lock::RepoGuard;
+use crate::plan::{self, Report, SourceFile};
+use crate::policy::RepoConfig;
+
+/// Marks the bot's comment about a human commit on its branch.
+const HUMAN_PUSH_MARK: &str = "<!-- imagebump: human-push -->";
+
+/// What a run learnt that the platform does not show, kept between runs.
+#[derive(Debug, Default)]
+pub struct Memo {
+    /// (MR number, head sha) whose native auto-merge was refused.
+    no_auto_merge: Mutex<HashSet<(u64, String)>>,
+    /// The last config problem reported on the tracking issue.
+    last_config_report: Mutex<Option<String>>,
+}
+
+/// One thing a run did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    CommittedToBase { branch: String, sha: String, title: String },
+    PushedBranch { branch: String, sha: String },
+    Opened { number: u64, branch: String, title: String, url: String },
+    Updated { number: u64, branch: String, title: String },
+    Closed { number: u64, branch: String },
+    Commented { number: u64, about: &'static str },
+    LeftAlone { number: Option<u64>, branch: String, reason: String },
+    AutoMergeEnabled { number: u64 },
+    Merged { number: u64 },
+    ReportedIssue { number: u64 },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CommittedToBase { branch, sha, title } => write!(f, "committed {} to {branch}: {title}", &sha[..sha.len().min(12)]),
+            Action::PushedBranch { branch, sha } => write!(f, "pushed {} to {branch}", &sha[..sha.len().min(12)]),
+            Action::Opened { number, branch, title, url } => write!(f, "opened !{number} ({branch}): {title} {url}"),
+            Action::Updated { number, branch, title } => write!(f, "updated !{number} ({branch}): {title}"),
+            Action::Closed { number, branch } => write!(f, "closed !{number} ({branch}): no longer needed"),
+            Action::Commented { number, about } => write!(f, "commented on !{number}: {about}"),
+            Action::LeftAlone { number, branch, reason } => match number {
+                Some(n) => write!(f, "left !{n} ({branch}) alone: {reason}"),
+                None => write!(f, "left {branch} alone: {reason}"),
+            },
+            Action::AutoMergeEnabled { number } => write!(f, "enabled auto-merge on !{number}"),
+            Action::Merged { number } => write!(f, "merged !{number}"),
+            Action::ReportedIssue { number } => write!(f, "reported the problem on issue #{number}"),
+        }
+    }
+}
+
+/// What delivering needs from the run.
+pub struct Ctx<'a> {
+    pub repo: &'a Repo,
+    pub guard: &'a RepoGuard,
+    pub config: &'a RepoConfig,
+    pub base: &'a str,
+    pub files: &'a [SourceFile],
+}
+
+/// The bot branch as found on the remote, against the wanted commit.
+enum BranchState {
+    Missing,
+    /// Base + exactly the wanted tree, made by the bot.
+    Current(String),
+    /// The bot's, but on an old base or with an old tree.
+    Stale(String),
+    /// Someone else committed to it.
+    Human(String),
+}
+
+impl Ctx<'_> {
+    /// The commit that applies `bumps` on the base (not pushed).
+    fn build(&self, bumps: &[plan::Bump], message: &str) -> anyhow::Result<String> {
+        let mut sub = Report { bumps: bumps.to_vec(), ..Report::default() };
+        let changes = plan::apply(&mut sub, self.files);
+        if let Some(e) = sub.errors.first() {
+            anyhow::bail!("cannot edit {}: {}", e.file, e.message);
+        }
+        let edits: Vec<(String, String)> = changes.into_iter().map(|c| (c.path, c.after)).collect();
+        self.repo.mirror.commit(self.base, &edits, message, &self.repo.identity)
+    }
+
+    fn branch_state(&self, branch: &str, wanted: &str) -> anyhow::Result<BranchState> {
+        let Some(head) = self.repo.mirror.branch_head(branch)? else {
+            return Ok(BranchState::Missing);
+        };
+        let commits = self.repo.mirror.commits_between(self.base, &head)?;
+        let bot = &self.repo.identity.email;
+        if commits.iter().any(|c| &c.author_email != bot) {
+            return Ok(BranchState::Human(head));
+        }
+        let wanted_tree = self.repo.mirror.commit_info(wanted)?.tree;
+        let current = match commits.as_slice() {
+            [only] => only.parents == [self.base] && only.tree == wanted_tree,
+            _ => false,
+        };
+        Ok(if current { BranchState::Current(head) } else { BranchState::Stale(head) })
+    }
+
+    /// Pushes `wanted` to `branch` unless it is already there or a human
+    /// owns the branch. Returns the branch head afterwards.
+    async fn sync_branch(&self, branch: &str, wanted: &str) -> anyhow::Result<Result<(String, bool), String>> {
+        let lease = match self.branch_state(branch, wanted)? {
+            BranchState::Human(head) => return Ok(Err(head)),
+            BranchState::Current(head) => return Ok(Ok((head, false))),
+            BranchState::Missing => Lease::MustNotExist,
+            BranchState::Stale(head) => Lease::Expect(head),
+        };
+        self.repo.mirror.push(self.guard, wanted, branch, lease, true).await.with_context(|| format!("pushing {branch}"))?;
+        Ok(Ok((wanted.to_string(), true)))
+    }
+}
+
+/// `direct` mode, base target: one commit with every bump, on the base.
+pub async fn commit_to_base(ctx: &Ctx<'_>, report: &Report) -> anyhow::Result<Vec<Action>> {
+    let branch = &ctx.repo.settings.branch;
+    let change = Change { branch: branch.clone(), bumps: report.bumps.clone() };
+    let sha = ctx.build(&change.bumps, &change.commit_message())?;
+    ctx.repo
+        .mirror
+        .push(ctx.guard, &sha, branch, Lease::Expect(ctx.base.to_string()), false)
+        .await
+        .with_context(|| format!("pushing to {branch}"))?;
+    Ok(vec![Action::CommittedToBase { branch: branch.clone(), sha, title: change.title() }])
+}
+
+/// `direct` mode, branch target: the bot branch only, no MR.
+pub async fn push_branch(ctx: &Ctx<'_>, change: &Change) -> anyhow::Result<Vec<Action>> {
+    let wanted = ctx.build(&change.bumps, &change.commit_message())?;
+    Ok(match ctx.sync_branch(&change.branch, &wanted).await? {
+        Err(_) => vec![Action::LeftAlone { number: None, branch: change.branch.clone(), reason: "someone else pushed to it".into() }],
+        Ok((sha, true)) => vec![Action::PushedBranch { branch: change.branch.clone(), sha }],
+        Ok((_, false)) => Vec::new(),
+    })
+}
+
+/// Brings one change's branch and MR up to date.
+pub async fn merge_request(
+    ctx: &Ctx<'_>,
+    forge: &dyn Forge,
+    change: &Change,
+    existing: Option<&MergeRequest>,
+) -> anyhow::Result<Vec<Action>> {
+    let policy = &ctx.repo.retry;
+    let mut actions = Vec::new();
+    let wanted = ctx.build(&change.bumps, &change.commit_message())?;
+    let head = match ctx.sync_branch(&change.branch, &wanted).await? {
+        Ok((head, pushed)) => {
+            if pushed {
+                actions.push(Action::PushedBranch { branch: change.branch.clone(), sha: head.clone() });
+            }
+            head
+        }
+        Err(_) => {
+            if let Some(mr) = existing {
+                let note = format!(
+                    "imagebump did not update this branch: someone else pushed to `{}`. Close this MR (or delete the branch) to let imagebump start over.\n\n{HUMAN_PUSH_MARK}",
+                    change.branch
+                );
+                if comment_once(forge, policy, mr.number, &note, HUMAN_PUSH_MARK).await? {
+                    actions.push(Action::Commented { number: mr.number, about: "someone else pushed to the branch" });
+                }
+            }
+            actions.push(Action::LeftAlone {
+                number: existing.map(|m| m.number),
+                branch: change.branch.clone(),
+                reason: "someone else pushed to it".into(),
+            });
+            return Ok(actions);
+        }
+    };
+    let (title, body) = (change.title(), change.body());
+    let mut mr = match existing {
+        Some(mr) => {
+            if mr.title != title || mr.body != body {
+                retry("update MR", policy, || forge.update_mr(mr.number, &title, &body)).await?;
+                actions.push(Action::Updated { number: mr.number, branch: change.branch.clone(), title: title.clone() });
+            }
+            mr.clone()
+        }
+        None => {
+            let draft = MrDraft {
+                head_branch: change.branch.clone(),
+                base_branch: ctx.repo.settings.branch.clone(),
+                title: title.clone(),
+                body,
+                labels: ctx.config.pull_requests.labels.clone(),
+                reviewers: ctx.config.pull_requests.reviewers.clone(),
+            };
+            let mr = create_once(forge, policy, &draft, &ctx.config.pull_requests.branch_prefix).await?;
+            actions.push(Action::Opened { number: mr.number, branch: change.branch.clone(), title, url: mr.web_url.clone() });
+            mr
+        }
+    };
+    mr.head_sha = head;
+    if change.automerge_allowed(ctx.config) {
+        actions.extend(auto_merge(ctx, forge, &mr).await?);
+    }
+    Ok(actions)
+}
+
+/// Opens the MR. A create is not retried blindly: after a failure the open
+/// MRs are listed again, and an MR for the branch that appeared (the first
+/// try went through after all) is taken instead of opening a second.
+async fn create_once(forge: &dyn Forge, policy: &crate::forge::RetryPolicy, draft: &MrDraft, prefix: &str) -> anyhow::Result<MergeRequest> {
+    let mut last: Option<ForgeError> = None;
+    for attempt in 1..=policy.attempts {
+        if attempt > 1 {
+            let open = retry("list open MRs", policy, || forge.open_mrs(prefix)).await?;
+            if let Some(mr) = open.into_iter().find(|m| m.head_branch == draft.head_branch) {
+                return Ok(mr);
+            }
+        }
+        match forge.create_mr(draft).await {
+            Ok(mr) => return Ok(mr),
+            Err(e) if e.is_retryable() || matches!(e, ForgeError::Rejected { .. }) => {
+                tracing::warn!(branch = %draft.head_branch, attempt, error = %e, "opening the MR failed");
+                let wait = policy.base * 2u32.saturating_pow(attempt - 1);
+                tokio::time::sleep(wait.min(policy.max_wait)).await;
+                last = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("opening the MR failed")))
+}
+
+/// Native auto-merge where the platform allows it; otherwise merge once
+/// the head's checks are green (or there are none).
+async fn auto_merge(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest) -> anyhow::Result<Vec<Action>> {
+    let policy = &ctx.repo.retry;
+    if mr.auto_merge {
+        return Ok(Vec::new());
+    }
+    let key = (mr.number, mr.head_sha.clone());
+    let refused = ctx.repo.memo.no_auto_merge.lock().map(|s| s.contains(&key)).unwrap_or(false);
+    if !refused {
+        match retry("enable auto-merge", policy, || forge.enable_auto_merge(mr)).await? {
+            AutoMerge::Enabled => return Ok(vec![Action::AutoMergeEnabled { number: mr.number }]),
+            AutoMerge::Unavailable(why) => {
+                tracing::info!(mr = mr.number, reason = %why, "native auto-merge unavailable; merging when checks pass");
+                if let Ok(mut s) = ctx.repo.memo.no_auto_merge.lock() {
+                    s.insert(key);
+                }
+            }
+        }
+    }
+    match retry("read checks", policy, || forge.checks(&mr.head_sha)).await? {
+        Checks::Success | Checks::None => {
+            retry("merge", policy, || forge.merge(mr)).await?;
+            Ok(vec![Action::Merged { number: mr.number }])
+        }
+        Checks::Pending | Checks::Failure => Ok(Vec::new()),
+    }
+}
+
+/// Closes an MR whose change is no longer needed (the base already has
+/// these versions or newer), with a comment, and deletes its branch —
+/// unless someone else pushed to it.
+pub async fn close_unneeded(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest) -> anyhow::Result<Vec<Action>> {
+    let policy = &ctx.repo.retry;
+    if super::decode_marker(&mr.body).is_none() {
+        return Ok(Vec::new()); // not one of ours
+    }
+    let head = ctx.repo.mirror.branch_head(&mr.head_branch)?;
+    if let Some(head) = &head {
+        let commits = ctx.repo.mirror.commits_between(ctx.base, head)?;
+        if commits.iter().any(|c| c.author_email != ctx.repo.identity.email) {
+            return Ok(vec![Action::LeftAlone {
+                number: Some(mr.number),
+                branch: mr.head_branch.clone(),
+                reason: "no longer needed, but someone else pushed to it".into(),
+            }]);
+        }
+    }
+    let note = format!(
+        "imagebump is closing this MR: `{}` already has these versions or newer, or no policy asks for them any more.",
+        ctx.repo.settings.branch
+    );
+    retry("comment", policy, || forge.comment(mr.number, &note)).await?;
+    retry("close MR", policy, || forge.close_mr(mr.number)).await?;
+    if let Some(head) = head {
+        if let Err(e) = ctx.repo.mirror.delete_branch(ctx.guard, &mr.head_branch, &head).await {
+            tracing::warn!(branch = %mr.head_branch, error = %e, "could not delete the branch of a closed MR");
+        }
+    }
+    Ok(vec![Action::Closed { number: mr.number, branch: mr.head_branch.clone() }])
+}
+
+/// Comments `body` unless a comment carrying `mark` is already there.
+async fn comment_once(forge: &dyn Forge, policy: &crate::forge::RetryPolicy, number: u64, body: &str, mark: &str) -> anyhow::Result<bool> {
+    let comments = retry("read comments", policy, || forge.comments(number)).await?;
+    if comments.iter().any(|c| c.contains(mark)) {
+        return Ok(false);
+    }
+    retry("comment", policy, || forge.comment(number, body)).await?;
+    Ok(true)
+}
+
+/// An invalid `.imagebump.yaml` on the base: no MR changes; the problem is
+/// logged and shown on every open bot MR (once per distinct problem), or on
+/// a tracking issue when there is none.
+pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Result<Vec<Action>> {
+    for l in lines {
+        tracing::error!(repo = repo.mirror.name(), "{l}");
+    }
+    let Some(forge) = &repo.forge else { return Ok(Vec::new()) };
+    let policy = &repo.retry;
+    let text = lines.join("\n");
+    // The mark names this exact problem: a new problem is reported again.
+    let mark = format!("<!-- imagebump: config-error {:016x} -->", fingerprint(&text));
+    let body = format!(
+        "imagebump cannot use `.imagebump.yaml` on `{}`; it changes no MR until the file is fixed:\n\n```\n{text}\n```\n\n{mark}",
+        repo.settings.branch
+    );
+    let open = retry("list open MRs", policy, || forge.open_mrs("")).await?;
+    let ours: Vec<&MergeRequest> = open.iter().filter(|m| super::decode_marker(&m.body).is_some()).collect();
+    let mut actions = Vec::new();
+    for mr in &ours {
+        if comment_once(forge.as_ref(), policy, mr.number, &body, &mark).await? {
+            actions.push(Action::Commented { number: mr.number, about: "invalid .imagebump.yaml" });
+        }
+    }
+    if ours.is_empty() {
+        let already = repo.memo.last_config_report.lock().map(|l| l.as_deref() == Some(text.as_str())).unwrap_or(false);
+        if !already {
+            let number = retry("report issue", policy, || forge.report_issue(CONFIG_ISSUE_TITLE, &body)).await?;
+            if let Ok(mut l) = repo.memo.last_config_report.lock() {
+                *l = Some(text);
+            }
+            actions.push(Action::ReportedIssue { number });
+        }
+    }
+    Ok(actions)
+}
+
+/// A short, stable fingerprint of a problem's text (FNV-1a).
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}

@@ -1,0 +1,228 @@
+//! `reconcile(repo)`: DESIGN.md §1 steps 1–7 for one environment
+//! repository — fetch the mirror, read `.imagebump.yaml` and the manifests
+//! at the base branch's HEAD, plan against the registries, group bumps into
+//! changes, and bring the bot's branches and MRs (or, in `direct` mode, the
+//! base branch) to match.
+//!
+//! Idempotent: on an unchanged world a second run builds the same trees,
+//! finds the branches and MRs already right, and calls no write API. Runs of
+//! one repository never overlap: the whole run holds the repo's
+//! [`RepoGuard`], which pushes require. A rejected push (the base or the
+//! branch moved) makes the run start over from a fresh fetch, a bounded
+//! number of times.
+
+mod change;
+mod deliver;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::config::{DirectTarget, RepoSettings};
+use crate::domain::{Digest, ImageRepo};
+use crate::forge::{Forge, MrState, RetryPolicy};
+use crate::git::{Mirror, PushError, Signature};
+use crate::lock::RepoLocks;
+use crate::plan::{self, Report, TagSource};
+use crate::policy::{self, CONFIG_FILE};
+use crate::registry::{self, Client, TagList};
+
+pub use change::{Change, Marker, decode_marker};
+pub use deliver::Action;
+
+/// Attempts of a run whose push was rejected because something moved.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Title of the tracking issue for problems no MR can carry.
+pub const CONFIG_ISSUE_TITLE: &str = "imagebump: .imagebump.yaml is invalid";
+
+/// One managed environment repository and what reconciling it needs.
+pub struct Repo {
+    pub settings: RepoSettings,
+    pub mirror: Mirror,
+    /// `None` in `direct` mode.
+    pub forge: Option<Arc<dyn Forge>>,
+    pub identity: Signature,
+    pub registry_options: registry::Options,
+    pub registry_credentials: registry::Credentials,
+    pub retry: RetryPolicy,
+    /// What earlier runs learnt that the platform does not show.
+    pub memo: deliver::Memo,
+}
+
+/// What one run found and did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub base: String,
+    pub report: Report,
+    pub actions: Vec<Action>,
+    /// Problems shown to people (invalid config, registry errors, …).
+    pub problems: Vec<String>,
+}
+
+/// Reconciles `repo` once.
+pub async fn reconcile(repo: &Repo, locks: &RepoLocks) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let guard = locks.acquire(repo.mirror.name()).await;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match run_once(repo, &guard).await {
+            Ok(outcome) => {
+                tracing::info!(
+                    repo = repo.mirror.name(),
+                    base = %outcome.base,
+                    bumps = outcome.report.bumps.len(),
+                    actions = outcome.actions.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "reconciled"
+                );
+                return Ok(outcome);
+            }
+            Err(e) if attempt < MAX_ATTEMPTS && is_push_rejection(&e) => {
+                tracing::warn!(repo = repo.mirror.name(), attempt, error = %e, "push rejected; fetching and rebuilding");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_push_rejection(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| matches!(c.downcast_ref::<PushError>(), Some(PushError::Rejected(_))))
+}
+
+async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result<Outcome> {
+    let settings = &repo.settings;
+    repo.mirror.fetch().await.context("fetching the repository")?;
+    let base = repo
+        .mirror
+        .branch_head(&settings.branch)?
+        .with_context(|| format!("the repository has no branch `{}`", settings.branch))?;
+    let mut outcome = Outcome { base: base.clone(), ..Outcome::default() };
+
+    let text = repo.mirror.read_file(&base, CONFIG_FILE)?;
+    let config = match text.as_deref().map(|t| policy::parse_config(CONFIG_FILE, t)) {
+        Some(Ok(c)) => c,
+        Some(Err(errors)) => {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            outcome.actions = deliver::report_config_problem(repo, &lines).await?;
+            outcome.problems = lines;
+            return Ok(outcome);
+        }
+        None => {
+            let line = format!("{CONFIG_FILE} is missing on branch `{}`", settings.branch);
+            tracing::warn!(repo = repo.mirror.name(), "{line}");
+            outcome.problems.push(line);
+            return Ok(outcome);
+        }
+    };
+    let (files, read_problems) = repo.mirror.read_files(&base, &config.files, &config.exclude)?;
+    let client = Client::new(repo.registry_options.clone(), repo.registry_credentials.clone())?;
+
+    let open = match &repo.forge {
+        Some(f) => {
+            let prefix = config.pull_requests.branch_prefix.clone();
+            crate::forge::retry("list open MRs", &repo.retry, || f.open_mrs(&prefix)).await?
+        }
+        None => Vec::new(),
+    };
+
+    // Plan; then drop versions people refused (closed MRs) and plan again.
+    let mut report = plan::plan(&config, &files, &client).await;
+    let ignored = ignored_versions(repo, &config, &report).await?;
+    if !ignored.is_empty() {
+        let source = Ignoring { inner: &client, ignored: &ignored };
+        report = plan::plan(&config, &files, &source).await;
+    }
+    report.errors.splice(0..0, read_problems);
+    let changes = change::group(&report, &config);
+    for e in &report.errors {
+        tracing::warn!(repo = repo.mirror.name(), file = %e.file, line = e.line, "{}", e.message);
+        outcome.problems.push(format!("{}:{}: {}", e.file, e.line, e.message));
+    }
+
+    let ctx = deliver::Ctx { repo, guard, config: &config, base: &base, files: &files };
+    let mut actions = Vec::new();
+    match (&repo.forge, settings.direct) {
+        (None, DirectTarget::Base) => {
+            if !changes.is_empty() {
+                actions.extend(deliver::commit_to_base(&ctx, &report).await?);
+            }
+        }
+        (None, DirectTarget::Branch) => {
+            for c in &changes {
+                actions.extend(deliver::push_branch(&ctx, c).await?);
+            }
+        }
+        (Some(forge), _) => {
+            let wanted: HashSet<&str> = changes.iter().map(|c| c.branch.as_str()).collect();
+            for c in &changes {
+                let existing = open.iter().find(|m| m.head_branch == c.branch);
+                actions.extend(deliver::merge_request(&ctx, forge.as_ref(), c, existing).await?);
+            }
+            // MRs of changes that are no longer needed: close them, unless
+            // part of the plan failed (a registry outage must not close MRs).
+            if report.errors.is_empty() {
+                for mr in open.iter().filter(|m| m.state == MrState::Open && !wanted.contains(m.head_branch.as_str())) {
+                    actions.extend(deliver::close_unneeded(&ctx, forge.as_ref(), mr).await?);
+                }
+            }
+        }
+    }
+    outcome.report = report;
+    outcome.actions = actions;
+    Ok(outcome)
+}
+
+/// Versions that people refused: the (policy, tag) pairs of the bot's MRs
+/// that were closed without merging, on the branches this plan would use.
+async fn ignored_versions(
+    repo: &Repo,
+    config: &policy::RepoConfig,
+    report: &Report,
+) -> anyhow::Result<HashMap<ImageRepo, HashSet<String>>> {
+    let mut ignored: HashMap<ImageRepo, HashSet<String>> = HashMap::new();
+    let Some(forge) = &repo.forge else { return Ok(ignored) };
+    for c in change::group(report, config) {
+        let closed = crate::forge::retry("list closed MRs", &repo.retry, || forge.closed_mrs(&c.branch)).await?;
+        for mr in closed.iter().filter(|m| m.state == MrState::Closed) {
+            if let Some(marker) = decode_marker(&mr.body) {
+                for b in marker.bumps {
+                    if let Some(p) = config.policy(&b.policy) {
+                        ignored.entry(p.image.clone()).or_default().insert(b.to);
+                    }
+                }
+            }
+        }
+    }
+    Ok(ignored)
+}
+
+/// A tag source without the versions people refused.
+struct Ignoring<'a> {
+    inner: &'a Client,
+    /// Refused tags per image.
+    ignored: &'a HashMap<ImageRepo, HashSet<String>>,
+}
+
+impl TagSource for Ignoring<'_> {
+    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>> {
+        let lists = self.inner.tags(repos).await;
+        lists
+            .into_iter()
+            .map(|(repo, r)| match self.ignored.get(&repo) {
+                Some(refused) => {
+                    let r = r.map(|tags| tags.iter().filter(|t| !refused.contains(*t)).cloned().collect::<Vec<_>>().into());
+                    (repo, r)
+                }
+                None => (repo, r),
+            })
+            .collect()
+    }
+
+    async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
+        self.inner.digest(repo, tag).await.map_err(|e| e.to_string())
+    }
+}
