@@ -16,7 +16,7 @@ use anyhow::Context;
 use gix::bstr::ByteSlice;
 use gix::remote::Direction;
 
-use super::{GitAuth, is_http, redact_url};
+use super::{GitAuth, is_http, redact_error, redact_url};
 
 /// The mirror's fetch refspec: its branches are the remote's.
 pub(crate) const FETCH_REFSPEC: &str = "+refs/heads/*:refs/heads/*";
@@ -62,6 +62,7 @@ impl Mirror {
         let auth_for_clone = auth.clone();
         let repo = tokio::task::spawn_blocking(move || {
             open_or_clone_blocking(&dir, &url_owned, auth_for_clone.as_ref())
+                .map_err(|e| redact_error(e, &url_owned, auth_for_clone.as_ref()))
         })
         .await
         .context("clone task panicked")??;

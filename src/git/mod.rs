@@ -132,6 +132,21 @@ pub(crate) fn redact_url(url: &str) -> String {
     url.to_string()
 }
 
+/// `text` without credentials: neither `auth`'s secrets nor the password
+/// in `url`.
+pub(crate) fn redact_text(text: &str, url: &str, auth: Option<&GitAuth>) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    if let Some(auth) = auth {
+        out = auth.redact(&out);
+    }
+    out
+}
+
+/// An error whose whole chain is redacted with [`redact_text`].
+pub(crate) fn redact_error(e: anyhow::Error, url: &str, auth: Option<&GitAuth>) -> anyhow::Error {
+    anyhow::anyhow!(redact_text(&format!("{e:#}"), url, auth))
+}
+
 /// Whether the URL uses HTTP(S), where [`GitAuth`] applies.
 pub(crate) fn is_http(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();

@@ -15,7 +15,7 @@ use gix::refs::transaction::PreviousValue;
 
 use super::mirror::branch_ref;
 use super::tree::find_commit;
-use super::{Lease, Mirror, PushError, redact_url};
+use super::{Lease, Mirror, PushError, redact_text};
 use crate::lock::RepoGuard;
 
 /// A push that has not finished by then is killed: a hung remote must not
@@ -26,7 +26,8 @@ impl Mirror {
     /// Pushes `commit` to `refs/heads/<branch>` on the remote, if the
     /// remote branch is what `lease` says. With `force` false (the base
     /// branch in direct mode) the push must also be a fast-forward of the
-    /// leased commit.
+    /// leased commit. Pushing the commit the remote branch already has
+    /// succeeds whatever the lease (git reports it up to date).
     pub async fn push(
         &self,
         guard: &RepoGuard,
@@ -43,12 +44,13 @@ impl Mirror {
             c.id
         };
         let expected = lease_value(&lease)?;
-        if !force && let Lease::Expect(old) = &lease {
-            if !self.is_ancestor(old, &commit_id.to_string()).await? {
-                return Err(PushError::Rejected(format!(
-                    "{commit_id} is not a fast-forward of {old} on {branch}"
-                )));
-            }
+        if !force
+            && let Lease::Expect(old) = &lease
+            && !self.is_ancestor(old, &commit_id.to_string()).await?
+        {
+            return Err(PushError::Rejected(format!(
+                "{commit_id} is not a fast-forward of {old} on {branch}"
+            )));
         }
         self.run_push(&target, &expected, &format!("{commit_id}:{target}"))
             .await?;
@@ -146,10 +148,10 @@ impl Mirror {
             Ok(Ok(output)) => output,
             Ok(Err(e)) => return Err(PushError::Failed(format!("running git push: {e}"))),
             Err(_) => {
-                return Err(PushError::Failed(format!(
+                return Err(PushError::Failed(self.redact(&format!(
                     "git push to {} did not finish within {PUSH_TIMEOUT:?}",
-                    redact_url(&self.url)
-                )));
+                    self.url
+                ))));
             }
         };
         if output.status.success() {
@@ -169,21 +171,16 @@ impl Mirror {
             message.push('\n');
             message.push_str(line);
         }
-        Err(PushError::Failed(format!(
+        Err(PushError::Failed(self.redact(&format!(
             "git push to {} exited with {}: {message}",
-            redact_url(&self.url),
-            output.status
-        )))
+            self.url, output.status
+        ))))
     }
 
     /// `text` without credentials: neither the auth's secrets nor a
     /// password in the URL.
     fn redact(&self, text: &str) -> String {
-        let mut out = text.replace(self.url.as_str(), &redact_url(&self.url));
-        if let Some(auth) = &self.auth {
-            out = auth.redact(&out);
-        }
-        out
+        redact_text(text, &self.url, self.auth.as_ref())
     }
 }
 
