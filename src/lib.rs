@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod forge;
+pub mod git;
 pub mod lock;
 pub mod manifest;
 pub mod plan;

@@ -1,0 +1,230 @@
+//! The bare mirror of one environment repository: opening it, cloning it
+//! the first time, fetching it incrementally with gix, and reading its
+//! branch heads.
+//!
+//! A fetch makes the mirror's `refs/heads/*` equal the remote's: changed
+//! branches are updated (forced), branches deleted upstream are removed.
+//! Tags are not fetched. gix's network calls block, so they run on
+//! `spawn_blocking`. A first clone goes to a temporary directory that is
+//! renamed into place only when complete, so a half clone is never opened.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use gix::bstr::ByteSlice;
+use gix::remote::Direction;
+
+use super::{GitAuth, is_http, redact_error, redact_url};
+
+/// The mirror's fetch refspec: its branches are the remote's.
+pub(crate) const FETCH_REFSPEC: &str = "+refs/heads/*:refs/heads/*";
+
+/// A bare mirror of one remote repository.
+pub struct Mirror {
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) url: String,
+    pub(crate) auth: Option<GitAuth>,
+    pub(crate) repo: gix::ThreadSafeRepository,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("url", &redact_url(&self.url))
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl Mirror {
+    /// Opens the bare mirror of repository `name` at `dir` (e.g.
+    /// `<data dir>/repos/<name>.git`), cloning `url` first if it does not
+    /// exist. `name` is the repository whose [`RepoGuard`](crate::lock::RepoGuard)
+    /// a push requires.
+    pub async fn open_or_clone(
+        name: &str,
+        dir: &Path,
+        url: &str,
+        auth: Option<GitAuth>,
+    ) -> anyhow::Result<Mirror> {
+        anyhow::ensure!(
+            !url.starts_with('-'),
+            "remote URL {} starts with `-`",
+            redact_url(url)
+        );
+        let dir = dir.to_path_buf();
+        let url_owned = url.to_string();
+        let auth_for_clone = auth.clone();
+        let repo = tokio::task::spawn_blocking(move || {
+            open_or_clone_blocking(&dir, &url_owned, auth_for_clone.as_ref())
+                .map_err(|e| redact_error(e, &url_owned, auth_for_clone.as_ref()))
+        })
+        .await
+        .context("clone task panicked")??;
+        Ok(Mirror {
+            name: name.to_string(),
+            path: repo.git_dir().to_path_buf(),
+            url: url.to_string(),
+            auth,
+            repo: repo.into_sync(),
+        })
+    }
+
+    /// The repository name given at construction.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The mirror's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fetches the remote's branches; prunes branches deleted upstream.
+    pub async fn fetch(&self) -> anyhow::Result<()> {
+        let repo = self.repo.clone();
+        let url = self.url.clone();
+        let auth = self.auth.clone();
+        tokio::task::spawn_blocking(move || {
+            fetch_blocking(&repo.to_thread_local(), &url, auth.as_ref())
+        })
+        .await
+        .context("fetch task panicked")?
+    }
+
+    /// The sha of `refs/heads/<branch>` in the mirror, if it exists.
+    pub fn branch_head(&self, branch: &str) -> anyhow::Result<Option<String>> {
+        let repo = self.local();
+        let name = branch_ref(branch)?;
+        match repo.try_find_reference(name.as_str())? {
+            None => Ok(None),
+            Some(mut r) => {
+                let id = r
+                    .peel_to_id()
+                    .with_context(|| format!("resolving {name}"))?;
+                Ok(Some(id.to_string()))
+            }
+        }
+    }
+
+    /// A thread-local handle on the mirror.
+    pub(crate) fn local(&self) -> gix::Repository {
+        self.repo.to_thread_local()
+    }
+}
+
+/// `refs/heads/<branch>`, validated as a ref name.
+pub(crate) fn branch_ref(branch: &str) -> anyhow::Result<String> {
+    let full = format!("refs/heads/{branch}");
+    gix::refs::FullName::try_from(full.as_str())
+        .map_err(|e| anyhow::anyhow!("invalid branch name {branch:?}: {e}"))?;
+    Ok(full)
+}
+
+fn open_or_clone_blocking(
+    dir: &Path,
+    url: &str,
+    auth: Option<&GitAuth>,
+) -> anyhow::Result<gix::Repository> {
+    if dir.exists() {
+        return gix::open(dir).with_context(|| format!("opening mirror {}", dir.display()));
+    }
+    let file_name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("mirror directory has no name")?;
+    let tmp = dir.with_file_name(format!(".{file_name}.cloning"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .with_context(|| format!("removing stale {}", tmp.display()))?;
+    }
+    if let Some(parent) = tmp.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let cloned = (|| {
+        let repo = gix::init_bare(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        fetch_blocking(&repo, url, auth)
+    })();
+    if let Err(e) = cloned {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("cloning {}", redact_url(url))));
+    }
+    std::fs::rename(&tmp, dir).with_context(|| format!("moving clone to {}", dir.display()))?;
+    gix::open(dir).with_context(|| format!("opening mirror {}", dir.display()))
+}
+
+fn fetch_blocking(repo: &gix::Repository, url: &str, auth: Option<&GitAuth>) -> anyhow::Result<()> {
+    let shown = redact_url(url);
+    let remote = repo
+        .remote_at(url)
+        .with_context(|| format!("remote {shown}"))?
+        .with_fetch_tags(gix::remote::fetch::Tags::None)
+        .with_refspecs([FETCH_REFSPEC], Direction::Fetch)
+        .context("fetch refspec")?;
+    let mut conn = remote
+        .connect(Direction::Fetch)
+        .with_context(|| format!("connecting to {shown}"))?;
+    // Never ask a credential helper or a terminal: the bot's credentials
+    // are explicit.
+    conn.set_credentials(|_| Ok(None));
+    if let Some(auth) = auth
+        && is_http(url)
+    {
+        conn.set_transport_options(http_options(repo, url, auth)?);
+    }
+    let outcome = conn
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .with_context(|| format!("listing refs of {shown}"))?
+        .receive(gix::progress::Discard, &AtomicBool::new(false))
+        .with_context(|| format!("fetching {shown}"))?;
+    prune(repo, &outcome.ref_map.remote_refs)
+}
+
+/// HTTP transport options carrying the `Authorization` header.
+fn http_options(
+    repo: &gix::Repository,
+    url: &str,
+    auth: &GitAuth,
+) -> anyhow::Result<Box<dyn std::any::Any>> {
+    use gix::protocol::transport::client::blocking_io::http::Options;
+    let mut opts = repo
+        .transport_options(url, None)
+        .context("transport options")?
+        .and_then(|b| b.downcast::<Options>().ok())
+        .map(|b| *b)
+        .unwrap_or_default();
+    opts.extra_headers.push(auth.header().to_string());
+    Ok(Box::new(opts))
+}
+
+/// Deletes the mirror's branches that the remote no longer has.
+fn prune(
+    repo: &gix::Repository,
+    remote_refs: &[gix::protocol::handshake::Ref],
+) -> anyhow::Result<()> {
+    let upstream: HashSet<&[u8]> = remote_refs
+        .iter()
+        .map(|r| r.unpack().0.as_bytes())
+        .filter(|n| n.starts_with(b"refs/heads/"))
+        .collect();
+    let mut gone = Vec::new();
+    for r in repo.references()?.prefixed("refs/heads/")? {
+        let r = r.map_err(|e| anyhow::anyhow!("listing branches: {e}"))?;
+        if !upstream.contains(r.name().as_bstr().as_bytes()) {
+            gone.push(r.detach());
+        }
+    }
+    for r in gone {
+        let name = r.name.as_bstr().to_string();
+        repo.find_reference(name.as_str())?
+            .delete()
+            .with_context(|| format!("pruning {name}"))?;
+    }
+    Ok(())
+}

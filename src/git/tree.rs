@@ -1,0 +1,133 @@
+//! Reading files from a commit's tree in the mirror, with the same rules as
+//! the work-tree reader (`workdir`): globs where `*` does not cross `/`,
+//! symlinks (mode 120000) and submodules (gitlinks) never read, files over
+//! [`MAX_FILE_BYTES`] or not UTF-8 reported as problems, not errors.
+
+use anyhow::Context;
+use gix::bstr::ByteSlice;
+
+use super::Mirror;
+use crate::plan::{Problem, SourceFile};
+use crate::workdir::{MAX_FILE_BYTES, glob_set};
+
+impl Mirror {
+    /// The text of `path` at `commit`; `None` if there is no such entry.
+    /// An error if the entry is not a regular file or not UTF-8.
+    pub fn read_file(&self, commit: &str, path: &str) -> anyhow::Result<Option<String>> {
+        let repo = self.local();
+        let tree = commit_tree(&repo, commit)?;
+        let Some(entry) = tree
+            .lookup_entry_by_path(path)
+            .with_context(|| format!("looking up {path}"))?
+        else {
+            return Ok(None);
+        };
+        let mode = entry.mode();
+        anyhow::ensure!(
+            mode.is_blob(),
+            "{path} at {commit} is not a regular file (mode {:o})",
+            mode.value()
+        );
+        let size = blob_size(&repo, entry.object_id())?;
+        anyhow::ensure!(
+            size <= MAX_FILE_BYTES,
+            "{path} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests"
+        );
+        let blob = repo
+            .find_blob(entry.object_id())
+            .with_context(|| format!("reading {path}"))?;
+        let text = String::from_utf8(blob.data.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "{path} is not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        Ok(Some(text))
+    }
+
+    /// The regular files of `commit`'s tree selected by `include` and not
+    /// by `exclude`, sorted by path.
+    pub fn read_files(
+        &self,
+        commit: &str,
+        include: &[String],
+        exclude: &[String],
+    ) -> anyhow::Result<(Vec<SourceFile>, Vec<Problem>)> {
+        let include = glob_set(include)?;
+        let exclude = glob_set(exclude)?;
+        let repo = self.local();
+        let tree = commit_tree(&repo, commit)?;
+        let mut recorder = gix::traverse::tree::Recorder::default();
+        tree.traverse()
+            .breadthfirst(&mut recorder)
+            .with_context(|| format!("walking the tree of {commit}"))?;
+        let mut entries: Vec<(String, gix::ObjectId)> = recorder
+            .records
+            .into_iter()
+            // Only regular files: never symlinks, submodules or trees.
+            .filter(|e| e.mode.is_blob())
+            .filter_map(|e| Some((e.filepath.to_str().ok()?.to_string(), e.oid)))
+            .filter(|(path, _)| include.is_match(path) && !exclude.is_match(path))
+            .collect();
+        entries.sort();
+        let mut files = Vec::new();
+        let mut problems = Vec::new();
+        for (path, oid) in entries {
+            match read_blob_text(&repo, oid) {
+                Ok(text) => files.push(SourceFile { path, text }),
+                Err(message) => problems.push(Problem {
+                    file: path,
+                    line: 1,
+                    message,
+                }),
+            }
+        }
+        Ok((files, problems))
+    }
+}
+
+/// The tree of the commit named by `rev` (a sha or a ref).
+pub(crate) fn commit_tree<'r>(
+    repo: &'r gix::Repository,
+    rev: &str,
+) -> anyhow::Result<gix::Tree<'r>> {
+    find_commit(repo, rev)?
+        .tree()
+        .with_context(|| format!("reading the tree of {rev}"))
+}
+
+/// The commit named by `rev` (a sha or a ref).
+pub(crate) fn find_commit<'r>(
+    repo: &'r gix::Repository,
+    rev: &str,
+) -> anyhow::Result<gix::Commit<'r>> {
+    anyhow::ensure!(!rev.starts_with('-'), "invalid revision {rev:?}");
+    let id = repo
+        .rev_parse_single(rev)
+        .map_err(|e| anyhow::anyhow!("no commit {rev:?}: {e}"))?;
+    id.object()
+        .with_context(|| format!("reading {rev}"))?
+        .peel_to_commit()
+        .with_context(|| format!("{rev} is not a commit"))
+}
+
+fn blob_size(repo: &gix::Repository, oid: gix::ObjectId) -> anyhow::Result<u64> {
+    Ok(repo
+        .find_header(oid)
+        .context("reading object header")?
+        .size())
+}
+
+fn read_blob_text(repo: &gix::Repository, oid: gix::ObjectId) -> Result<String, String> {
+    let size = blob_size(repo, oid).map_err(|e| format!("cannot read: {e:#}"))?;
+    if size > MAX_FILE_BYTES {
+        return Err(format!(
+            "file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests"
+        ));
+    }
+    let blob = repo
+        .find_blob(oid)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(blob.detach().data)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
