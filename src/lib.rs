@@ -14,3 +14,5 @@ pub mod registry;
 pub mod workdir;
 pub mod yaml;
 pub mod reconcile;
+pub mod server;
+pub mod service;

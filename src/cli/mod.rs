@@ -1,8 +1,10 @@
-//! The command line: `check`, `validate`, `schema`, `version`.
+//! The command line: `check`, `serve`, `reconcile`, `validate`, `schema`,
+//! `version`.
 //! Each command returns its process exit code.
 
 mod check;
 mod render;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Show (or write) the bumps that the repository's policies allow.
     Check(check::CheckArgs),
+    /// Run the service: poll every configured repository and keep its MRs current.
+    Serve(serve::ServeArgs),
+    /// Reconcile one configured repository once and print what it did.
+    Reconcile(serve::ReconcileArgs),
     /// Check a repository's .imagebump.yaml; exit 1 when it is invalid.
     Validate {
         /// Repository root holding .imagebump.yaml.
@@ -55,6 +61,8 @@ pub enum Color {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Reconcile(args) => serve::reconcile_once(args).await,
         Command::Validate { dir } => validate(&dir),
         Command::Schema => {
             println!(

@@ -1,0 +1,121 @@
+//! `imagebump serve` and `imagebump reconcile`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::config::ServiceConfig;
+use crate::lock::RepoLocks;
+use crate::{reconcile, server, service};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Service config (TOML); without it the embedded defaults and the
+    /// IMAGEBUMP_* environment apply.
+    #[arg(long, env = "IMAGEBUMP_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    #[arg(long, env = "IMAGEBUMP_CONFIG")]
+    config: Option<PathBuf>,
+    /// The repository (its `name` in the config).
+    #[arg(long)]
+    repo: String,
+}
+
+fn load(path: Option<&PathBuf>) -> Result<ServiceConfig, ExitCode> {
+    ServiceConfig::load(path.map(|p| p.as_path())).map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(1)
+    })
+}
+
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match load(args.config.as_ref()) {
+        Ok(c) => Arc::new(c),
+        Err(code) => return code,
+    };
+    let mut repos = Vec::new();
+    for settings in &config.repos {
+        match service::build_repo(&config, settings).await {
+            Ok(r) => repos.push(Arc::new(r)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let http = match server::start(&config.listen) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
+    let handle = http.handle();
+    let poller = service::poll_forever(config.clone(), repos, RepoLocks::default());
+    tokio::select! {
+        r = http => if let Err(e) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },
+        _ = poller => {},
+        _ = shutdown_signal() => tracing::info!("stopping"),
+    }
+    handle.stop(true).await;
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or_default(),
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or_default();
+}
+
+pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
+    let config = match load(args.config.as_ref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(settings) = config.repos.iter().find(|r| r.name == args.repo) else {
+        let names: Vec<&str> = config.repos.iter().map(|r| r.name.as_str()).collect();
+        eprintln!("error: no repository `{}` in the config (repositories: {})", args.repo, names.join(", "));
+        return ExitCode::from(1);
+    };
+    let repo = match service::build_repo(&config, settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match reconcile::reconcile(&repo, &RepoLocks::default()).await {
+        Ok(outcome) => {
+            println!("{}: base {} at {}", args.repo, settings.branch, &outcome.base[..outcome.base.len().min(12)]);
+            for a in &outcome.actions {
+                println!("  {a}");
+            }
+            for p in &outcome.problems {
+                println!("  problem: {p}");
+            }
+            if outcome.actions.is_empty() {
+                println!("  nothing to do ({} bump(s) planned, all delivered)", outcome.report.bumps.len());
+            }
+            if outcome.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

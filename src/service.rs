@@ -1,0 +1,130 @@
+//! Wiring the service: from the service config to ready-to-reconcile
+//! repositories (mirror, forge client, registry settings), the poller that
+//! reconciles each on its interval with jitter, and `serve` itself.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+
+use crate::config::{ForgeKind, RegistrySettings, RepoSettings, ServiceConfig};
+use crate::forge::github::{GitHub, GitHubAuth};
+use crate::forge::gitlab::GitLab;
+use crate::forge::{Forge, RetryPolicy};
+use crate::git::{GitAuth, Mirror, Signature};
+use crate::lock::RepoLocks;
+use crate::reconcile::{self, Repo};
+use crate::registry::{self, Credentials};
+
+/// GitHub's public API, used when a github repository names no `api_url`.
+pub const GITHUB_API: &str = "https://api.github.com";
+/// GitLab.com, used when a gitlab repository names no `api_url`.
+pub const GITLAB_URL: &str = "https://gitlab.com";
+
+/// Registry options and credentials from the service config.
+pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Options, Credentials)> {
+    let mut options = registry::Options { insecure_hosts: r.insecure.clone(), ..Default::default() };
+    if let Some(n) = r.page_size {
+        options.page_size = n.max(1);
+    }
+    if let Some(rps) = r.max_rps_per_host {
+        options.max_rps_per_host = rps;
+    }
+    let mut credentials = match r.docker_config.clone().or_else(Credentials::default_docker_config) {
+        Some(p) if r.docker_config.is_some() || p.exists() => Credentials::from_docker_config(&p)?,
+        _ => Credentials::default(),
+    };
+    for (host, c) in &r.hosts {
+        let at = || format!("registry.hosts.\"{host}\"");
+        match (&c.username, c.password().with_context(at)?, c.token().with_context(at)?) {
+            (Some(user), Some(password), None) => credentials.insert_basic(host, user, password.expose()),
+            (None, None, Some(token)) => credentials.insert_bearer(host, token.expose()),
+            _ => anyhow::bail!("invalid service config: `{}` needs `username` + `password` or `token`", at()),
+        }
+    }
+    Ok((options, credentials))
+}
+
+/// Opens (or clones) the repository's mirror and connects its forge.
+pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyhow::Result<Repo> {
+    let name = &settings.name;
+    let token = settings.token()?;
+    let project = settings.project().unwrap_or_default();
+    let (forge, git_auth): (Option<Arc<dyn Forge>>, Option<GitAuth>) = match settings.forge {
+        ForgeKind::Github => {
+            let api = settings.api_url.as_deref().unwrap_or(GITHUB_API);
+            let auth = match (&token, &settings.github_app) {
+                (Some(t), _) => GitHubAuth::Token(t.expose().to_string()),
+                (None, Some(app)) => {
+                    let key = std::fs::read_to_string(&app.private_key_file)
+                        .with_context(|| format!("repository `{name}`: cannot read {}", app.private_key_file.display()))?;
+                    GitHubAuth::App { app_id: app.app_id, private_key_pem: key, installation_id: app.installation_id }
+                }
+                (None, None) => anyhow::bail!("repository `{name}` needs a token or a GitHub App"),
+            };
+            let gh = GitHub::new(api, &project, auth).with_context(|| format!("repository `{name}`"))?;
+            let git_token = gh.git_token().await.with_context(|| format!("repository `{name}`: minting a git token"))?;
+            (Some(Arc::new(gh)), Some(GitAuth::basic("x-access-token", &git_token)))
+        }
+        ForgeKind::Gitlab => {
+            let api = settings.api_url.as_deref().unwrap_or(GITLAB_URL);
+            let t = token.as_ref().context("a gitlab repository needs a token")?;
+            let gl = GitLab::new(api, &project, t.expose()).await.with_context(|| format!("repository `{name}`"))?;
+            (Some(Arc::new(gl)), Some(GitAuth::basic("oauth2", t.expose())))
+        }
+        ForgeKind::Direct => (None, token.as_ref().map(|t| GitAuth::bearer(t.expose()))),
+    };
+    let dir = config.data_dir.join("repos").join(format!("{name}.git"));
+    std::fs::create_dir_all(dir.parent().unwrap_or(Path::new(".")))
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let mirror = Mirror::open_or_clone(name, &dir, &settings.url, git_auth)
+        .await
+        .with_context(|| format!("repository `{name}`: cloning the mirror"))?;
+    let (registry_options, registry_credentials) = registry_settings(&config.registry)?;
+    Ok(Repo {
+        settings: settings.clone(),
+        mirror,
+        forge,
+        identity: Signature { name: config.git.name.clone(), email: config.git.email.clone() },
+        registry_options,
+        registry_credentials,
+        retry: RetryPolicy::default(),
+        memo: Default::default(),
+    })
+}
+
+/// The wait before a repository's next poll: the interval ± jitter.
+pub fn next_poll(interval: Duration, jitter: f64) -> Duration {
+    let spread = interval.as_secs_f64() * jitter;
+    let offset = (rand::random::<f64>() * 2.0 - 1.0) * spread;
+    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(1.0))
+}
+
+/// Reconciles every repository on its interval, at most `concurrency` at
+/// once, until the process stops. A failed run is logged and retried at
+/// the next poll.
+pub async fn poll_forever(config: Arc<ServiceConfig>, repos: Vec<Arc<Repo>>, locks: RepoLocks) {
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for repo in repos {
+        let (config, slots, locks) = (config.clone(), slots.clone(), locks.clone());
+        tasks.spawn(async move {
+            loop {
+                if let Ok(_slot) = slots.acquire().await {
+                    match reconcile::reconcile(&repo, &locks).await {
+                        Ok(outcome) => {
+                            for a in &outcome.actions {
+                                tracing::info!(repo = repo.mirror.name(), "{a}");
+                            }
+                        }
+                        Err(e) => tracing::error!(repo = repo.mirror.name(), error = format!("{e:#}"), "reconcile failed"),
+                    }
+                }
+                tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
