@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod github;
+
 /// A merge request (GitHub pull request, GitLab merge request).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeRequest {
