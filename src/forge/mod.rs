@@ -7,6 +7,8 @@
 //! timeouts, 429 with `Retry-After`), so that a create is never repeated
 //! blindly (the caller re-lists before creating again).
 
+pub mod gitlab;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
