@@ -105,11 +105,7 @@ fn parse_base(base_url: &str) -> anyhow::Result<Url> {
         text.to_string()
     } else {
         let host = text.split(['/', ':']).next().unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        let scheme = if loopback { "http" } else { "https" };
+        let scheme = if is_loopback(host) { "http" } else { "https" };
         format!("{scheme}://{text}")
     };
     let url = Url::parse(&with_scheme)
@@ -122,7 +118,19 @@ fn parse_base(base_url: &str) -> anyhow::Result<Url> {
         url.host_str().is_some(),
         "GitLab URL {base_url:?} has no host"
     );
+    if url.scheme() == "http" && !is_loopback(url.host_str().unwrap_or_default()) {
+        tracing::warn!(url = %url, "GitLab over plain http: the token travels unencrypted");
+    }
     Ok(url)
+}
+
+/// `localhost`, `127.0.0.0/8` or `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[async_trait]
