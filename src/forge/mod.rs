@@ -7,9 +7,13 @@
 //! timeouts, 429 with `Retry-After`), so that a create is never repeated
 //! blindly (the caller re-lists before creating again).
 
+pub mod gitlab;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub mod github;
 
 /// A merge request (GitHub pull request, GitLab merge request).
 #[derive(Clone, Debug, PartialEq, Eq)]

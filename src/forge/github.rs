@@ -1,0 +1,374 @@
+//! GitHub (github.com or GitHub Enterprise Server) as a [`Forge`], through
+//! octocrab with a personal/installation token or as a GitHub App.
+//!
+//! Owns: the API client of one repository, its auth, and the translation
+//! between GitHub's pull requests, issues, statuses and check runs and the
+//! forge types. Every request goes through [`http::Api::send`] (timeout,
+//! status → [`ForgeError`]); nothing here retries, [`crate::forge::retry`]
+//! does. Tokens are kept in octocrab's secret types and never logged.
+
+mod http;
+mod model;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use octocrab::secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Value, json};
+
+use self::http::{Api, FORGE, Verb, array};
+use crate::forge::{AutoMerge, Checks, Forge, ForgeError, MergeRequest, MrDraft};
+
+pub use self::http::REQUEST_TIMEOUT;
+
+/// How the bot authenticates to GitHub.
+pub enum GitHubAuth {
+    /// A personal access token or any other token sent as `Bearer`.
+    Token(String),
+    /// A GitHub App installation: the app signs a JWT with its private key
+    /// (PKCS#1 PEM) and trades it for installation tokens (cached by
+    /// octocrab, re-minted 30 s before they expire).
+    App {
+        app_id: u64,
+        private_key_pem: String,
+        installation_id: u64,
+    },
+}
+
+impl std::fmt::Debug for GitHubAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitHubAuth::Token(_) => f.write_str("Token(<redacted>)"),
+            GitHubAuth::App {
+                app_id,
+                installation_id,
+                ..
+            } => write!(
+                f,
+                "App {{ app_id: {app_id}, installation_id: {installation_id} }}"
+            ),
+        }
+    }
+}
+
+enum Credential {
+    Token(SecretString),
+    Installation,
+}
+
+/// The GitHub client of one repository.
+pub struct GitHub {
+    owner: String,
+    name: String,
+    rest: Api,
+    /// The GraphQL endpoint (`/graphql`; `/api/graphql` on GHE).
+    graphql: Api,
+    credential: Credential,
+}
+
+impl GitHub {
+    /// `api_base`: `https://api.github.com`, a GHE `https://ghe.example/api/v3`,
+    /// or a test server's URL. `repo`: `owner/name`.
+    pub fn new(api_base: &str, repo: &str, auth: GitHubAuth) -> anyhow::Result<GitHub> {
+        let (owner, name) = repo
+            .split_once('/')
+            .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+            .with_context(|| format!("GitHub repository {repo:?} is not owner/name"))?;
+        let api_base = api_base.trim_end_matches('/');
+        let graphql_base = match api_base.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api"),
+            None => api_base.to_string(),
+        };
+        let credential = match &auth {
+            GitHubAuth::Token(t) => Credential::Token(SecretString::from(t.clone())),
+            GitHubAuth::App { .. } => Credential::Installation,
+        };
+        let rest = client(api_base, &auth)?;
+        let graphql = if graphql_base == api_base {
+            rest.clone()
+        } else {
+            client(&graphql_base, &auth)?
+        };
+        Ok(GitHub {
+            owner: owner.to_string(),
+            name: name.to_string(),
+            rest: Api {
+                crab: rest,
+                timeout: REQUEST_TIMEOUT,
+            },
+            graphql: Api {
+                crab: graphql,
+                timeout: REQUEST_TIMEOUT,
+            },
+            credential,
+        })
+    }
+
+    /// Replaces [`REQUEST_TIMEOUT`] for every request of this client.
+    pub fn with_timeout(mut self, timeout: Duration) -> GitHub {
+        self.rest.timeout = timeout;
+        self.graphql.timeout = timeout;
+        self
+    }
+
+    /// The token for git over HTTPS (`x-access-token:<token>`): the
+    /// configured token, or the App's current installation token (minted or
+    /// refreshed when it expires within 30 s).
+    pub async fn git_token(&self) -> Result<String, ForgeError> {
+        match &self.credential {
+            Credential::Token(t) => Ok(t.expose_secret().to_string()),
+            Credential::Installation => {
+                let minted =
+                    tokio::time::timeout(self.rest.timeout, self.rest.crab.installation_token())
+                        .await
+                        .map_err(|_| ForgeError::Transport {
+                            forge: FORGE,
+                            message: "no installation token within the request timeout".to_string(),
+                        })?;
+                minted
+                    .map(|t| t.expose_secret().to_string())
+                    .map_err(|e| http::map_error(&e, "installation token"))
+            }
+        }
+    }
+
+    fn repo_path(&self, rest: &str) -> String {
+        format!("/repos/{}/{}/{rest}", self.owner, self.name)
+    }
+
+    /// Every page of `GET pulls?{query}`, with whether each PR's head is in
+    /// this repository (not a fork).
+    async fn pulls(&self, query: &str) -> Result<Vec<(MergeRequest, bool)>, ForgeError> {
+        let path = self.repo_path(&format!("pulls?{query}&per_page=100"));
+        let repo = self.full_name();
+        self.rest
+            .all_pages(&path, array)
+            .await?
+            .into_iter()
+            .map(|v| model::pull_request(v, &repo))
+            .collect()
+    }
+
+    fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+}
+
+fn client(base: &str, auth: &GitHubAuth) -> anyhow::Result<Octocrab> {
+    let builder = Octocrab::builder()
+        .base_uri(base)
+        .with_context(|| format!("GitHub API base {base:?}"))?
+        .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+        .set_connect_timeout(Some(REQUEST_TIMEOUT));
+    match auth {
+        GitHubAuth::Token(token) => builder
+            .personal_token(token.clone())
+            .build()
+            .context("building the GitHub client"),
+        GitHubAuth::App {
+            app_id,
+            private_key_pem,
+            installation_id,
+        } => {
+            let app = builder
+                .app_from_rsa_pem(AppId(*app_id), private_key_pem.as_bytes())
+                .context("GitHub App private key (PKCS#1 PEM)")?
+                .build()
+                .context("building the GitHub App client")?;
+            app.installation(InstallationId(*installation_id))
+                .context("GitHub App installation client")
+        }
+    }
+}
+
+#[async_trait]
+impl Forge for GitHub {
+    fn kind(&self) -> &'static str {
+        FORGE
+    }
+
+    async fn open_mrs(&self, branch_prefix: &str) -> Result<Vec<MergeRequest>, ForgeError> {
+        // A fork's branch is never the bot's, whatever its name.
+        let pulls = self.pulls("state=open").await?;
+        Ok(pulls
+            .into_iter()
+            .filter(|(mr, same_repo)| *same_repo && mr.head_branch.starts_with(branch_prefix))
+            .map(|(mr, _)| mr)
+            .collect())
+    }
+
+    async fn closed_mrs(&self, head_branch: &str) -> Result<Vec<MergeRequest>, ForgeError> {
+        let head = model::query_escape(&format!("{}:{head_branch}", self.owner));
+        let mut mrs: Vec<MergeRequest> = self
+            .pulls(&format!("state=closed&head={head}"))
+            .await?
+            .into_iter()
+            .map(|(mr, _)| mr)
+            .filter(|mr| mr.head_branch == head_branch)
+            .collect();
+        mrs.sort_by_key(|mr| std::cmp::Reverse(mr.number));
+        Ok(mrs)
+    }
+
+    async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError> {
+        let body = json!({
+            "title": draft.title,
+            "head": draft.head_branch,
+            "base": draft.base_branch,
+            "body": draft.body,
+        });
+        let created = self
+            .rest
+            .send(Verb::Post, &self.repo_path("pulls"), Some(&body))
+            .await?;
+        let (mr, _) = model::pull_request(created.body, &self.full_name())?;
+        tracing::info!(mr = mr.number, head = %mr.head_branch, "opened pull request");
+        if !draft.labels.is_empty() {
+            let labels = json!({ "labels": draft.labels });
+            self.rest
+                .send(
+                    Verb::Post,
+                    &self.repo_path(&format!("issues/{}/labels", mr.number)),
+                    Some(&labels),
+                )
+                .await?;
+        }
+        if !draft.reviewers.is_empty() {
+            let (teams, users) = model::split_reviewers(&draft.reviewers);
+            let request = json!({ "reviewers": users, "team_reviewers": teams });
+            self.rest
+                .send(
+                    Verb::Post,
+                    &self.repo_path(&format!("pulls/{}/requested_reviewers", mr.number)),
+                    Some(&request),
+                )
+                .await?;
+        }
+        Ok(mr)
+    }
+
+    async fn update_mr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
+        let patch = json!({ "title": title, "body": body });
+        self.rest
+            .send(
+                Verb::Patch,
+                &self.repo_path(&format!("pulls/{number}")),
+                Some(&patch),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn close_mr(&self, number: u64) -> Result<(), ForgeError> {
+        let patch = json!({ "state": "closed" });
+        self.rest
+            .send(
+                Verb::Patch,
+                &self.repo_path(&format!("pulls/{number}")),
+                Some(&patch),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
+        let path = self.repo_path(&format!("issues/{number}/comments?per_page=100"));
+        let comments = self.rest.all_pages(&path, array).await?;
+        Ok(comments
+            .iter()
+            .map(|c| c["body"].as_str().unwrap_or_default().to_string())
+            .collect())
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        let comment = json!({ "body": body });
+        self.rest
+            .send(
+                Verb::Post,
+                &self.repo_path(&format!("issues/{number}/comments")),
+                Some(&comment),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn checks(&self, sha: &str) -> Result<Checks, ForgeError> {
+        let combined = self
+            .rest
+            .send(
+                Verb::Get,
+                &self.repo_path(&format!("commits/{sha}/status?per_page=100")),
+                None,
+            )
+            .await?
+            .body;
+        let runs = self
+            .rest
+            .all_pages(
+                &self.repo_path(&format!("commits/{sha}/check-runs?per_page=100")),
+                |v| match v {
+                    Value::Object(mut o) => o.remove("check_runs").and_then(array),
+                    _ => None,
+                },
+            )
+            .await?;
+        Ok(model::combine_checks(&combined, &runs))
+    }
+
+    async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError> {
+        let node_id = mr.node_id.as_deref().ok_or_else(|| ForgeError::Protocol {
+            forge: FORGE,
+            message: format!("pull request #{} has no node_id", mr.number),
+        })?;
+        let query = json!({
+            "query": "mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: SQUASH}) { pullRequest { number } } }",
+            "variables": { "id": node_id },
+        });
+        let reply = self
+            .graphql
+            .send(Verb::Post, "/graphql", Some(&query))
+            .await?;
+        model::auto_merge_outcome(&reply.body)
+    }
+
+    async fn merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+        let request = json!({ "sha": mr.head_sha, "merge_method": "squash" });
+        self.rest
+            .send(
+                Verb::Put,
+                &self.repo_path(&format!("pulls/{}/merge", mr.number)),
+                Some(&request),
+            )
+            .await?;
+        tracing::info!(mr = mr.number, "merged pull request");
+        Ok(())
+    }
+
+    async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError> {
+        let path = self.repo_path("issues?state=open&per_page=100");
+        let issues = self.rest.all_pages(&path, array).await?;
+        let existing = issues
+            .iter()
+            .filter(|i| i.get("pull_request").is_none())
+            .find(|i| i["title"].as_str() == Some(title))
+            .and_then(|i| i["number"].as_u64());
+        if let Some(number) = existing {
+            self.comment(number, body).await?;
+            return Ok(number);
+        }
+        let issue = json!({ "title": title, "body": body });
+        let created = self
+            .rest
+            .send(Verb::Post, &self.repo_path("issues"), Some(&issue))
+            .await?;
+        created.body["number"]
+            .as_u64()
+            .ok_or_else(|| ForgeError::Protocol {
+                forge: FORGE,
+                message: "created issue has no number".to_string(),
+            })
+    }
+}

@@ -1,0 +1,180 @@
+//! GitHub's answers turned into forge types, at the boundary: pull requests
+//! (through octocrab's model), statuses plus check runs into one
+//! [`Checks`], GraphQL auto-merge answers into [`AutoMerge`].
+
+use octocrab::models::IssueState;
+use octocrab::models::pulls::PullRequest;
+use serde_json::Value;
+
+use super::http::FORGE;
+use crate::forge::{AutoMerge, Checks, ForgeError, MergeRequest, MrState};
+
+/// A pull request from the API, and whether its head branch lives in the
+/// base repository (`owner/name`), i.e. is not a fork's.
+pub(super) fn pull_request(v: Value, repo: &str) -> Result<(MergeRequest, bool), ForgeError> {
+    let pr: PullRequest = serde_json::from_value(v).map_err(|e| ForgeError::Protocol {
+        forge: FORGE,
+        message: format!("pull request: {e}"),
+    })?;
+    let same_repo = pr
+        .head
+        .repo
+        .as_ref()
+        .and_then(|r| r.full_name.as_deref())
+        .is_some_and(|n| n.eq_ignore_ascii_case(repo));
+    let state = if pr.merged_at.is_some() {
+        MrState::Merged
+    } else if pr.state == Some(IssueState::Open) {
+        MrState::Open
+    } else {
+        MrState::Closed
+    };
+    let mr = MergeRequest {
+        number: pr.number,
+        node_id: pr.node_id,
+        title: pr.title.unwrap_or_default(),
+        body: pr.body.unwrap_or_default(),
+        head_branch: pr.head.ref_field,
+        head_sha: pr.head.sha,
+        base_branch: pr.base.ref_field,
+        state,
+        web_url: pr.html_url.map(|u| u.to_string()).unwrap_or(pr.url),
+        auto_merge: pr.auto_merge.is_some(),
+    };
+    Ok((mr, same_repo))
+}
+
+/// `org/team` entries are teams (GitHub wants the slug after `/`), the
+/// rest users: `(teams, users)`.
+pub(super) fn split_reviewers(reviewers: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut teams = Vec::new();
+    let mut users = Vec::new();
+    for r in reviewers {
+        match r.split_once('/') {
+            Some((_, team)) => teams.push(team.to_string()),
+            None => users.push(r.clone()),
+        }
+    }
+    (teams, users)
+}
+
+/// Percent-encodes a query value (`owner:branch` with `/` and friends).
+pub(super) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum One {
+    Success,
+    Pending,
+    Failure,
+}
+
+/// Combines the combined-status answer (`GET commits/{sha}/status`) and the
+/// check runs of a commit: any failure wins, then anything still running,
+/// then success; [`Checks::None`] when neither has an entry.
+pub(super) fn combine_checks(combined: &Value, runs: &[Value]) -> Checks {
+    let statuses = combined["statuses"].as_array().map(Vec::as_slice);
+    let from_statuses = statuses.unwrap_or_default().iter().map(|s| {
+        match s["state"].as_str().unwrap_or_default() {
+            "success" => One::Success,
+            "pending" => One::Pending,
+            _ => One::Failure,
+        }
+    });
+    let from_runs = runs.iter().map(|r| {
+        if r["status"].as_str() != Some("completed") {
+            return One::Pending;
+        }
+        match r["conclusion"].as_str().unwrap_or_default() {
+            "success" | "neutral" | "skipped" => One::Success,
+            "stale" => One::Pending,
+            _ => One::Failure,
+        }
+    });
+    match from_statuses.chain(from_runs).max() {
+        None => Checks::None,
+        Some(One::Success) => Checks::Success,
+        Some(One::Pending) => Checks::Pending,
+        Some(One::Failure) => Checks::Failure,
+    }
+}
+
+/// The answer to `enablePullRequestAutoMerge`. GitHub answers 200 with
+/// `errors` when the repository does not allow auto-merge or the PR can be
+/// merged right away ("clean status"): then the caller merges itself.
+pub(super) fn auto_merge_outcome(body: &Value) -> Result<AutoMerge, ForgeError> {
+    let errors = body["errors"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let Some(first) = errors.first() else {
+        return Ok(AutoMerge::Enabled);
+    };
+    let message = errors
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let lower = message.to_ascii_lowercase();
+    let unavailable = lower.contains("auto merge is not allowed")
+        || lower.contains("auto-merge is not allowed")
+        || lower.contains("not enabled")
+        || lower.contains("clean status");
+    if unavailable {
+        return Ok(AutoMerge::Unavailable(message));
+    }
+    Err(match first["type"].as_str().unwrap_or_default() {
+        "FORBIDDEN" => ForgeError::Unauthorized {
+            forge: FORGE,
+            status: 403,
+            message,
+        },
+        "NOT_FOUND" => ForgeError::NotFound {
+            forge: FORGE,
+            what: message,
+        },
+        _ => ForgeError::Rejected {
+            forge: FORGE,
+            status: 422,
+            message,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn checks_combine_failure_over_pending_over_success() {
+        let none = json!({"state": "pending", "statuses": []});
+        assert_eq!(combine_checks(&none, &[]), Checks::None);
+        let ok = json!({"statuses": [{"state": "success"}]});
+        let running = json!({"status": "in_progress", "conclusion": null});
+        let skipped = json!({"status": "completed", "conclusion": "skipped"});
+        let failed = json!({"status": "completed", "conclusion": "timed_out"});
+        assert_eq!(combine_checks(&ok, &[skipped.clone()]), Checks::Success);
+        assert_eq!(combine_checks(&ok, &[running.clone()]), Checks::Pending);
+        assert_eq!(combine_checks(&none, &[running, failed]), Checks::Failure);
+    }
+
+    #[test]
+    fn reviewers_split_into_teams_and_users() {
+        let r = vec!["alice".to_string(), "acme/platform".to_string()];
+        assert_eq!(
+            split_reviewers(&r),
+            (vec!["platform".to_string()], vec!["alice".to_string()])
+        );
+    }
+}
