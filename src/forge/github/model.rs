@@ -164,8 +164,11 @@ mod tests {
         let running = json!({"status": "in_progress", "conclusion": null});
         let skipped = json!({"status": "completed", "conclusion": "skipped"});
         let failed = json!({"status": "completed", "conclusion": "timed_out"});
-        assert_eq!(combine_checks(&ok, &[skipped.clone()]), Checks::Success);
-        assert_eq!(combine_checks(&ok, &[running.clone()]), Checks::Pending);
+        assert_eq!(combine_checks(&ok, &[skipped]), Checks::Success);
+        assert_eq!(
+            combine_checks(&ok, std::slice::from_ref(&running)),
+            Checks::Pending
+        );
         assert_eq!(combine_checks(&none, &[running, failed]), Checks::Failure);
     }
 
