@@ -459,6 +459,16 @@ async fn a_slow_answer_is_a_transport_error() {
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     assert!(err.is_retryable());
     assert!(gh.open_mrs("imagebump/").await.is_ok());
+
+    let closed_port = support::free_port();
+    let nowhere = GitHub::new(
+        &format!("http://127.0.0.1:{closed_port}"),
+        REPO,
+        GitHubAuth::Token("t".into()),
+    )
+    .expect("client");
+    let err = nowhere.open_mrs("imagebump/").await.expect_err("refused");
+    assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,6 +485,7 @@ async fn app_auth_mints_an_installation_token_and_uses_it() {
     let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
     assert_eq!(mr.number, 1);
     assert_eq!(fake.token_mints(), 1);
+    assert_eq!(fake.write_calls(), 3, "a token mint is not a write");
     let token = gh.git_token().await.expect("git token");
     assert!(token.starts_with("ghs_"), "{token}");
     assert!(fake.valid_tokens().contains(&token));

@@ -261,7 +261,8 @@ impl FakeGitHub {
         });
     }
 
-    /// Requests that were not GETs (writes), so far.
+    /// Requests that change the repository so far: every non-GET except
+    /// installation-token mints and GraphQL queries (mutations count).
     pub fn write_calls(&self) -> usize {
         self.world().write_calls
     }

@@ -51,10 +51,11 @@ fn validation(errors: Value) -> Answer {
 pub async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
     let method = req.method().as_str().to_string();
     let path = req.path().to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let delay = {
         let mut w = state.lock().expect("fake state");
         w.requests.push((method.clone(), path.clone()));
-        if method != "GET" {
+        if is_write(&method, &path, &body) {
             w.write_calls += 1;
         }
         take_delay(&mut w, &method, &path)
@@ -71,13 +72,24 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut w = state.lock().expect("fake state");
     let ans = match take_fault(&mut w, &method, &path) {
         Some(a) => a,
         None => route(&mut w, &method, &path, &query, auth.as_deref(), &body),
     };
     respond(&mut w, &path, ans)
+}
+
+/// A request that changes the repository: not a GET, not a token mint,
+/// not a GraphQL query (only mutations).
+fn is_write(method: &str, path: &str, body: &Value) -> bool {
+    if method == "GET" || path.starts_with("/app/installations/") {
+        return false;
+    }
+    path != "/graphql"
+        || body["query"]
+            .as_str()
+            .is_some_and(|q| q.trim_start().starts_with("mutation"))
 }
 
 fn take_delay(w: &mut World, method: &str, path: &str) -> Option<std::time::Duration> {

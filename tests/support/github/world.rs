@@ -196,6 +196,7 @@ impl World {
             } else {
                 match conclusion.as_deref() {
                     Some("success" | "neutral" | "skipped") => "success",
+                    Some("stale") => "pending",
                     _ => "failure",
                 }
             });
