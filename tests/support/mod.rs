@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod fake_http;
+pub mod github;
 pub mod gitlab;
 pub mod registry;
 

@@ -82,14 +82,26 @@ enum One {
 /// check runs of a commit: any failure wins, then anything still running,
 /// then success; [`Checks::None`] when neither has an entry.
 pub(super) fn combine_checks(combined: &Value, runs: &[Value]) -> Checks {
-    let statuses = combined["statuses"].as_array().map(Vec::as_slice);
-    let from_statuses = statuses.unwrap_or_default().iter().map(|s| {
-        match s["state"].as_str().unwrap_or_default() {
-            "success" => One::Success,
-            "pending" => One::Pending,
-            _ => One::Failure,
-        }
-    });
+    let one = |state: &str| match state {
+        "success" => One::Success,
+        "pending" => One::Pending,
+        _ => One::Failure,
+    };
+    let statuses = combined["statuses"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    // The combined `state` covers every status, also those past the first
+    // page of `statuses`; it says "pending" when there are none at all.
+    let from_statuses: Vec<One> =
+        match (combined["total_count"].as_u64(), combined["state"].as_str()) {
+            (Some(0), _) => Vec::new(),
+            (Some(_), Some(state)) => vec![one(state)],
+            _ => statuses
+                .iter()
+                .map(|s| one(s["state"].as_str().unwrap_or_default()))
+                .collect(),
+        };
     let from_runs = runs.iter().map(|r| {
         if r["status"].as_str() != Some("completed") {
             return One::Pending;
@@ -100,7 +112,7 @@ pub(super) fn combine_checks(combined: &Value, runs: &[Value]) -> Checks {
             _ => One::Failure,
         }
     });
-    match from_statuses.chain(from_runs).max() {
+    match from_statuses.into_iter().chain(from_runs).max() {
         None => Checks::None,
         Some(One::Success) => Checks::Success,
         Some(One::Pending) => Checks::Pending,
@@ -160,13 +172,19 @@ mod tests {
     fn checks_combine_failure_over_pending_over_success() {
         let none = json!({"state": "pending", "statuses": []});
         assert_eq!(combine_checks(&none, &[]), Checks::None);
-        let ok = json!({"statuses": [{"state": "success"}]});
+        let ok = json!({"state": "success", "total_count": 1, "statuses": [{"state": "success"}]});
         let running = json!({"status": "in_progress", "conclusion": null});
         let skipped = json!({"status": "completed", "conclusion": "skipped"});
         let failed = json!({"status": "completed", "conclusion": "timed_out"});
-        assert_eq!(combine_checks(&ok, &[skipped.clone()]), Checks::Success);
-        assert_eq!(combine_checks(&ok, &[running.clone()]), Checks::Pending);
+        assert_eq!(combine_checks(&ok, &[skipped]), Checks::Success);
+        assert_eq!(
+            combine_checks(&ok, std::slice::from_ref(&running)),
+            Checks::Pending
+        );
         assert_eq!(combine_checks(&none, &[running, failed]), Checks::Failure);
+        let beyond_first_page =
+            json!({"state": "failure", "total_count": 150, "statuses": [{"state": "success"}]});
+        assert_eq!(combine_checks(&beyond_first_page, &[]), Checks::Failure);
     }
 
     #[test]

@@ -1,0 +1,809 @@
+//! The fake's HTTP side: every endpoint the bot calls, answering with the
+//! status codes, JSON shapes (the fields octocrab's models require),
+//! pagination (`per_page`/`page`, `Link`) and error bodies of GitHub's REST
+//! and GraphQL documentation.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::world::{BOT_LOGIN, FakeAutoMerge, FakeIssue, FakePr, World, iso8601, now_secs};
+
+pub type Shared = Arc<Mutex<World>>;
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+pub struct Answer {
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+fn answer(status: u16, body: Value) -> Answer {
+    Answer {
+        status,
+        body,
+        headers: Vec::new(),
+    }
+}
+
+fn error(status: u16, message: &str) -> Answer {
+    answer(
+        status,
+        json!({ "message": message, "documentation_url": DOCS }),
+    )
+}
+
+fn validation(errors: Value) -> Answer {
+    answer(
+        422,
+        json!({ "message": "Validation Failed", "errors": errors, "documentation_url": DOCS }),
+    )
+}
+
+/// The one actix handler: records, injects faults and delays, checks the
+/// token, then routes.
+pub async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let method = req.method().as_str().to_string();
+    let path = req.path().to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let delay = {
+        let mut w = state.lock().expect("fake state");
+        w.requests.push((method.clone(), path.clone()));
+        if is_write(&method, &path, &body) {
+            w.write_calls += 1;
+        }
+        take_delay(&mut w, &method, &path)
+    };
+    if let Some(delay) = delay {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    let query: HashMap<String, String> =
+        web::Query::<HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut w = state.lock().expect("fake state");
+    let ans = match take_fault(&mut w, &method, &path) {
+        Some(a) => a,
+        None => route(&mut w, &method, &path, &query, auth.as_deref(), &body),
+    };
+    respond(&mut w, &path, ans)
+}
+
+/// A request that changes the repository: not a GET, not a token mint,
+/// not a GraphQL query (only mutations).
+fn is_write(method: &str, path: &str, body: &Value) -> bool {
+    if method == "GET" || path.starts_with("/app/installations/") {
+        return false;
+    }
+    path != "/graphql"
+        || body["query"]
+            .as_str()
+            .is_some_and(|q| q.trim_start().starts_with("mutation"))
+}
+
+fn take_delay(w: &mut World, method: &str, path: &str) -> Option<std::time::Duration> {
+    let d = w.delays.iter_mut().find(|d| {
+        d.remaining > 0 && d.method.eq_ignore_ascii_case(method) && path.starts_with(&d.prefix)
+    })?;
+    d.remaining -= 1;
+    Some(d.delay)
+}
+
+fn take_fault(w: &mut World, method: &str, path: &str) -> Option<Answer> {
+    let f = w.faults.iter_mut().find(|f| {
+        f.remaining > 0 && f.method.eq_ignore_ascii_case(method) && path.starts_with(&f.prefix)
+    })?;
+    f.remaining -= 1;
+    Some(Answer {
+        status: f.status,
+        body: f.body.clone(),
+        headers: f.headers.clone(),
+    })
+}
+
+fn respond(w: &mut World, path: &str, ans: Answer) -> HttpResponse {
+    w.rate_used += 1;
+    let status = StatusCode::from_u16(ans.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = HttpResponse::build(status);
+    let mut set: Vec<(String, String)> = vec![
+        ("x-ratelimit-limit".into(), "5000".into()),
+        (
+            "x-ratelimit-remaining".into(),
+            5000u64.saturating_sub(w.rate_used).to_string(),
+        ),
+        ("x-ratelimit-reset".into(), (now_secs() + 3600).to_string()),
+        ("x-ratelimit-used".into(), w.rate_used.to_string()),
+        (
+            "x-ratelimit-resource".into(),
+            if path == "/graphql" {
+                "graphql"
+            } else {
+                "core"
+            }
+            .into(),
+        ),
+        ("x-github-api-version-selected".into(), "2022-11-28".into()),
+    ];
+    for (k, v) in ans.headers {
+        set.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+        set.push((k, v));
+    }
+    for (k, v) in set {
+        r.insert_header((k, v));
+    }
+    if ans.body.is_null() {
+        r.finish()
+    } else {
+        r.content_type("application/json; charset=utf-8")
+            .body(ans.body.to_string())
+    }
+}
+
+fn token_of(auth: Option<&str>) -> Option<&str> {
+    let auth = auth?;
+    auth.strip_prefix("token ")
+        .or_else(|| auth.strip_prefix("Bearer "))
+        .or_else(|| auth.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+fn route(
+    w: &mut World,
+    method: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    auth: Option<&str>,
+    body: &Value,
+) -> Answer {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let ["app", "installations", id, "access_tokens"] = segs.as_slice() {
+        return if method == "POST" {
+            mint(w, id, auth)
+        } else {
+            error(404, "Not Found")
+        };
+    }
+    if !token_of(auth).is_some_and(|t| w.tokens.contains(t)) {
+        return error(401, "Bad credentials");
+    }
+    w.run_auto_merge();
+    let repo_ok =
+        |o: &str, r: &str| o.eq_ignore_ascii_case(&w.owner) && r.eq_ignore_ascii_case(&w.name);
+    match (method, segs.as_slice()) {
+        ("GET", ["user"]) => answer(200, user_json(&w.base_url, BOT_LOGIN)),
+        ("POST", ["graphql"]) => graphql(w, body),
+        (_, ["repos", o, r, rest @ ..]) if repo_ok(o, r) => {
+            repo_route(w, method, rest, query, body, path)
+        }
+        _ => error(404, "Not Found"),
+    }
+}
+
+fn repo_route(
+    w: &mut World,
+    method: &str,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+    body: &Value,
+    path: &str,
+) -> Answer {
+    let num = |s: &str| s.parse::<u64>().ok();
+    match (method, rest) {
+        ("GET", ["pulls"]) => list_pulls(w, query, path),
+        ("POST", ["pulls"]) => create_pull(w, body),
+        ("GET", ["pulls", n]) => match num(n).and_then(|n| w.prs.iter().find(|p| p.number == n)) {
+            Some(pr) => answer(200, pr_json(w, pr)),
+            None => error(404, "Not Found"),
+        },
+        ("PATCH", ["pulls", n]) => update_pull(w, num(n), body),
+        ("PUT", ["pulls", n, "merge"]) => merge_pull(w, num(n), body),
+        ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(w, num(n), body),
+        ("POST", ["issues", n, "labels"]) => add_labels(w, num(n), body),
+        ("GET", ["issues", n, "comments"]) => match num(n).filter(|n| w.issue_exists(*n)) {
+            Some(n) => {
+                let items: Vec<Value> = w
+                    .comments
+                    .get(&n)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, c)| comment_json(w, n, i, c))
+                    .collect();
+                paginate(w, items, query, path)
+            }
+            None => error(404, "Not Found"),
+        },
+        ("POST", ["issues", n, "comments"]) => {
+            match (num(n).filter(|n| w.issue_exists(*n)), body["body"].as_str()) {
+                (Some(n), Some(text)) => {
+                    let list = w.comments.entry(n).or_default();
+                    list.push(text.to_string());
+                    let i = list.len() - 1;
+                    answer(201, comment_json(w, n, i, text))
+                }
+                (None, _) => error(404, "Not Found"),
+                (_, None) => validation(
+                    json!([{"resource": "IssueComment", "field": "body", "code": "missing_field"}]),
+                ),
+            }
+        }
+        ("GET", ["issues"]) => list_issues(w, query, path),
+        ("POST", ["issues"]) => match body["title"].as_str() {
+            Some(title) => {
+                let number = w.next_number;
+                w.next_number += 1;
+                let issue = FakeIssue {
+                    number,
+                    title: title.to_string(),
+                    body: body["body"].as_str().unwrap_or_default().to_string(),
+                    state: "open".to_string(),
+                };
+                let j = issue_json(w, &issue);
+                w.issues.push(issue);
+                answer(201, j)
+            }
+            None => validation(
+                json!([{"resource": "Issue", "field": "title", "code": "missing_field"}]),
+            ),
+        },
+        ("GET", ["commits", sha, "status"]) => combined_status(w, sha),
+        ("GET", ["commits", sha, "check-runs"]) => {
+            let runs: Vec<Value> = w
+                .check_runs
+                .get(*sha)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, (name, status, conclusion))| {
+                    json!({
+                        "id": 7000 + i, "node_id": format!("CR_{i}"), "name": name,
+                        "head_sha": sha, "status": status, "conclusion": conclusion,
+                        "url": format!("{}/repos/{}/{}/check-runs/{}", w.base_url, w.owner, w.name, 7000 + i),
+                        "html_url": null, "details_url": null, "external_id": "",
+                        "started_at": iso8601(now_secs()), "completed_at": null,
+                    })
+                })
+                .collect();
+            let total = runs.len();
+            let mut page = paginate(w, runs, query, path);
+            page.body = json!({ "total_count": total, "check_runs": page.body });
+            page
+        }
+        _ => error(404, "Not Found"),
+    }
+}
+
+/// Slices `items` by `per_page` (default 30, at most 100 and the fake's
+/// `max_per_page`) and `page`, with GitHub's `Link` header.
+fn paginate(w: &World, items: Vec<Value>, query: &HashMap<String, String>, path: &str) -> Answer {
+    let per_page = query
+        .get("per_page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100)
+        .min(w.max_per_page);
+    let page = query
+        .get("page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let mut others: Vec<(&String, &String)> =
+        query.iter().filter(|(k, _)| k.as_str() != "page").collect();
+    others.sort();
+    let url = |n: usize| {
+        let mut q: Vec<String> = others
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        q.push(format!("page={n}"));
+        format!("<{}{path}?{}>", w.base_url, q.join("&"))
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+        links.push(format!("{}; rel=\"last\"", url(last)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"prev\"", url(page - 1)));
+        links.push(format!("{}; rel=\"first\"", url(1)));
+    }
+    let mut a = answer(200, Value::Array(slice));
+    if !links.is_empty() {
+        a.headers.push(("link".to_string(), links.join(", ")));
+    }
+    a
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn list_pulls(w: &mut World, query: &HashMap<String, String>, path: &str) -> Answer {
+    w.refresh();
+    let state = query.get("state").map(String::as_str).unwrap_or("open");
+    let head = query.get("head").map(|h| match h.split_once(':') {
+        Some((owner, branch)) => (owner.to_string(), branch.to_string()),
+        None => (h.clone(), String::new()),
+    });
+    let mut prs: Vec<&FakePr> = w
+        .prs
+        .iter()
+        .filter(|p| state == "all" || p.state == state)
+        .filter(|p| match &head {
+            Some((owner, branch)) => {
+                owner.eq_ignore_ascii_case(&w.owner) && (branch.is_empty() || *branch == p.head)
+            }
+            None => true,
+        })
+        .filter(|p| query.get("base").is_none_or(|b| *b == p.base))
+        .collect();
+    prs.sort_by_key(|p| std::cmp::Reverse(p.number));
+    let items = prs.iter().map(|p| pr_json(w, p)).collect();
+    paginate(w, items, query, path)
+}
+
+fn list_issues(w: &mut World, query: &HashMap<String, String>, path: &str) -> Answer {
+    w.refresh();
+    let state = query.get("state").map(String::as_str).unwrap_or("open");
+    let mut items: Vec<(u64, Value)> = w
+        .issues
+        .iter()
+        .filter(|i| state == "all" || i.state == state)
+        .map(|i| (i.number, issue_json(w, i)))
+        .collect();
+    for p in w.prs.iter().filter(|p| state == "all" || p.state == state) {
+        let mut j = issue_json(
+            w,
+            &FakeIssue {
+                number: p.number,
+                title: p.title.clone(),
+                body: p.body.clone(),
+                state: p.state.clone(),
+            },
+        );
+        j["pull_request"] = json!({
+            "url": format!("{}/repos/{}/{}/pulls/{}", w.base_url, w.owner, w.name, p.number),
+            "html_url": format!("{}/{}/{}/pull/{}", w.base_url, w.owner, w.name, p.number),
+            "merged_at": p.merged_at,
+        });
+        items.push((p.number, j));
+    }
+    items.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    paginate(w, items.into_iter().map(|(_, j)| j).collect(), query, path)
+}
+
+fn create_pull(w: &mut World, body: &Value) -> Answer {
+    let field = |k: &str| body[k].as_str().map(str::to_string);
+    let (Some(title), Some(head), Some(base)) = (field("title"), field("head"), field("base"))
+    else {
+        return validation(
+            json!([{"resource": "PullRequest", "field": "title/head/base", "code": "missing_field"}]),
+        );
+    };
+    let head = match head.split_once(':') {
+        Some((_, b)) => b.to_string(),
+        None => head,
+    };
+    let Some(head_sha) = w.branch_sha(&head) else {
+        return validation(
+            json!([{"resource": "PullRequest", "field": "head", "code": "invalid"}]),
+        );
+    };
+    let Some(base_sha) = w.branch_sha(&base) else {
+        return validation(
+            json!([{"resource": "PullRequest", "field": "base", "code": "invalid"}]),
+        );
+    };
+    if w.prs
+        .iter()
+        .any(|p| p.state == "open" && p.head == head && p.base == base)
+    {
+        let message = format!("A pull request already exists for {}:{head}.", w.owner);
+        return validation(
+            json!([{"resource": "PullRequest", "code": "custom", "message": message}]),
+        );
+    }
+    let ahead = w.git(&["rev-list", "--count", &format!("{base_sha}..{head_sha}")]);
+    if ahead.as_deref() == Ok("0") {
+        let message = format!("No commits between {base} and {head}");
+        return validation(
+            json!([{"resource": "PullRequest", "code": "custom", "message": message}]),
+        );
+    }
+    let number = w.next_number;
+    w.next_number += 1;
+    let pr = FakePr {
+        number,
+        node_id: format!("PR_{number}"),
+        title,
+        body: field("body").unwrap_or_default(),
+        head,
+        base,
+        state: "open".to_string(),
+        merged_at: None,
+        head_sha,
+        merge_commit_sha: None,
+        labels: Vec::new(),
+        reviewers: Vec::new(),
+        team_reviewers: Vec::new(),
+        auto_merge: None,
+    };
+    let j = pr_json(w, &pr);
+    w.prs.push(pr);
+    let mut a = answer(201, j);
+    a.headers.push((
+        "location".to_string(),
+        format!("{}/repos/{}/{}/pulls/{number}", w.base_url, w.owner, w.name),
+    ));
+    a
+}
+
+fn update_pull(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
+    w.refresh();
+    let Some(pr) = number.and_then(|n| w.pr_mut(n)) else {
+        return error(404, "Not Found");
+    };
+    if let Some(t) = body["title"].as_str() {
+        pr.title = t.to_string();
+    }
+    if let Some(b) = body["body"].as_str() {
+        pr.body = b.to_string();
+    }
+    if let Some(b) = body["base"].as_str() {
+        pr.base = b.to_string();
+    }
+    match body["state"].as_str() {
+        Some("closed") => {
+            pr.state = "closed".to_string();
+            pr.auto_merge = None;
+        }
+        Some("open") if pr.merged_at.is_none() => pr.state = "open".to_string(),
+        Some("open") => {
+            return validation(
+                json!([{"resource": "PullRequest", "code": "custom", "message": "Cannot reopen a merged pull request"}]),
+            );
+        }
+        _ => {}
+    }
+    let pr = pr.clone();
+    answer(200, pr_json(w, &pr))
+}
+
+fn merge_pull(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
+    let Some(number) = number else {
+        return error(404, "Not Found");
+    };
+    match w.squash_merge(number, body["sha"].as_str()) {
+        Ok(sha) => answer(
+            200,
+            json!({ "sha": sha, "merged": true, "message": "Pull Request successfully merged" }),
+        ),
+        Err((status, message)) => error(status, &message),
+    }
+}
+
+fn request_reviewers(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
+    let strings = |k: &str| -> Vec<String> {
+        body[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let (users, teams) = (strings("reviewers"), strings("team_reviewers"));
+    if users.iter().any(|u| u == BOT_LOGIN) {
+        return validation(
+            json!([{"resource": "PullRequest", "code": "custom", "message": "Review cannot be requested from pull request author."}]),
+        );
+    }
+    let Some(pr) = number.and_then(|n| w.pr_mut(n)) else {
+        return error(404, "Not Found");
+    };
+    for u in users {
+        if !pr.reviewers.contains(&u) {
+            pr.reviewers.push(u);
+        }
+    }
+    for t in teams {
+        if !pr.team_reviewers.contains(&t) {
+            pr.team_reviewers.push(t);
+        }
+    }
+    let pr = pr.clone();
+    answer(201, pr_json(w, &pr))
+}
+
+fn add_labels(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
+    let Some(n) = number.filter(|n| w.issue_exists(*n)) else {
+        return error(404, "Not Found");
+    };
+    let new: Vec<String> = body["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let labels = match w.pr_mut(n) {
+        Some(pr) => {
+            for l in new {
+                if !pr.labels.contains(&l) {
+                    pr.labels.push(l);
+                }
+            }
+            pr.labels.clone()
+        }
+        None => new,
+    };
+    answer(
+        200,
+        Value::Array(labels.iter().map(|l| label_json(w, l)).collect()),
+    )
+}
+
+fn combined_status(w: &World, sha: &str) -> Answer {
+    let statuses: Vec<Value> = w
+        .statuses
+        .get(sha)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, (context, state))| {
+            json!({
+                "id": 5000 + i, "node_id": format!("SC_{i}"), "state": state, "context": context,
+                "description": null, "target_url": null,
+                "url": format!("{}/repos/{}/{}/statuses/{sha}", w.base_url, w.owner, w.name),
+                "created_at": iso8601(now_secs()), "updated_at": iso8601(now_secs()),
+            })
+        })
+        .collect();
+    let states: Vec<&str> = statuses
+        .iter()
+        .filter_map(|s| s["state"].as_str())
+        .collect();
+    let state = if states.iter().any(|s| *s == "failure" || *s == "error") {
+        "failure"
+    } else if states.is_empty() || states.contains(&"pending") {
+        "pending"
+    } else {
+        "success"
+    };
+    answer(
+        200,
+        json!({
+            "state": state, "sha": sha, "total_count": statuses.len(), "statuses": statuses,
+            "repository": repo_json(w),
+            "commit_url": format!("{}/repos/{}/{}/commits/{sha}", w.base_url, w.owner, w.name),
+            "url": format!("{}/repos/{}/{}/commits/{sha}/status", w.base_url, w.owner, w.name),
+        }),
+    )
+}
+
+fn graphql(w: &mut World, body: &Value) -> Answer {
+    let query = body["query"].as_str().unwrap_or_default();
+    if !query.contains("enablePullRequestAutoMerge") {
+        return answer(
+            200,
+            json!({ "errors": [{ "message": "fake GitHub: unsupported GraphQL query" }] }),
+        );
+    }
+    let node = body["variables"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let method = ["SQUASH", "MERGE", "REBASE"]
+        .into_iter()
+        .find(|m| {
+            query.contains(&format!("mergeMethod: {m}"))
+                || query.contains(&format!("mergeMethod:{m}"))
+        })
+        .unwrap_or("MERGE")
+        .to_ascii_lowercase();
+    let fail = |t: &str, m: &str| {
+        answer(
+            200,
+            json!({ "data": { "enablePullRequestAutoMerge": null }, "errors": [{ "type": t, "path": ["enablePullRequestAutoMerge"], "message": m }] }),
+        )
+    };
+    w.refresh();
+    let Some(pr) = w.prs.iter().find(|p| p.node_id == node).cloned() else {
+        return fail(
+            "NOT_FOUND",
+            &format!("Could not resolve to a node with the global id of '{node}'"),
+        );
+    };
+    if !w.allow_auto_merge {
+        return fail(
+            "UNPROCESSABLE",
+            "Pull request Auto merge is not allowed for this repository",
+        );
+    }
+    if pr.state != "open" {
+        return fail("UNPROCESSABLE", "Pull request Pull request is closed");
+    }
+    if w.check_state(&pr.head_sha) == "success" {
+        return fail(
+            "UNPROCESSABLE",
+            "Pull request Pull request is in clean status",
+        );
+    }
+    if let Some(p) = w.pr_mut(pr.number) {
+        p.auto_merge = Some(FakeAutoMerge {
+            enabled_by: BOT_LOGIN.to_string(),
+            merge_method: method,
+        });
+    }
+    answer(
+        200,
+        json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": { "number": pr.number } } } }),
+    )
+}
+
+/// `POST /app/installations/{id}/access_tokens`: the bearer must be a JWT
+/// whose (unverified) payload has `iss` = the app id and an `exp` ahead.
+fn mint(w: &mut World, id: &str, auth: Option<&str>) -> Answer {
+    let Some(jwt) = token_of(auth) else {
+        return error(401, "A JSON web token could not be decoded");
+    };
+    let payload = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let Some(payload) = payload else {
+        return error(401, "A JSON web token could not be decoded");
+    };
+    let iss = match &payload["iss"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    if iss != Some(w.app_id) || payload["exp"].as_u64().is_none_or(|e| e < now_secs()) {
+        return error(401, "'Issuer' claim ('iss') must be an Integer");
+    }
+    if id.parse::<u64>().ok() != Some(w.installation_id) {
+        return error(404, "Not Found");
+    }
+    w.mints += 1;
+    let token = format!("ghs_fake{:04}installation{}", w.mints, now_secs() % 10_000);
+    w.tokens.insert(token.clone());
+    answer(
+        201,
+        json!({
+            "token": token, "expires_at": iso8601(now_secs() + 3600),
+            "permissions": { "contents": "write", "pull_requests": "write", "issues": "write", "checks": "read" },
+            "repository_selection": "all",
+        }),
+    )
+}
+
+pub fn user_json(base: &str, login: &str) -> Value {
+    let u = format!("{base}/users/{login}");
+    json!({
+        "login": login, "id": login.len() as u64 * 1000 + 7, "node_id": format!("U_{login}"),
+        "avatar_url": format!("{base}/avatars/{login}"), "gravatar_id": "",
+        "url": u, "html_url": format!("{base}/{login}"),
+        "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following{{/other_user}}"),
+        "gists_url": format!("{u}/gists{{/gist_id}}"), "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
+        "received_events_url": format!("{u}/received_events"), "type": "User", "site_admin": false,
+    })
+}
+
+fn repo_json(w: &World) -> Value {
+    json!({
+        "id": 4242, "node_id": "R_4242", "name": w.name, "full_name": format!("{}/{}", w.owner, w.name),
+        "private": false, "owner": user_json(&w.base_url, &w.owner),
+        "html_url": format!("{}/{}/{}", w.base_url, w.owner, w.name),
+        "url": format!("{}/repos/{}/{}", w.base_url, w.owner, w.name),
+        "default_branch": "main", "allow_auto_merge": w.allow_auto_merge,
+    })
+}
+
+fn label_json(w: &World, name: &str) -> Value {
+    json!({
+        "id": 900 + name.len() as u64, "node_id": format!("LA_{name}"), "name": name,
+        "url": format!("{}/repos/{}/{}/labels/{}", w.base_url, w.owner, w.name, encode(name)),
+        "color": "ededed", "default": false, "description": null,
+    })
+}
+
+fn team_json(w: &World, slug: &str) -> Value {
+    let u = format!("{}/orgs/{}/teams/{slug}", w.base_url, w.owner);
+    json!({
+        "id": 300 + slug.len() as u64, "node_id": format!("T_{slug}"), "url": u,
+        "html_url": format!("{}/orgs/{}/teams/{slug}", w.base_url, w.owner),
+        "name": slug, "slug": slug, "description": null, "privacy": "closed", "permission": "pull",
+        "members_url": format!("{u}/members{{/member}}"), "repositories_url": format!("{u}/repos"), "parent": null,
+    })
+}
+
+fn comment_json(w: &World, number: u64, i: usize, body: &str) -> Value {
+    let id = number * 1000 + i as u64;
+    json!({
+        "id": id, "node_id": format!("IC_{id}"), "body": body,
+        "url": format!("{}/repos/{}/{}/issues/comments/{id}", w.base_url, w.owner, w.name),
+        "html_url": format!("{}/{}/{}/issues/{number}#issuecomment-{id}", w.base_url, w.owner, w.name),
+        "issue_url": format!("{}/repos/{}/{}/issues/{number}", w.base_url, w.owner, w.name),
+        "user": user_json(&w.base_url, BOT_LOGIN), "author_association": "NONE",
+        "created_at": iso8601(now_secs()), "updated_at": iso8601(now_secs()),
+    })
+}
+
+fn issue_json(w: &World, i: &FakeIssue) -> Value {
+    let u = format!(
+        "{}/repos/{}/{}/issues/{}",
+        w.base_url, w.owner, w.name, i.number
+    );
+    json!({
+        "id": 2000 + i.number, "node_id": format!("I_{}", i.number), "number": i.number,
+        "url": u, "repository_url": format!("{}/repos/{}/{}", w.base_url, w.owner, w.name),
+        "labels_url": format!("{u}/labels{{/name}}"), "comments_url": format!("{u}/comments"),
+        "events_url": format!("{u}/events"), "html_url": format!("{}/{}/{}/issues/{}", w.base_url, w.owner, w.name, i.number),
+        "state": i.state, "title": i.title, "body": i.body, "user": user_json(&w.base_url, BOT_LOGIN),
+        "labels": [], "assignee": null, "assignees": [], "locked": false,
+        "comments": w.comments.get(&i.number).map_or(0, Vec::len), "author_association": "NONE",
+        "created_at": iso8601(now_secs()), "updated_at": iso8601(now_secs()), "closed_at": null,
+    })
+}
+
+pub fn pr_json(w: &World, p: &FakePr) -> Value {
+    let base_sha = w.branch_sha(&p.base).unwrap_or_default();
+    let side = |r: &str, sha: &str| {
+        json!({
+            "label": format!("{}:{r}", w.owner), "ref": r, "sha": sha,
+            "user": user_json(&w.base_url, &w.owner), "repo": repo_json(w),
+        })
+    };
+    let auto_merge = p.auto_merge.as_ref().map(|a| {
+        json!({
+            "enabled_by": user_json(&w.base_url, &a.enabled_by), "merge_method": a.merge_method,
+            "commit_title": null, "commit_message": null,
+        })
+    });
+    json!({
+        "url": format!("{}/repos/{}/{}/pulls/{}", w.base_url, w.owner, w.name, p.number),
+        "id": 1000 + p.number, "node_id": p.node_id, "number": p.number, "state": p.state, "locked": false,
+        "title": p.title, "body": p.body,
+        "html_url": format!("{}/{}/{}/pull/{}", w.base_url, w.owner, w.name, p.number),
+        "user": user_json(&w.base_url, BOT_LOGIN),
+        "labels": p.labels.iter().map(|l| label_json(w, l)).collect::<Vec<_>>(),
+        "head": side(&p.head, &p.head_sha), "base": side(&p.base, &base_sha),
+        "merged_at": p.merged_at, "merged": p.merged_at.is_some(), "merge_commit_sha": p.merge_commit_sha,
+        "auto_merge": auto_merge, "draft": false,
+        "requested_reviewers": p.reviewers.iter().map(|u| user_json(&w.base_url, u)).collect::<Vec<_>>(),
+        "requested_teams": p.team_reviewers.iter().map(|t| team_json(w, t)).collect::<Vec<_>>(),
+        "created_at": iso8601(now_secs()), "updated_at": iso8601(now_secs()),
+        "closed_at": if p.state == "closed" { Some(iso8601(now_secs())) } else { None },
+    })
+}
