@@ -520,3 +520,26 @@ async fn the_project_may_be_given_by_numeric_id_and_reads_dont_write() {
     assert_eq!(w.fake.write_calls(), writes);
     assert_eq!(by_id.git_token(), w.fake.token());
 }
+
+#[tokio::test]
+async fn a_delayed_answer_still_arrives() {
+    let w = World::new().await;
+    w.open("imagebump/web").await;
+    w.fake.delay_next(
+        "GET",
+        "/projects/:id/merge_requests",
+        Duration::from_millis(300),
+        1,
+    );
+    let started = std::time::Instant::now();
+    let mrs = w.gitlab.open_mrs("imagebump/").await.expect("open_mrs");
+    assert_eq!(mrs.len(), 1);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn debug_output_does_not_show_the_token() {
+    let w = World::new().await;
+    let text = format!("{:?}", w.gitlab);
+    assert!(!text.contains(&w.fake.token()), "{text}");
+}

@@ -376,6 +376,31 @@ mod tests {
     }
 
     #[test]
+    fn next_page_from_x_next_page_or_same_origin_link() {
+        let base = Url::parse("https://git.example/gitlab").unwrap();
+        let api = Api::new(base, Token::new("t")).unwrap();
+        let current =
+            Url::parse("https://git.example/gitlab/api/v4/projects/1/issues?state=opened&page=1")
+                .unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-next-page", "2".parse().unwrap());
+        let next = api.next_page(&current, &h).unwrap();
+        assert_eq!(next.query(), Some("state=opened&page=2"));
+        h.insert(
+            "link",
+            "<https://evil.example/api/v4/x?page=9>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            api.next_page(&current, &h).unwrap().host_str(),
+            Some("git.example")
+        );
+        h.insert("x-next-page", "".parse().unwrap());
+        assert!(api.next_page(&current, &h).is_none());
+    }
+
+    #[test]
     fn link_next_is_found() {
         let mut h = HeaderMap::new();
         let v =
