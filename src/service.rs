@@ -25,23 +25,39 @@ pub const GITLAB_URL: &str = "https://gitlab.com";
 
 /// Registry options and credentials from the service config.
 pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Options, Credentials)> {
-    let mut options = registry::Options { insecure_hosts: r.insecure.clone(), ..Default::default() };
+    let mut options = registry::Options {
+        insecure_hosts: r.insecure.clone(),
+        ..Default::default()
+    };
     if let Some(n) = r.page_size {
         options.page_size = n.max(1);
     }
     if let Some(rps) = r.max_rps_per_host {
         options.max_rps_per_host = rps;
     }
-    let mut credentials = match r.docker_config.clone().or_else(Credentials::default_docker_config) {
+    let mut credentials = match r
+        .docker_config
+        .clone()
+        .or_else(Credentials::default_docker_config)
+    {
         Some(p) if r.docker_config.is_some() || p.exists() => Credentials::from_docker_config(&p)?,
         _ => Credentials::default(),
     };
     for (host, c) in &r.hosts {
         let at = || format!("registry.hosts.\"{host}\"");
-        match (&c.username, c.password().with_context(at)?, c.token().with_context(at)?) {
-            (Some(user), Some(password), None) => credentials.insert_basic(host, user, password.expose()),
+        match (
+            &c.username,
+            c.password().with_context(at)?,
+            c.token().with_context(at)?,
+        ) {
+            (Some(user), Some(password), None) => {
+                credentials.insert_basic(host, user, password.expose())
+            }
             (None, None, Some(token)) => credentials.insert_bearer(host, token.expose()),
-            _ => anyhow::bail!("invalid service config: `{}` needs `username` + `password` or `token`", at()),
+            _ => anyhow::bail!(
+                "invalid service config: `{}` needs `username` + `password` or `token`",
+                at()
+            ),
         }
     }
     Ok((options, credentials))
@@ -58,21 +74,44 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
             let auth = match (&token, &settings.github_app) {
                 (Some(t), _) => GitHubAuth::Token(t.expose().to_string()),
                 (None, Some(app)) => {
-                    let key = std::fs::read_to_string(&app.private_key_file)
-                        .with_context(|| format!("repository `{name}`: cannot read {}", app.private_key_file.display()))?;
-                    GitHubAuth::App { app_id: app.app_id, private_key_pem: key, installation_id: app.installation_id }
+                    let key =
+                        std::fs::read_to_string(&app.private_key_file).with_context(|| {
+                            format!(
+                                "repository `{name}`: cannot read {}",
+                                app.private_key_file.display()
+                            )
+                        })?;
+                    GitHubAuth::App {
+                        app_id: app.app_id,
+                        private_key_pem: key,
+                        installation_id: app.installation_id,
+                    }
                 }
                 (None, None) => anyhow::bail!("repository `{name}` needs a token or a GitHub App"),
             };
-            let gh = GitHub::new(api, &project, auth).with_context(|| format!("repository `{name}`"))?;
-            let git_token = gh.git_token().await.with_context(|| format!("repository `{name}`: minting a git token"))?;
-            (Some(Arc::new(gh)), Some(GitAuth::basic("x-access-token", &git_token)))
+            let gh =
+                GitHub::new(api, &project, auth).with_context(|| format!("repository `{name}`"))?;
+            let git_token = gh
+                .git_token()
+                .await
+                .with_context(|| format!("repository `{name}`: minting a git token"))?;
+            (
+                Some(Arc::new(gh)),
+                Some(GitAuth::basic("x-access-token", &git_token)),
+            )
         }
         ForgeKind::Gitlab => {
             let api = settings.api_url.as_deref().unwrap_or(GITLAB_URL);
-            let t = token.as_ref().context("a gitlab repository needs a token")?;
-            let gl = GitLab::new(api, &project, t.expose()).await.with_context(|| format!("repository `{name}`"))?;
-            (Some(Arc::new(gl)), Some(GitAuth::basic("oauth2", t.expose())))
+            let t = token
+                .as_ref()
+                .context("a gitlab repository needs a token")?;
+            let gl = GitLab::new(api, &project, t.expose())
+                .await
+                .with_context(|| format!("repository `{name}`"))?;
+            (
+                Some(Arc::new(gl)),
+                Some(GitAuth::basic("oauth2", t.expose())),
+            )
         }
         ForgeKind::Direct => (None, token.as_ref().map(|t| GitAuth::bearer(t.expose()))),
     };
@@ -87,7 +126,10 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
         settings: settings.clone(),
         mirror,
         forge,
-        identity: Signature { name: config.git.name.clone(), email: config.git.email.clone() },
+        identity: Signature {
+            name: config.git.name.clone(),
+            email: config.git.email.clone(),
+        },
         registry_options,
         registry_credentials,
         retry: RetryPolicy::default(),
@@ -119,7 +161,11 @@ pub async fn poll_forever(config: Arc<ServiceConfig>, repos: Vec<Arc<Repo>>, loc
                                 tracing::info!(repo = repo.mirror.name(), "{a}");
                             }
                         }
-                        Err(e) => tracing::error!(repo = repo.mirror.name(), error = format!("{e:#}"), "reconcile failed"),
+                        Err(e) => tracing::error!(
+                            repo = repo.mirror.name(),
+                            error = format!("{e:#}"),
+                            "reconcile failed"
+                        ),
                     }
                 }
                 tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;

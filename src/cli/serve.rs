@@ -72,10 +72,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or_default(),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or_default(),
+            };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -89,7 +90,11 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
     };
     let Some(settings) = config.repos.iter().find(|r| r.name == args.repo) else {
         let names: Vec<&str> = config.repos.iter().map(|r| r.name.as_str()).collect();
-        eprintln!("error: no repository `{}` in the config (repositories: {})", args.repo, names.join(", "));
+        eprintln!(
+            "error: no repository `{}` in the config (repositories: {})",
+            args.repo,
+            names.join(", ")
+        );
         return ExitCode::from(1);
     };
     let repo = match service::build_repo(&config, settings).await {
@@ -101,7 +106,12 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
     };
     match reconcile::reconcile(&repo, &RepoLocks::default()).await {
         Ok(outcome) => {
-            println!("{}: base {} at {}", args.repo, settings.branch, &outcome.base[..outcome.base.len().min(12)]);
+            println!(
+                "{}: base {} at {}",
+                args.repo,
+                settings.branch,
+                &outcome.base[..outcome.base.len().min(12)]
+            );
             for a in &outcome.actions {
                 println!("  {a}");
             }
@@ -109,9 +119,16 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
                 println!("  problem: {p}");
             }
             if outcome.actions.is_empty() {
-                println!("  nothing to do ({} bump(s) planned, all delivered)", outcome.report.bumps.len());
+                println!(
+                    "  nothing to do ({} bump(s) planned, all delivered)",
+                    outcome.report.bumps.len()
+                );
             }
-            if outcome.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if outcome.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => {
             eprintln!("error: {e:#}");

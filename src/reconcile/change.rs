@@ -51,14 +51,23 @@ pub fn group(report: &Report, config: &RepoConfig) -> Vec<Change> {
         };
         by_branch.entry(branch).or_default().push(b.clone());
     }
-    by_branch.into_iter().map(|(branch, bumps)| Change { branch, bumps }).collect()
+    by_branch
+        .into_iter()
+        .map(|(branch, bumps)| Change { branch, bumps })
+        .collect()
 }
 
 /// A branch-safe form of a file path: `apps/web.yaml` → `apps-web.yaml`.
 fn slug(path: &str) -> String {
     let s: String = path
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.trim_matches(|c| c == '-' || c == '.').replace("..", ".")
 }

@@ -34,34 +34,89 @@ pub struct Memo {
 /// One thing a run did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    CommittedToBase { branch: String, sha: String, title: String },
-    PushedBranch { branch: String, sha: String },
-    Opened { number: u64, branch: String, title: String, url: String },
-    Updated { number: u64, branch: String, title: String },
-    Closed { number: u64, branch: String },
-    Commented { number: u64, about: &'static str },
-    LeftAlone { number: Option<u64>, branch: String, reason: String },
-    AutoMergeEnabled { number: u64 },
-    Merged { number: u64 },
-    ReportedIssue { number: u64 },
+    CommittedToBase {
+        branch: String,
+        sha: String,
+        title: String,
+    },
+    PushedBranch {
+        branch: String,
+        sha: String,
+    },
+    Opened {
+        number: u64,
+        branch: String,
+        title: String,
+        url: String,
+    },
+    Updated {
+        number: u64,
+        branch: String,
+        title: String,
+    },
+    Closed {
+        number: u64,
+        branch: String,
+    },
+    Commented {
+        number: u64,
+        about: &'static str,
+    },
+    LeftAlone {
+        number: Option<u64>,
+        branch: String,
+        reason: String,
+    },
+    AutoMergeEnabled {
+        number: u64,
+    },
+    Merged {
+        number: u64,
+    },
+    ReportedIssue {
+        number: u64,
+    },
 }
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::CommittedToBase { branch, sha, title } => write!(f, "committed {} to {branch}: {title}", &sha[..sha.len().min(12)]),
-            Action::PushedBranch { branch, sha } => write!(f, "pushed {} to {branch}", &sha[..sha.len().min(12)]),
-            Action::Opened { number, branch, title, url } => write!(f, "opened !{number} ({branch}): {title} {url}"),
-            Action::Updated { number, branch, title } => write!(f, "updated !{number} ({branch}): {title}"),
-            Action::Closed { number, branch } => write!(f, "closed !{number} ({branch}): no longer needed"),
+            Action::CommittedToBase { branch, sha, title } => write!(
+                f,
+                "committed {} to {branch}: {title}",
+                &sha[..sha.len().min(12)]
+            ),
+            Action::PushedBranch { branch, sha } => {
+                write!(f, "pushed {} to {branch}", &sha[..sha.len().min(12)])
+            }
+            Action::Opened {
+                number,
+                branch,
+                title,
+                url,
+            } => write!(f, "opened !{number} ({branch}): {title} {url}"),
+            Action::Updated {
+                number,
+                branch,
+                title,
+            } => write!(f, "updated !{number} ({branch}): {title}"),
+            Action::Closed { number, branch } => {
+                write!(f, "closed !{number} ({branch}): no longer needed")
+            }
             Action::Commented { number, about } => write!(f, "commented on !{number}: {about}"),
-            Action::LeftAlone { number, branch, reason } => match number {
+            Action::LeftAlone {
+                number,
+                branch,
+                reason,
+            } => match number {
                 Some(n) => write!(f, "left !{n} ({branch}) alone: {reason}"),
                 None => write!(f, "left {branch} alone: {reason}"),
             },
             Action::AutoMergeEnabled { number } => write!(f, "enabled auto-merge on !{number}"),
             Action::Merged { number } => write!(f, "merged !{number}"),
-            Action::ReportedIssue { number } => write!(f, "reported the problem on issue #{number}"),
+            Action::ReportedIssue { number } => {
+                write!(f, "reported the problem on issue #{number}")
+            }
         }
     }
 }
@@ -89,13 +144,18 @@ enum BranchState {
 impl Ctx<'_> {
     /// The commit that applies `bumps` on the base (not pushed).
     fn build(&self, bumps: &[plan::Bump], message: &str) -> anyhow::Result<String> {
-        let mut sub = Report { bumps: bumps.to_vec(), ..Report::default() };
+        let mut sub = Report {
+            bumps: bumps.to_vec(),
+            ..Report::default()
+        };
         let changes = plan::apply(&mut sub, self.files);
         if let Some(e) = sub.errors.first() {
             anyhow::bail!("cannot edit {}: {}", e.file, e.message);
         }
         let edits: Vec<(String, String)> = changes.into_iter().map(|c| (c.path, c.after)).collect();
-        self.repo.mirror.commit(self.base, &edits, message, &self.repo.identity)
+        self.repo
+            .mirror
+            .commit(self.base, &edits, message, &self.repo.identity)
     }
 
     fn branch_state(&self, branch: &str, wanted: &str) -> anyhow::Result<BranchState> {
@@ -112,19 +172,31 @@ impl Ctx<'_> {
             [only] => only.parents == [self.base] && only.tree == wanted_tree,
             _ => false,
         };
-        Ok(if current { BranchState::Current(head) } else { BranchState::Stale(head) })
+        Ok(if current {
+            BranchState::Current(head)
+        } else {
+            BranchState::Stale(head)
+        })
     }
 
     /// Pushes `wanted` to `branch` unless it is already there or a human
     /// owns the branch. Returns the branch head afterwards.
-    async fn sync_branch(&self, branch: &str, wanted: &str) -> anyhow::Result<Result<(String, bool), String>> {
+    async fn sync_branch(
+        &self,
+        branch: &str,
+        wanted: &str,
+    ) -> anyhow::Result<Result<(String, bool), String>> {
         let lease = match self.branch_state(branch, wanted)? {
             BranchState::Human(head) => return Ok(Err(head)),
             BranchState::Current(head) => return Ok(Ok((head, false))),
             BranchState::Missing => Lease::MustNotExist,
             BranchState::Stale(head) => Lease::Expect(head),
         };
-        self.repo.mirror.push(self.guard, wanted, branch, lease, true).await.with_context(|| format!("pushing {branch}"))?;
+        self.repo
+            .mirror
+            .push(self.guard, wanted, branch, lease, true)
+            .await
+            .with_context(|| format!("pushing {branch}"))?;
         Ok(Ok((wanted.to_string(), true)))
     }
 }
@@ -132,22 +204,42 @@ impl Ctx<'_> {
 /// `direct` mode, base target: one commit with every bump, on the base.
 pub async fn commit_to_base(ctx: &Ctx<'_>, report: &Report) -> anyhow::Result<Vec<Action>> {
     let branch = &ctx.repo.settings.branch;
-    let change = Change { branch: branch.clone(), bumps: report.bumps.clone() };
+    let change = Change {
+        branch: branch.clone(),
+        bumps: report.bumps.clone(),
+    };
     let sha = ctx.build(&change.bumps, &change.commit_message())?;
     ctx.repo
         .mirror
-        .push(ctx.guard, &sha, branch, Lease::Expect(ctx.base.to_string()), false)
+        .push(
+            ctx.guard,
+            &sha,
+            branch,
+            Lease::Expect(ctx.base.to_string()),
+            false,
+        )
         .await
         .with_context(|| format!("pushing to {branch}"))?;
-    Ok(vec![Action::CommittedToBase { branch: branch.clone(), sha, title: change.title() }])
+    Ok(vec![Action::CommittedToBase {
+        branch: branch.clone(),
+        sha,
+        title: change.title(),
+    }])
 }
 
 /// `direct` mode, branch target: the bot branch only, no MR.
 pub async fn push_branch(ctx: &Ctx<'_>, change: &Change) -> anyhow::Result<Vec<Action>> {
     let wanted = ctx.build(&change.bumps, &change.commit_message())?;
     Ok(match ctx.sync_branch(&change.branch, &wanted).await? {
-        Err(_) => vec![Action::LeftAlone { number: None, branch: change.branch.clone(), reason: "someone else pushed to it".into() }],
-        Ok((sha, true)) => vec![Action::PushedBranch { branch: change.branch.clone(), sha }],
+        Err(_) => vec![Action::LeftAlone {
+            number: None,
+            branch: change.branch.clone(),
+            reason: "someone else pushed to it".into(),
+        }],
+        Ok((sha, true)) => vec![Action::PushedBranch {
+            branch: change.branch.clone(),
+            sha,
+        }],
         Ok((_, false)) => Vec::new(),
     })
 }
@@ -165,7 +257,10 @@ pub async fn merge_request(
     let head = match ctx.sync_branch(&change.branch, &wanted).await? {
         Ok((head, pushed)) => {
             if pushed {
-                actions.push(Action::PushedBranch { branch: change.branch.clone(), sha: head.clone() });
+                actions.push(Action::PushedBranch {
+                    branch: change.branch.clone(),
+                    sha: head.clone(),
+                });
             }
             head
         }
@@ -176,7 +271,10 @@ pub async fn merge_request(
                     change.branch
                 );
                 if comment_once(forge, policy, mr.number, &note, HUMAN_PUSH_MARK).await? {
-                    actions.push(Action::Commented { number: mr.number, about: "someone else pushed to the branch" });
+                    actions.push(Action::Commented {
+                        number: mr.number,
+                        about: "someone else pushed to the branch",
+                    });
                 }
             }
             actions.push(Action::LeftAlone {
@@ -191,8 +289,15 @@ pub async fn merge_request(
     let mut mr = match existing {
         Some(mr) => {
             if mr.title != title || mr.body != body {
-                retry("update MR", policy, || forge.update_mr(mr.number, &title, &body)).await?;
-                actions.push(Action::Updated { number: mr.number, branch: change.branch.clone(), title: title.clone() });
+                retry("update MR", policy, || {
+                    forge.update_mr(mr.number, &title, &body)
+                })
+                .await?;
+                actions.push(Action::Updated {
+                    number: mr.number,
+                    branch: change.branch.clone(),
+                    title: title.clone(),
+                });
             }
             mr.clone()
         }
@@ -205,8 +310,19 @@ pub async fn merge_request(
                 labels: ctx.config.pull_requests.labels.clone(),
                 reviewers: ctx.config.pull_requests.reviewers.clone(),
             };
-            let mr = create_once(forge, policy, &draft, &ctx.config.pull_requests.branch_prefix).await?;
-            actions.push(Action::Opened { number: mr.number, branch: change.branch.clone(), title, url: mr.web_url.clone() });
+            let mr = create_once(
+                forge,
+                policy,
+                &draft,
+                &ctx.config.pull_requests.branch_prefix,
+            )
+            .await?;
+            actions.push(Action::Opened {
+                number: mr.number,
+                branch: change.branch.clone(),
+                title,
+                url: mr.web_url.clone(),
+            });
             mr
         }
     };
@@ -220,12 +336,20 @@ pub async fn merge_request(
 /// Opens the MR. A create is not retried blindly: after a failure the open
 /// MRs are listed again, and an MR for the branch that appeared (the first
 /// try went through after all) is taken instead of opening a second.
-async fn create_once(forge: &dyn Forge, policy: &crate::forge::RetryPolicy, draft: &MrDraft, prefix: &str) -> anyhow::Result<MergeRequest> {
+async fn create_once(
+    forge: &dyn Forge,
+    policy: &crate::forge::RetryPolicy,
+    draft: &MrDraft,
+    prefix: &str,
+) -> anyhow::Result<MergeRequest> {
     let mut last: Option<ForgeError> = None;
     for attempt in 1..=policy.attempts {
         if attempt > 1 {
             let open = retry("list open MRs", policy, || forge.open_mrs(prefix)).await?;
-            if let Some(mr) = open.into_iter().find(|m| m.head_branch == draft.head_branch) {
+            if let Some(mr) = open
+                .into_iter()
+                .find(|m| m.head_branch == draft.head_branch)
+            {
                 return Ok(mr);
             }
         }
@@ -240,18 +364,30 @@ async fn create_once(forge: &dyn Forge, policy: &crate::forge::RetryPolicy, draf
             Err(e) => return Err(e.into()),
         }
     }
-    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("opening the MR failed")))
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("opening the MR failed")))
 }
 
 /// Native auto-merge where the platform allows it; otherwise merge once
 /// the head's checks are green (or there are none).
-async fn auto_merge(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest) -> anyhow::Result<Vec<Action>> {
+async fn auto_merge(
+    ctx: &Ctx<'_>,
+    forge: &dyn Forge,
+    mr: &MergeRequest,
+) -> anyhow::Result<Vec<Action>> {
     let policy = &ctx.repo.retry;
     if mr.auto_merge {
         return Ok(Vec::new());
     }
     let key = (mr.number, mr.head_sha.clone());
-    let refused = ctx.repo.memo.no_auto_merge.lock().map(|s| s.contains(&key)).unwrap_or(false);
+    let refused = ctx
+        .repo
+        .memo
+        .no_auto_merge
+        .lock()
+        .map(|s| s.contains(&key))
+        .unwrap_or(false);
     if !refused {
         match retry("enable auto-merge", policy, || forge.enable_auto_merge(mr)).await? {
             AutoMerge::Enabled => return Ok(vec![Action::AutoMergeEnabled { number: mr.number }]),
@@ -275,7 +411,11 @@ async fn auto_merge(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest) -> anyh
 /// Closes an MR whose change is no longer needed (the base already has
 /// these versions or newer), with a comment, and deletes its branch —
 /// unless someone else pushed to it.
-pub async fn close_unneeded(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest) -> anyhow::Result<Vec<Action>> {
+pub async fn close_unneeded(
+    ctx: &Ctx<'_>,
+    forge: &dyn Forge,
+    mr: &MergeRequest,
+) -> anyhow::Result<Vec<Action>> {
     let policy = &ctx.repo.retry;
     if super::decode_marker(&mr.body).is_none() {
         return Ok(Vec::new()); // not one of ours
@@ -283,7 +423,10 @@ pub async fn close_unneeded(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest)
     let head = ctx.repo.mirror.branch_head(&mr.head_branch)?;
     if let Some(head) = &head {
         let commits = ctx.repo.mirror.commits_between(ctx.base, head)?;
-        if commits.iter().any(|c| c.author_email != ctx.repo.identity.email) {
+        if commits
+            .iter()
+            .any(|c| c.author_email != ctx.repo.identity.email)
+        {
             return Ok(vec![Action::LeftAlone {
                 number: Some(mr.number),
                 branch: mr.head_branch.clone(),
@@ -297,16 +440,29 @@ pub async fn close_unneeded(ctx: &Ctx<'_>, forge: &dyn Forge, mr: &MergeRequest)
     );
     retry("comment", policy, || forge.comment(mr.number, &note)).await?;
     retry("close MR", policy, || forge.close_mr(mr.number)).await?;
-    if let Some(head) = head {
-        if let Err(e) = ctx.repo.mirror.delete_branch(ctx.guard, &mr.head_branch, &head).await {
-            tracing::warn!(branch = %mr.head_branch, error = %e, "could not delete the branch of a closed MR");
-        }
+    if let Some(head) = head
+        && let Err(e) = ctx
+            .repo
+            .mirror
+            .delete_branch(ctx.guard, &mr.head_branch, &head)
+            .await
+    {
+        tracing::warn!(branch = %mr.head_branch, error = %e, "could not delete the branch of a closed MR");
     }
-    Ok(vec![Action::Closed { number: mr.number, branch: mr.head_branch.clone() }])
+    Ok(vec![Action::Closed {
+        number: mr.number,
+        branch: mr.head_branch.clone(),
+    }])
 }
 
 /// Comments `body` unless a comment carrying `mark` is already there.
-async fn comment_once(forge: &dyn Forge, policy: &crate::forge::RetryPolicy, number: u64, body: &str, mark: &str) -> anyhow::Result<bool> {
+async fn comment_once(
+    forge: &dyn Forge,
+    policy: &crate::forge::RetryPolicy,
+    number: u64,
+    body: &str,
+    mark: &str,
+) -> anyhow::Result<bool> {
     let comments = retry("read comments", policy, || forge.comments(number)).await?;
     if comments.iter().any(|c| c.contains(mark)) {
         return Ok(false);
@@ -322,27 +478,46 @@ pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Res
     for l in lines {
         tracing::error!(repo = repo.mirror.name(), "{l}");
     }
-    let Some(forge) = &repo.forge else { return Ok(Vec::new()) };
+    let Some(forge) = &repo.forge else {
+        return Ok(Vec::new());
+    };
     let policy = &repo.retry;
     let text = lines.join("\n");
     // The mark names this exact problem: a new problem is reported again.
-    let mark = format!("<!-- imagebump: config-error {:016x} -->", fingerprint(&text));
+    let mark = format!(
+        "<!-- imagebump: config-error {:016x} -->",
+        fingerprint(&text)
+    );
     let body = format!(
         "imagebump cannot use `.imagebump.yaml` on `{}`; it changes no MR until the file is fixed:\n\n```\n{text}\n```\n\n{mark}",
         repo.settings.branch
     );
     let open = retry("list open MRs", policy, || forge.open_mrs("")).await?;
-    let ours: Vec<&MergeRequest> = open.iter().filter(|m| super::decode_marker(&m.body).is_some()).collect();
+    let ours: Vec<&MergeRequest> = open
+        .iter()
+        .filter(|m| super::decode_marker(&m.body).is_some())
+        .collect();
     let mut actions = Vec::new();
     for mr in &ours {
         if comment_once(forge.as_ref(), policy, mr.number, &body, &mark).await? {
-            actions.push(Action::Commented { number: mr.number, about: "invalid .imagebump.yaml" });
+            actions.push(Action::Commented {
+                number: mr.number,
+                about: "invalid .imagebump.yaml",
+            });
         }
     }
     if ours.is_empty() {
-        let already = repo.memo.last_config_report.lock().map(|l| l.as_deref() == Some(text.as_str())).unwrap_or(false);
+        let already = repo
+            .memo
+            .last_config_report
+            .lock()
+            .map(|l| l.as_deref() == Some(text.as_str()))
+            .unwrap_or(false);
         if !already {
-            let number = retry("report issue", policy, || forge.report_issue(CONFIG_ISSUE_TITLE, &body)).await?;
+            let number = retry("report issue", policy, || {
+                forge.report_issue(CONFIG_ISSUE_TITLE, &body)
+            })
+            .await?;
             if let Ok(mut l) = repo.memo.last_config_report.lock() {
                 *l = Some(text);
             }
@@ -354,5 +529,7 @@ pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Res
 
 /// A short, stable fingerprint of a problem's text (FNV-1a).
 fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -90,20 +90,30 @@ pub async fn reconcile(repo: &Repo, locks: &RepoLocks) -> anyhow::Result<Outcome
 }
 
 fn is_push_rejection(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| matches!(c.downcast_ref::<PushError>(), Some(PushError::Rejected(_))))
+    e.chain()
+        .any(|c| matches!(c.downcast_ref::<PushError>(), Some(PushError::Rejected(_))))
 }
 
 async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result<Outcome> {
     let settings = &repo.settings;
-    repo.mirror.fetch().await.context("fetching the repository")?;
+    repo.mirror
+        .fetch()
+        .await
+        .context("fetching the repository")?;
     let base = repo
         .mirror
         .branch_head(&settings.branch)?
         .with_context(|| format!("the repository has no branch `{}`", settings.branch))?;
-    let mut outcome = Outcome { base: base.clone(), ..Outcome::default() };
+    let mut outcome = Outcome {
+        base: base.clone(),
+        ..Outcome::default()
+    };
 
     let text = repo.mirror.read_file(&base, CONFIG_FILE)?;
-    let config = match text.as_deref().map(|t| policy::parse_config(CONFIG_FILE, t)) {
+    let config = match text
+        .as_deref()
+        .map(|t| policy::parse_config(CONFIG_FILE, t))
+    {
         Some(Ok(c)) => c,
         Some(Err(errors)) => {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -118,8 +128,13 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
             return Ok(outcome);
         }
     };
-    let (files, read_problems) = repo.mirror.read_files(&base, &config.files, &config.exclude)?;
-    let client = Client::new(repo.registry_options.clone(), repo.registry_credentials.clone())?;
+    let (files, read_problems) = repo
+        .mirror
+        .read_files(&base, &config.files, &config.exclude)?;
+    let client = Client::new(
+        repo.registry_options.clone(),
+        repo.registry_credentials.clone(),
+    )?;
 
     let open = match &repo.forge {
         Some(f) => {
@@ -133,17 +148,28 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
     let mut report = plan::plan(&config, &files, &client).await;
     let ignored = ignored_versions(repo, &config, &report).await?;
     if !ignored.is_empty() {
-        let source = Ignoring { inner: &client, ignored: &ignored };
+        let source = Ignoring {
+            inner: &client,
+            ignored: &ignored,
+        };
         report = plan::plan(&config, &files, &source).await;
     }
     report.errors.splice(0..0, read_problems);
     let changes = change::group(&report, &config);
     for e in &report.errors {
         tracing::warn!(repo = repo.mirror.name(), file = %e.file, line = e.line, "{}", e.message);
-        outcome.problems.push(format!("{}:{}: {}", e.file, e.line, e.message));
+        outcome
+            .problems
+            .push(format!("{}:{}: {}", e.file, e.line, e.message));
     }
 
-    let ctx = deliver::Ctx { repo, guard, config: &config, base: &base, files: &files };
+    let ctx = deliver::Ctx {
+        repo,
+        guard,
+        config: &config,
+        base: &base,
+        files: &files,
+    };
     let mut actions = Vec::new();
     match (&repo.forge, settings.direct) {
         (None, DirectTarget::Base) => {
@@ -165,7 +191,9 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
             // MRs of changes that are no longer needed: close them, unless
             // part of the plan failed (a registry outage must not close MRs).
             if report.errors.is_empty() {
-                for mr in open.iter().filter(|m| m.state == MrState::Open && !wanted.contains(m.head_branch.as_str())) {
+                for mr in open.iter().filter(|m| {
+                    m.state == MrState::Open && !wanted.contains(m.head_branch.as_str())
+                }) {
                     actions.extend(deliver::close_unneeded(&ctx, forge.as_ref(), mr).await?);
                 }
             }
@@ -184,9 +212,14 @@ async fn ignored_versions(
     report: &Report,
 ) -> anyhow::Result<HashMap<ImageRepo, HashSet<String>>> {
     let mut ignored: HashMap<ImageRepo, HashSet<String>> = HashMap::new();
-    let Some(forge) = &repo.forge else { return Ok(ignored) };
+    let Some(forge) = &repo.forge else {
+        return Ok(ignored);
+    };
     for c in change::group(report, config) {
-        let closed = crate::forge::retry("list closed MRs", &repo.retry, || forge.closed_mrs(&c.branch)).await?;
+        let closed = crate::forge::retry("list closed MRs", &repo.retry, || {
+            forge.closed_mrs(&c.branch)
+        })
+        .await?;
         for mr in closed.iter().filter(|m| m.state == MrState::Closed) {
             if let Some(marker) = decode_marker(&mr.body) {
                 for b in marker.bumps {
@@ -214,7 +247,13 @@ impl TagSource for Ignoring<'_> {
             .into_iter()
             .map(|(repo, r)| match self.ignored.get(&repo) {
                 Some(refused) => {
-                    let r = r.map(|tags| tags.iter().filter(|t| !refused.contains(*t)).cloned().collect::<Vec<_>>().into());
+                    let r = r.map(|tags| {
+                        tags.iter()
+                            .filter(|t| !refused.contains(*t))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .into()
+                    });
                     (repo, r)
                 }
                 None => (repo, r),
@@ -223,6 +262,9 @@ impl TagSource for Ignoring<'_> {
     }
 
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
-        self.inner.digest(repo, tag).await.map_err(|e| e.to_string())
+        self.inner
+            .digest(repo, tag)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
