@@ -550,3 +550,78 @@ async fn a_failed_clone_leaves_no_mirror() {
     let m = w.mirror().await;
     assert!(m.branch_head("main").unwrap().is_some());
 }
+
+/// A one-shot HTTP server that records the request headers it is sent and
+/// answers 401 to everything.
+fn header_recorder() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = String::new();
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let _ = tx.send(head);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (format!("http://{addr}/env.git"), rx)
+}
+
+#[tokio::test]
+async fn the_authorization_header_reaches_fetch_and_push() {
+    let w = World::new();
+    let m = w.mirror().await;
+    let base = m.branch_head("main").unwrap().expect("main");
+    let c = bump(&m, &base);
+    drop(m);
+    let auth = GitAuth::basic("x-access-token", SECRET);
+    // base64("x-access-token:" + SECRET), lower-cased like the headers below.
+    let expected =
+        "authorization: basic eC1hY2Nlc3MtdG9rZW46czNjcjN0LXQwa2VuLXZhbHVl".to_ascii_lowercase();
+    let (url, requests) = header_recorder();
+    let m = Mirror::open_or_clone(REPO, &w.mirror_dir(), &url, Some(auth))
+        .await
+        .unwrap();
+
+    let fetched = m.fetch().await;
+    let text = format!("{:#}", fetched.expect_err("401"));
+    assert!(!text.contains(SECRET), "{text}");
+    let head = requests
+        .recv()
+        .expect("a fetch request")
+        .to_ascii_lowercase();
+    assert!(head.contains("git-upload-pack"), "{head}");
+    assert!(head.contains(&expected), "{head}");
+
+    let locks = RepoLocks::default();
+    let guard = locks.acquire(REPO).await;
+    let r = m
+        .push(&guard, &c, "imagebump/web", Lease::MustNotExist, true)
+        .await;
+    let text = match r {
+        Err(PushError::Failed(text)) => text,
+        other => panic!("expected a failure, got {other:?}"),
+    };
+    assert!(
+        !text.contains(SECRET) && !text.contains("eC1hY2Nlc3M"),
+        "{text}"
+    );
+    let head = requests
+        .recv()
+        .expect("a push request")
+        .to_ascii_lowercase();
+    assert!(head.contains("git-receive-pack"), "{head}");
+    assert!(head.contains(&expected), "{head}");
+}

@@ -36,7 +36,7 @@ impl Mirror {
         let blob = repo
             .find_blob(entry.object_id())
             .with_context(|| format!("reading {path}"))?;
-        let text = String::from_utf8(blob.data.clone()).map_err(|e| {
+        let text = String::from_utf8(blob.detach().data).map_err(|e| {
             anyhow::anyhow!(
                 "{path} is not UTF-8 text (byte {})",
                 e.utf8_error().valid_up_to()
