@@ -370,7 +370,9 @@ async fn create_once(
 }
 
 /// Native auto-merge where the platform allows it; otherwise merge once
-/// the head's checks are green (or there are none).
+/// the head's checks are green. No checks at all is not green: right after
+/// a push the platform may not have created them yet, so auto-merge needs
+/// at least one status, check run or pipeline on the head.
 async fn auto_merge(
     ctx: &Ctx<'_>,
     forge: &dyn Forge,
@@ -400,11 +402,11 @@ async fn auto_merge(
         }
     }
     match retry("read checks", policy, || forge.checks(&mr.head_sha)).await? {
-        Checks::Success | Checks::None => {
+        Checks::Success => {
             retry("merge", policy, || forge.merge(mr)).await?;
             Ok(vec![Action::Merged { number: mr.number }])
         }
-        Checks::Pending | Checks::Failure => Ok(Vec::new()),
+        Checks::Pending | Checks::Failure | Checks::None => Ok(Vec::new()),
     }
 }
 

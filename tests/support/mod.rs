@@ -35,3 +35,4 @@ pub fn write_docker_config(
     std::fs::write(&path, text).expect("write config.json");
     path
 }
+pub mod world;

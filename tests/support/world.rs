@@ -1,0 +1,353 @@
+//! A scenario world for reconcile stories: a real registry, a real bare
+//! "remote" repository with an environment repo in it, a fake forge
+//! (GitHub or GitLab) over that bare repo, and the production `Repo` built
+//! from a service config pointing at all three.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use imagebump::config::ServiceConfig;
+use imagebump::forge::RetryPolicy;
+use imagebump::lock::RepoLocks;
+use imagebump::reconcile::{self, Outcome, Repo};
+
+use super::github::FakeGitHub;
+use super::gitlab::FakeGitLab;
+use super::registry::TestRegistry;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    GitHub,
+    GitLab,
+}
+
+/// An MR as a test sees it, whatever the platform.
+#[derive(Clone, Debug)]
+pub struct Mr {
+    pub number: u64,
+    pub branch: String,
+    pub title: String,
+    pub body: String,
+    /// `open`, `closed` or `merged`.
+    pub state: String,
+    pub head_sha: String,
+    pub auto_merge: bool,
+}
+
+pub enum Fake {
+    GitHub(FakeGitHub),
+    GitLab(FakeGitLab),
+}
+
+pub struct World {
+    pub kind: Kind,
+    pub registry: TestRegistry,
+    pub dir: tempfile::TempDir,
+    pub remote: PathBuf,
+    pub fake: Fake,
+    pub repo: Repo,
+    pub locks: RepoLocks,
+}
+
+/// The environment repository's default `.imagebump.yaml`.
+pub fn default_config(host: &str) -> String {
+    format!(
+        "policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n    automerge: [patch]\npullRequests:\n  labels: [dependencies]\n"
+    )
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl World {
+    /// acme/web has 1.4.2 in the registry; the repo deploys 1.4.2.
+    pub async fn new(kind: Kind) -> World {
+        let registry = TestRegistry::start();
+        registry.push_tags("acme/web", &["1.4.2"]).await;
+        let host = registry.host();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let work = dir.path().join("seed");
+        std::fs::create_dir_all(work.join("apps")).expect("mkdir");
+        std::fs::write(work.join(".imagebump.yaml"), default_config(&host)).expect("write");
+        std::fs::write(
+            work.join("apps/web.yaml"),
+            format!("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: {host}/acme/web:1.4.2 # pinned by ops\n"),
+        )
+        .expect("write");
+        std::fs::write(work.join("README.md"), "env\n").expect("write");
+        git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
+        git(&work, &["add", "-A"]);
+        human_commit(&work, "initial");
+        let remote = dir.path().join("remote.git");
+        git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
+
+        let (fake, forge, api, project, token) = match kind {
+            Kind::GitHub => {
+                let f = FakeGitHub::start("acme/env", &remote).await;
+                let (url, token) = (f.url(), f.token());
+                (Fake::GitHub(f), "github", url, "acme/env", token)
+            }
+            Kind::GitLab => {
+                let f = FakeGitLab::start("group/env", &remote).await;
+                let (url, token) = (f.url(), f.token());
+                (Fake::GitLab(f), "gitlab", url, "group/env", token)
+            }
+        };
+        let toml = format!(
+            "data_dir = \"{data}\"\n[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"{forge}\"\napi_url = \"{api}\"\nproject = \"{project}\"\ntoken = \"{token}\"\n",
+            data = dir.path().join("data").display(),
+            remote = remote.display(),
+        );
+        let path = dir.path().join("imagebump.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("service config");
+        let mut repo = imagebump::service::build_repo(&config, &config.repos[0])
+            .await
+            .expect("build repo");
+        repo.retry = RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(20),
+            max_wait: Duration::from_millis(200),
+        };
+        World {
+            kind,
+            registry,
+            dir,
+            remote,
+            fake,
+            repo,
+            locks: RepoLocks::default(),
+        }
+    }
+
+    pub async fn reconcile(&self) -> Outcome {
+        reconcile::reconcile(&self.repo, &self.locks)
+            .await
+            .expect("reconcile")
+    }
+
+    pub async fn push_tag(&self, tag: &str) {
+        self.registry.push_image("acme/web", tag).await;
+    }
+
+    /// A file's content on a branch of the remote.
+    pub fn file_on(&self, branch: &str, path: &str) -> String {
+        git(
+            &self.remote,
+            &["show", &format!("refs/heads/{branch}:{path}")],
+        )
+    }
+
+    pub fn head_of(&self, branch: &str) -> Option<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.remote)
+            .args([
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ])
+            .output()
+            .expect("git");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Commits `content` to `path` on `branch` of the remote as a human (or
+    /// as the bot when `as_bot`), through a scratch clone.
+    pub fn commit_on(&self, branch: &str, path: &str, content: &str, as_bot: bool) -> String {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let w = scratch.path().join("w");
+        git(
+            scratch.path(),
+            &[
+                "clone",
+                "-q",
+                "-b",
+                branch,
+                self.remote.to_str().expect("utf-8"),
+                "w",
+            ],
+        );
+        std::fs::write(w.join(path), content).expect("write");
+        git(&w, &["add", "-A"]);
+        if as_bot {
+            git(
+                &w,
+                &[
+                    "-c",
+                    "user.name=imagebump",
+                    "-c",
+                    "user.email=bot@imagebump.test",
+                    "commit",
+                    "-q",
+                    "-m",
+                    "bot work",
+                ],
+            );
+        } else {
+            human_commit(&w, "human work");
+        }
+        git(
+            &w,
+            &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
+        );
+        git(&w, &["rev-parse", "HEAD"])
+    }
+
+    pub fn mrs(&self) -> Vec<Mr> {
+        match &self.fake {
+            Fake::GitHub(f) => f
+                .prs()
+                .into_iter()
+                .map(|p| Mr {
+                    number: p.number,
+                    branch: p.head,
+                    title: p.title,
+                    body: p.body,
+                    state: if p.merged_at.is_some() {
+                        "merged".into()
+                    } else {
+                        p.state
+                    },
+                    head_sha: p.head_sha,
+                    auto_merge: p.auto_merge.is_some(),
+                })
+                .collect(),
+            Fake::GitLab(f) => f
+                .mrs()
+                .into_iter()
+                .map(|m| Mr {
+                    number: m.iid,
+                    branch: m.source_branch,
+                    title: m.title,
+                    body: m.description,
+                    state: if m.state == "opened" {
+                        "open".into()
+                    } else {
+                        m.state
+                    },
+                    head_sha: m.sha,
+                    auto_merge: m.auto_merge,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn open_mrs(&self) -> Vec<Mr> {
+        self.mrs()
+            .into_iter()
+            .filter(|m| m.state == "open")
+            .collect()
+    }
+
+    pub fn only_open_mr(&self) -> Mr {
+        let open = self.open_mrs();
+        assert_eq!(open.len(), 1, "expected exactly one open MR: {open:#?}");
+        open.into_iter().next().expect("one")
+    }
+
+    pub fn comments(&self, number: u64) -> Vec<String> {
+        match &self.fake {
+            Fake::GitHub(f) => f.comments(number),
+            Fake::GitLab(f) => f.notes(number),
+        }
+    }
+
+    pub fn merge_as_human(&self, number: u64) {
+        match &self.fake {
+            Fake::GitHub(f) => {
+                f.merge_as_human(number);
+            }
+            Fake::GitLab(f) => f.merge_as_human(number),
+        }
+    }
+
+    pub fn close_as_human(&self, number: u64) {
+        match &self.fake {
+            Fake::GitHub(f) => f.close_as_human(number),
+            Fake::GitLab(f) => f.close_as_human(number),
+        }
+    }
+
+    /// Marks the checks (status / pipeline) of `sha` as passed or running.
+    pub fn set_checks(&self, sha: &str, passed: bool) {
+        match &self.fake {
+            Fake::GitHub(f) => f.set_status(sha, if passed { "success" } else { "pending" }),
+            Fake::GitLab(f) => f.set_pipeline(sha, if passed { "success" } else { "running" }),
+        }
+    }
+
+    /// The next `count` requests that open an MR fail with `status`.
+    pub fn fail_next_create(&self, status: u16, count: usize) {
+        match &self.fake {
+            Fake::GitHub(f) => f.fail_next("POST", "/repos/acme/env/pulls", status, count),
+            Fake::GitLab(f) => f.fail_next("POST", "/projects/:id/merge_requests", status, count),
+        }
+    }
+
+    /// The next listing of MRs answers only after `delay`.
+    pub fn delay_next_list(&self, delay: Duration) {
+        match &self.fake {
+            Fake::GitHub(f) => f.delay_next("GET", "/repos/acme/env/pulls", 1, delay),
+            Fake::GitLab(f) => f.delay_next("GET", "/projects/:id/merge_requests", delay, 1),
+        }
+    }
+
+    /// Requests (method, path) the fake received.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        match &self.fake {
+            Fake::GitHub(f) => f.requests(),
+            Fake::GitLab(f) => f.requests(),
+        }
+    }
+
+    pub fn write_calls(&self) -> usize {
+        match &self.fake {
+            Fake::GitHub(f) => f.write_calls(),
+            Fake::GitLab(f) => f.write_calls(),
+        }
+    }
+
+    pub fn issues(&self) -> Vec<(String, Vec<String>)> {
+        match &self.fake {
+            Fake::GitHub(f) => f
+                .issues()
+                .into_iter()
+                .map(|i| (i.title.clone(), f.comments(i.number)))
+                .collect(),
+            Fake::GitLab(f) => f.issues(),
+        }
+    }
+}
+
+fn human_commit(dir: &Path, message: &str) {
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=Ops Human",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ],
+    );
+}
