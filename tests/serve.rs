@@ -1,0 +1,315 @@
+//! `imagebump reconcile` and `imagebump serve` as processes, in `direct`
+//! mode against a real bare repository and a real registry.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::TestRegistry;
+use support::world::git;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
+
+struct Env {
+    registry: TestRegistry,
+    dir: tempfile::TempDir,
+    remote: PathBuf,
+}
+
+async fn env() -> Env {
+    let registry = TestRegistry::start();
+    registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(seed.join("apps")).unwrap();
+    std::fs::write(
+        seed.join(".imagebump.yaml"),
+        format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        seed.join("apps/web.yaml"),
+        format!("image: {host}/acme/web:1.4.2\n"),
+    )
+    .unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
+    git(&seed, &["add", "-A"]);
+    git(
+        &seed,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+    );
+    git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
+    let remote = dir.path().join("remote.git");
+    Env {
+        registry,
+        dir,
+        remote,
+    }
+}
+
+impl Env {
+    fn config(&self, extra: &str, direct: &str) -> PathBuf {
+        let path = self.dir.path().join("imagebump.toml");
+        let text = format!(
+            "data_dir = \"{}\"\n{extra}\n[[repos]]\nname = \"env\"\nurl = \"file://{}\"\nforge = \"direct\"\ndirect = \"{direct}\"\n",
+            self.dir.path().join("data").display(),
+            self.remote.display()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn main_file(&self) -> String {
+        git(&self.remote, &["show", "refs/heads/main:apps/web.yaml"])
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn reconcile_commits_to_the_base_branch_in_direct_mode_once() {
+    let e = env().await;
+    let config = e.config("", "base");
+    let out = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("committed ") && stdout.contains(" to main: Bump web to 1.4.3"),
+        "{stdout}"
+    );
+    assert_eq!(
+        e.main_file(),
+        format!("image: {}/acme/web:1.4.3", e.registry.host())
+    );
+    let log = git(&e.remote, &["log", "--format=%an|%s", "main"]);
+    assert_eq!(log, "imagebump|Bump web to 1.4.3\nOps|init");
+
+    let again = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(
+        git(&e.remote, &["rev-list", "--count", "main"]),
+        "2",
+        "one commit, not two"
+    );
+}
+
+#[tokio::test]
+async fn direct_branch_mode_pushes_the_bot_branch_and_leaves_main() {
+    let e = env().await;
+    let config = e.config("", "branch");
+    let out = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pushed "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(e.main_file().ends_with("web:1.4.2"));
+    let branch = git(
+        &e.remote,
+        &["show", "refs/heads/imagebump/web:apps/web.yaml"],
+    );
+    assert!(branch.ends_with("web:1.4.3"), "{branch}");
+}
+
+#[tokio::test]
+async fn unknown_repo_and_invalid_config_are_clear_errors() {
+    let e = env().await;
+    let config = e.config("", "base");
+    let out = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no repository `nope` in the config (repositories: env)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let bad = e.config("poll_interval = \"often\"", "base");
+    let out = run(&["serve", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("poll_interval") && err.contains("`often` is not a duration"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_repo_config_is_reported_and_nothing_is_committed() {
+    let e = env().await;
+    let scratch = e.dir.path().join("w");
+    git(
+        e.dir.path(),
+        &["clone", "-q", e.remote.to_str().unwrap(), "w"],
+    );
+    std::fs::write(scratch.join(".imagebump.yaml"), "policies: [\n").unwrap();
+    git(
+        &scratch,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "-qam",
+            "break",
+        ],
+    );
+    git(&scratch, &["push", "-q", "origin", "main"]);
+    let config = e.config("", "base");
+    let out = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("problem: .imagebump.yaml:"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("not valid YAML"),
+        "logged: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        git(&e.remote, &["log", "-1", "--format=%s", "main"]),
+        "break"
+    );
+}
+
+#[tokio::test]
+async fn serve_answers_healthz_and_bumps_a_newly_pushed_tag() {
+    let e = env().await;
+    let port = support::free_port();
+    let config = e.config(
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\""),
+        "base",
+    );
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kill = KillOnDrop(&mut child);
+    let health = wait_for(Duration::from_secs(20), || {
+        http_probe::get(&format!("http://127.0.0.1:{port}/healthz"))
+    });
+    assert_eq!(health, "ok\n");
+    wait_for(Duration::from_secs(30), || {
+        e.main_file().ends_with("web:1.4.3").then_some(())
+    });
+    e.registry.push_image("acme/web", "1.5.0").await;
+    wait_for(Duration::from_secs(30), || {
+        e.main_file().ends_with("web:1.5.0").then_some(())
+    });
+    assert_eq!(
+        git(&e.remote, &["log", "-1", "--format=%s", "main"]),
+        "Bump web to 1.5.0"
+    );
+}
+
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` until it returns `Some`, failing after `limit`.
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+mod http_probe {
+    /// A tiny blocking GET over a raw socket (the test needs no HTTP client
+    /// feature for one health probe).
+    pub fn get(url: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://")?;
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+        let mut s = std::net::TcpStream::connect(host).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        buf.starts_with("HTTP/1.1 200")
+            .then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+    }
+}
