@@ -115,6 +115,16 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
         }
         ForgeKind::Direct => (None, token.as_ref().map(|t| GitAuth::bearer(t.expose()))),
     };
+    let git_auth = match (&forge, git_auth) {
+        (Some(f), _) => {
+            let (user, token) = f
+                .git_credentials()
+                .await
+                .with_context(|| format!("repository `{name}`: git credentials"))?;
+            Some(GitAuth::basic(&user, &token))
+        }
+        (None, auth) => auth,
+    };
     let dir = config.data_dir.join("repos").join(format!("{name}.git"));
     std::fs::create_dir_all(dir.parent().unwrap_or(Path::new(".")))
         .with_context(|| format!("creating {}", config.data_dir.display()))?;

@@ -186,6 +186,10 @@ fn client(base: &str, auth: &GitHubAuth) -> anyhow::Result<Octocrab> {
 
 #[async_trait]
 impl Forge for GitHub {
+    async fn git_credentials(&self) -> Result<(String, String), ForgeError> {
+        Ok(("x-access-token".to_string(), self.git_token().await?))
+    }
+
     fn kind(&self) -> &'static str {
         FORGE
     }

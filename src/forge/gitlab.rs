@@ -135,6 +135,10 @@ fn is_loopback(host: &str) -> bool {
 
 #[async_trait]
 impl Forge for GitLab {
+    async fn git_credentials(&self) -> Result<(String, String), ForgeError> {
+        Ok(("oauth2".to_string(), self.git_token().to_string()))
+    }
+
     fn kind(&self) -> &'static str {
         FORGE
     }

@@ -141,6 +141,10 @@ pub trait Forge: Send + Sync {
     /// `github`, `gitlab` or `direct`, for logs.
     fn kind(&self) -> &'static str;
 
+    /// Username and token for git over HTTPS, current now (an installation
+    /// token is refreshed before it expires).
+    async fn git_credentials(&self) -> Result<(String, String), ForgeError>;
+
     /// Open MRs whose head branch starts with `branch_prefix`, every page.
     async fn open_mrs(&self, branch_prefix: &str) -> Result<Vec<MergeRequest>, ForgeError>;
 

@@ -26,7 +26,8 @@ pub struct Mirror {
     pub(crate) name: String,
     pub(crate) path: PathBuf,
     pub(crate) url: String,
-    pub(crate) auth: Option<GitAuth>,
+    /// Replaced when a short-lived token is refreshed.
+    pub(crate) auth: std::sync::RwLock<Option<GitAuth>>,
     pub(crate) repo: gix::ThreadSafeRepository,
 }
 
@@ -36,12 +37,28 @@ impl std::fmt::Debug for Mirror {
             .field("name", &self.name)
             .field("path", &self.path)
             .field("url", &redact_url(&self.url))
-            .field("auth", &self.auth)
+            .field("auth", &self.auth())
             .finish()
     }
 }
 
 impl Mirror {
+    /// The credentials used for the remote now.
+    pub(crate) fn auth(&self) -> Option<GitAuth> {
+        self.auth
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the credentials (a refreshed installation token).
+    pub fn set_auth(&self, auth: Option<GitAuth>) {
+        match self.auth.write() {
+            Ok(mut a) => *a = auth,
+            Err(p) => *p.into_inner() = auth,
+        }
+    }
+
     /// Opens the bare mirror of repository `name` at `dir` (e.g.
     /// `<data dir>/repos/<name>.git`), cloning `url` first if it does not
     /// exist. `name` is the repository whose [`RepoGuard`](crate::lock::RepoGuard)
@@ -70,7 +87,7 @@ impl Mirror {
             name: name.to_string(),
             path: repo.git_dir().to_path_buf(),
             url: url.to_string(),
-            auth,
+            auth: std::sync::RwLock::new(auth),
             repo: repo.into_sync(),
         })
     }
@@ -89,7 +106,7 @@ impl Mirror {
     pub async fn fetch(&self) -> anyhow::Result<()> {
         let repo = self.repo.clone();
         let url = self.url.clone();
-        let auth = self.auth.clone();
+        let auth = self.auth();
         tokio::task::spawn_blocking(move || {
             fetch_blocking(&repo.to_thread_local(), &url, auth.as_ref())
         })

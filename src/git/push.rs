@@ -139,7 +139,7 @@ impl Mirror {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(auth) = &self.auth {
+        if let Some(auth) = &self.auth() {
             cmd.env("GIT_CONFIG_COUNT", "1")
                 .env("GIT_CONFIG_KEY_0", "http.extraHeader")
                 .env("GIT_CONFIG_VALUE_0", auth.header());
@@ -180,7 +180,7 @@ impl Mirror {
     /// `text` without credentials: neither the auth's secrets nor a
     /// password in the URL.
     fn redact(&self, text: &str) -> String {
-        redact_text(text, &self.url, self.auth.as_ref())
+        redact_text(text, &self.url, self.auth().as_ref())
     }
 }
 

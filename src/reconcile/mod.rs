@@ -23,7 +23,7 @@ use anyhow::Context;
 use crate::config::{DirectTarget, RepoSettings};
 use crate::domain::{Digest, ImageRepo};
 use crate::forge::{Forge, MrState, RetryPolicy};
-use crate::git::{Mirror, PushError, Signature};
+use crate::git::{GitAuth, Mirror, PushError, Signature};
 use crate::lock::RepoLocks;
 use crate::plan::{self, Report, TagSource};
 use crate::policy::{self, CONFIG_FILE};
@@ -96,6 +96,14 @@ fn is_push_rejection(e: &anyhow::Error) -> bool {
 
 async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result<Outcome> {
     let settings = &repo.settings;
+    if let Some(forge) = &repo.forge {
+        // Installation tokens live an hour: take the current one each run.
+        let (user, token) = forge
+            .git_credentials()
+            .await
+            .context("getting git credentials")?;
+        repo.mirror.set_auth(Some(GitAuth::basic(&user, &token)));
+    }
     repo.mirror
         .fetch()
         .await
