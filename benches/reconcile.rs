@@ -10,7 +10,7 @@
 //! Figures are printed, never asserted.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -58,12 +58,19 @@ async fn large_repo() {
     // Add 10,000 files to main: IMAGE_FILES deploy acme/web, the rest not.
     let scratch = tempfile::tempdir().expect("tempdir");
     let work = scratch.path().join("w");
-    git(scratch.path(), &["clone", "-q", w.remote.to_str().expect("utf-8"), "w"]);
+    git(
+        scratch.path(),
+        &["clone", "-q", w.remote.to_str().expect("utf-8"), "w"],
+    );
     let host = w.registry.host();
     for i in 0..FILES {
         let dir = work.join(format!("clusters/c{}/ns{}", i % 10, (i / 10) % 100));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        let image = if i < IMAGE_FILES { format!("{host}/acme/web:1.4.2") } else { format!("{host}/other/app{i}:1.0.0") };
+        let image = if i < IMAGE_FILES {
+            format!("{host}/acme/web:1.4.2")
+        } else {
+            format!("{host}/other/app{i}:1.0.0")
+        };
         std::fs::write(
             dir.join(format!("app{i}.yaml")),
             format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app{i}\nspec:\n  template:\n    spec:\n      containers:\n        - name: main\n          image: {image}\n"),
@@ -71,21 +78,43 @@ async fn large_repo() {
         .expect("write");
     }
     git(&work, &["add", "-A"]);
-    git(&work, &["-c", "user.name=Ops", "-c", "user.email=ops@example.com", "commit", "-q", "-m", "10k files"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "10k files",
+        ],
+    );
     git(&work, &["push", "-q", "origin", "main"]);
     w.push_tag("1.5.0").await;
 
     let start = Instant::now();
     let out = w.reconcile().await;
     let full = start.elapsed();
-    assert_eq!(out.report.bumps.len(), IMAGE_FILES + 1, "{:?}", out.report.errors);
+    assert_eq!(
+        out.report.bumps.len(),
+        IMAGE_FILES + 1,
+        "{:?}",
+        out.report.errors
+    );
 
     let base = w.head_of("main").expect("main");
     let changes: Vec<(String, String)> = out
         .report
         .bumps
         .iter()
-        .map(|b| (b.file.clone(), w.file_on("main", &b.file).replace("1.4.2", "1.5.0")))
+        .map(|b| {
+            (
+                b.file.clone(),
+                w.file_on("main", &b.file).replace("1.4.2", "1.5.0"),
+            )
+        })
         .collect();
     let mut times = Vec::new();
     for _ in 0..10 {
@@ -98,7 +127,11 @@ async fn large_repo() {
     }
     times.sort();
     let read_start = Instant::now();
-    let (files, _) = w.repo.mirror.read_files(&base, &["**/*.yaml".to_string()], &[]).expect("read");
+    let (files, _) = w
+        .repo
+        .mirror
+        .read_files(&base, &["**/*.yaml".to_string()], &[])
+        .expect("read");
     let read = read_start.elapsed();
     println!(
         "repo of {} files: reconcile (fetch, read, plan, commit {} files, push, open MR) {}; read_files {} ({} files); commit alone p50 {}",
@@ -112,7 +145,10 @@ async fn large_repo() {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         push_to_mr().await;
         large_repo().await;

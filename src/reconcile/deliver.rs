@@ -5,15 +5,13 @@
 //! Every write is preceded by a read that shows it is needed, so a run on
 //! an unchanged world writes nothing.
 
-use std::collections::HashSet;
-use std::fmt;
-use std::sync::Mutex;
-
 use anyhow::Context;
 
+use super::Repo;
+use super::action::Action;
 use super::change::Change;
-use super::{CONFIG_ISSUE_TITLE, Repo};
-use crate::forge::{AutoMerge, Checks, Forge, ForgeError, MergeRequest, MrDraft, retry};
+use super::feedback::{auto_merge, comment_once};
+use crate::forge::{Forge, ForgeError, MergeRequest, MrDraft, retry};
 use crate::git::Lease;
 use crate::lock::RepoGuard;
 use crate::plan::{self, Report, SourceFile};
@@ -21,105 +19,6 @@ use crate::policy::RepoConfig;
 
 /// Marks the bot's comment about a human commit on its branch.
 const HUMAN_PUSH_MARK: &str = "<!-- imagebump: human-push -->";
-
-/// What a run learnt that the platform does not show, kept between runs.
-#[derive(Debug, Default)]
-pub struct Memo {
-    /// (MR number, head sha) whose native auto-merge was refused.
-    no_auto_merge: Mutex<HashSet<(u64, String)>>,
-    /// The last config problem reported on the tracking issue.
-    last_config_report: Mutex<Option<String>>,
-}
-
-/// One thing a run did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    CommittedToBase {
-        branch: String,
-        sha: String,
-        title: String,
-    },
-    PushedBranch {
-        branch: String,
-        sha: String,
-    },
-    Opened {
-        number: u64,
-        branch: String,
-        title: String,
-        url: String,
-    },
-    Updated {
-        number: u64,
-        branch: String,
-        title: String,
-    },
-    Closed {
-        number: u64,
-        branch: String,
-    },
-    Commented {
-        number: u64,
-        about: &'static str,
-    },
-    LeftAlone {
-        number: Option<u64>,
-        branch: String,
-        reason: String,
-    },
-    AutoMergeEnabled {
-        number: u64,
-    },
-    Merged {
-        number: u64,
-    },
-    ReportedIssue {
-        number: u64,
-    },
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Action::CommittedToBase { branch, sha, title } => write!(
-                f,
-                "committed {} to {branch}: {title}",
-                &sha[..sha.len().min(12)]
-            ),
-            Action::PushedBranch { branch, sha } => {
-                write!(f, "pushed {} to {branch}", &sha[..sha.len().min(12)])
-            }
-            Action::Opened {
-                number,
-                branch,
-                title,
-                url,
-            } => write!(f, "opened !{number} ({branch}): {title} {url}"),
-            Action::Updated {
-                number,
-                branch,
-                title,
-            } => write!(f, "updated !{number} ({branch}): {title}"),
-            Action::Closed { number, branch } => {
-                write!(f, "closed !{number} ({branch}): no longer needed")
-            }
-            Action::Commented { number, about } => write!(f, "commented on !{number}: {about}"),
-            Action::LeftAlone {
-                number,
-                branch,
-                reason,
-            } => match number {
-                Some(n) => write!(f, "left !{n} ({branch}) alone: {reason}"),
-                None => write!(f, "left {branch} alone: {reason}"),
-            },
-            Action::AutoMergeEnabled { number } => write!(f, "enabled auto-merge on !{number}"),
-            Action::Merged { number } => write!(f, "merged !{number}"),
-            Action::ReportedIssue { number } => {
-                write!(f, "reported the problem on issue #{number}")
-            }
-        }
-    }
-}
 
 /// What delivering needs from the run.
 pub struct Ctx<'a> {
@@ -369,47 +268,6 @@ async fn create_once(
         .unwrap_or_else(|| anyhow::anyhow!("opening the MR failed")))
 }
 
-/// Native auto-merge where the platform allows it; otherwise merge once
-/// the head's checks are green. No checks at all is not green: right after
-/// a push the platform may not have created them yet, so auto-merge needs
-/// at least one status, check run or pipeline on the head.
-async fn auto_merge(
-    ctx: &Ctx<'_>,
-    forge: &dyn Forge,
-    mr: &MergeRequest,
-) -> anyhow::Result<Vec<Action>> {
-    let policy = &ctx.repo.retry;
-    if mr.auto_merge {
-        return Ok(Vec::new());
-    }
-    let key = (mr.number, mr.head_sha.clone());
-    let refused = ctx
-        .repo
-        .memo
-        .no_auto_merge
-        .lock()
-        .map(|s| s.contains(&key))
-        .unwrap_or(false);
-    if !refused {
-        match retry("enable auto-merge", policy, || forge.enable_auto_merge(mr)).await? {
-            AutoMerge::Enabled => return Ok(vec![Action::AutoMergeEnabled { number: mr.number }]),
-            AutoMerge::Unavailable(why) => {
-                tracing::info!(mr = mr.number, reason = %why, "native auto-merge unavailable; merging when checks pass");
-                if let Ok(mut s) = ctx.repo.memo.no_auto_merge.lock() {
-                    s.insert(key);
-                }
-            }
-        }
-    }
-    match retry("read checks", policy, || forge.checks(&mr.head_sha)).await? {
-        Checks::Success => {
-            retry("merge", policy, || forge.merge(mr)).await?;
-            Ok(vec![Action::Merged { number: mr.number }])
-        }
-        Checks::Pending | Checks::Failure | Checks::None => Ok(Vec::new()),
-    }
-}
-
 /// Closes an MR whose change is no longer needed (the base already has
 /// these versions or newer), with a comment, and deletes its branch —
 /// unless someone else pushed to it.
@@ -455,83 +313,4 @@ pub async fn close_unneeded(
         number: mr.number,
         branch: mr.head_branch.clone(),
     }])
-}
-
-/// Comments `body` unless a comment carrying `mark` is already there.
-async fn comment_once(
-    forge: &dyn Forge,
-    policy: &crate::forge::RetryPolicy,
-    number: u64,
-    body: &str,
-    mark: &str,
-) -> anyhow::Result<bool> {
-    let comments = retry("read comments", policy, || forge.comments(number)).await?;
-    if comments.iter().any(|c| c.contains(mark)) {
-        return Ok(false);
-    }
-    retry("comment", policy, || forge.comment(number, body)).await?;
-    Ok(true)
-}
-
-/// An invalid `.imagebump.yaml` on the base: no MR changes; the problem is
-/// logged and shown on every open bot MR (once per distinct problem), or on
-/// a tracking issue when there is none.
-pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Result<Vec<Action>> {
-    for l in lines {
-        tracing::error!(repo = repo.mirror.name(), "{l}");
-    }
-    let Some(forge) = &repo.forge else {
-        return Ok(Vec::new());
-    };
-    let policy = &repo.retry;
-    let text = lines.join("\n");
-    // The mark names this exact problem: a new problem is reported again.
-    let mark = format!(
-        "<!-- imagebump: config-error {:016x} -->",
-        fingerprint(&text)
-    );
-    let body = format!(
-        "imagebump cannot use `.imagebump.yaml` on `{}`; it changes no MR until the file is fixed:\n\n```\n{text}\n```\n\n{mark}",
-        repo.settings.branch
-    );
-    let open = retry("list open MRs", policy, || forge.open_mrs("")).await?;
-    let ours: Vec<&MergeRequest> = open
-        .iter()
-        .filter(|m| super::decode_marker(&m.body).is_some())
-        .collect();
-    let mut actions = Vec::new();
-    for mr in &ours {
-        if comment_once(forge.as_ref(), policy, mr.number, &body, &mark).await? {
-            actions.push(Action::Commented {
-                number: mr.number,
-                about: "invalid .imagebump.yaml",
-            });
-        }
-    }
-    if ours.is_empty() {
-        let already = repo
-            .memo
-            .last_config_report
-            .lock()
-            .map(|l| l.as_deref() == Some(text.as_str()))
-            .unwrap_or(false);
-        if !already {
-            let number = retry("report issue", policy, || {
-                forge.report_issue(CONFIG_ISSUE_TITLE, &body)
-            })
-            .await?;
-            if let Ok(mut l) = repo.memo.last_config_report.lock() {
-                *l = Some(text);
-            }
-            actions.push(Action::ReportedIssue { number });
-        }
-    }
-    Ok(actions)
-}
-
-/// A short, stable fingerprint of a problem's text (FNV-1a).
-fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -11,8 +11,10 @@
 //! branch moved) makes the run start over from a fresh fetch, a bounded
 //! number of times.
 
+mod action;
 mod change;
 mod deliver;
+mod feedback;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,8 +31,8 @@ use crate::plan::{self, Report, TagSource};
 use crate::policy::{self, CONFIG_FILE};
 use crate::registry::{self, Client, TagList};
 
+pub use action::{Action, Memo};
 pub use change::{Change, Marker, decode_marker};
-pub use deliver::Action;
 
 /// Attempts of a run whose push was rejected because something moved.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -49,7 +51,7 @@ pub struct Repo {
     pub registry_credentials: registry::Credentials,
     pub retry: RetryPolicy,
     /// What earlier runs learnt that the platform does not show.
-    pub memo: deliver::Memo,
+    pub memo: Memo,
 }
 
 /// What one run found and did.
@@ -125,7 +127,7 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
         Some(Ok(c)) => c,
         Some(Err(errors)) => {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            outcome.actions = deliver::report_config_problem(repo, &lines).await?;
+            outcome.actions = feedback::report_config_problem(repo, &lines).await?;
             outcome.problems = lines;
             return Ok(outcome);
         }
