@@ -20,9 +20,10 @@ struct TagPage {
 
 impl Inner {
     /// Lists all tags of `repo`, following `Link: <…>; rel="next"`. Without
-    /// a `Link`, a page of exactly `n` tags is followed by `?last=<last tag>`
-    /// until a page is short, empty or brings nothing new; a page of more
-    /// than `n` means the registry ignored `n` and sent everything.
+    /// a `Link`, a page of exactly `n` tags in lexical order is followed by
+    /// `?last=<last tag>` until a page is short, empty or brings nothing
+    /// new; a page of more than `n` tags, or not in lexical order, means
+    /// the registry ignored `n` and sent everything.
     pub(super) async fn fetch_tags(&self, repo: &ImageRepo) -> Result<Vec<String>, RegistryError> {
         let n = self.options.page_size.max(1);
         let mut url = self.tags_url(repo, n, None)?;
@@ -46,6 +47,9 @@ impl Inner {
                 .map_err(|e| self.protocol(repo, format!("the tag list is not JSON: {e}")))?;
             let listed = listed.tags.unwrap_or_default();
             let count = listed.len();
+            // A registry that pages sends tags in lexical order (OCI
+            // distribution spec); an unsorted page is the whole list.
+            let sorted = listed.windows(2).all(|w| w[0] <= w[1]);
             let mut new = 0;
             for tag in listed {
                 if seen.insert(tag.clone()) {
@@ -67,7 +71,9 @@ impl Inner {
                 Some(link) => url.join(&link).map_err(|e| {
                     self.protocol(repo, format!("bad Link {link:?} in the tag list: {e}"))
                 })?,
-                None if count == n => self.tags_url(repo, n, tags.last().map(String::as_str))?,
+                None if count == n && sorted => {
+                    self.tags_url(repo, n, tags.last().map(String::as_str))?
+                }
                 None => break,
             };
         }
