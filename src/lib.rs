@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod event;
 pub mod forge;
 pub mod git;
 pub mod lock;

@@ -54,6 +54,56 @@ pub struct ServiceConfig {
     pub registry: RegistrySettings,
     #[serde(default)]
     pub repos: Vec<RepoSettings>,
+    /// Largest webhook body accepted, in bytes.
+    pub hook_body_limit: usize,
+    /// Webhook sources, by name (`[hooks.github]`, `[hooks.distribution]`).
+    #[serde(default)]
+    pub hooks: BTreeMap<String, HookSettings>,
+}
+
+/// One webhook source's settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSettings {
+    /// Shared secrets; several at once during a rotation.
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    /// Files each holding one secret.
+    #[serde(default)]
+    pub secret_files: Vec<PathBuf>,
+    /// The `{token}` of `/hooks/{source}/{token}`: required for sources
+    /// that cannot sign, optional extra for the others.
+    pub path_token: Option<Secret>,
+    /// Accept SHA-1 signatures (only where a platform sends nothing else).
+    #[serde(default)]
+    pub allow_sha1: bool,
+    /// Expected `aud` of an OIDC token (Google Pub/Sub push).
+    pub audience: Option<String>,
+    /// Where the OIDC signing keys are (a JWKS URL or file).
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+}
+
+impl HookSettings {
+    /// Every secret, inline and from files; an empty one is an error.
+    pub fn all_secrets(&self, source: &str) -> anyhow::Result<Vec<Secret>> {
+        let mut out = Vec::new();
+        for s in &self.secrets {
+            anyhow::ensure!(
+                !s.expose().is_empty(),
+                "invalid service config: `hooks.{source}.secrets` has an empty secret"
+            );
+            out.push(s.clone());
+        }
+        for f in &self.secret_files {
+            if let Some(s) = secret::resolve(None, Some(f))
+                .with_context(|| format!("hooks.{source}.secret_files"))?
+            {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Author and committer of the bot's commits.

@@ -1,5 +1,7 @@
 //! The HTTP server: `/healthz` for now (webhooks arrive in part 3).
 
+pub mod hooks;
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 async fn healthz() -> HttpResponse {

@@ -1,0 +1,73 @@
+//! Webhook sources: one file per source, each turning a raw request into
+//! verified [`Event`]s. Framework-free (the actix glue lives in
+//! `server`): a source sees the lowercased headers, the raw body and the
+//! path token, verifies BEFORE it parses (constant-time comparison, several
+//! secrets at once for rotation), and answers with a [`Verdict`] or a
+//! [`HookError`] that maps to an HTTP status.
+
+use std::time::SystemTime;
+
+use crate::event::Event;
+
+/// How far a signed timestamp may be from now.
+pub const TIMESTAMP_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A request as a source sees it.
+pub struct Incoming<'a> {
+    /// Header names lowercased; repeated headers appear repeatedly.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The `{token}` of `/hooks/{source}/{token}`, if the URL had one.
+    pub path_token: Option<&'a str>,
+    /// The request's content type without parameters, lowercased.
+    pub content_type: Option<&'a str>,
+    pub now: SystemTime,
+}
+
+impl Incoming<'_> {
+    /// The first value of a header (name in lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A verified request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Store these events (possibly none) under this delivery id (sources
+    /// without one get a digest of the body).
+    Events {
+        delivery: String,
+        events: Vec<Event>,
+    },
+    /// A ping or an event type we do not act on: answered 200.
+    Ignored(String),
+}
+
+/// A rejected request; the message is short and safe to return.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HookError {
+    /// 401: missing or wrong signature/token, or a timestamp out of range.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 400: verified but not parsable.
+    #[error("{0}")]
+    Malformed(String),
+    /// 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+}
+
+/// One webhook source.
+pub trait Source: Send + Sync {
+    /// The `{source}` in `/hooks/{source}`.
+    fn name(&self) -> &'static str;
+    /// True when the source cannot sign and is reachable only at
+    /// `/hooks/{source}/{token}`.
+    fn needs_path_token(&self) -> bool;
+    /// Verifies, then parses.
+    fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError>;
+}
