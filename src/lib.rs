@@ -17,3 +17,5 @@ pub mod server;
 pub mod service;
 pub mod workdir;
 pub mod yaml;
+pub mod metrics;
+pub mod worker;

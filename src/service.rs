@@ -7,15 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::Semaphore;
 
 use crate::config::{ForgeKind, RegistrySettings, RepoSettings, ServiceConfig};
 use crate::forge::github::{GitHub, GitHubAuth};
 use crate::forge::gitlab::GitLab;
 use crate::forge::{Forge, RetryPolicy};
 use crate::git::{GitAuth, Mirror, Signature};
-use crate::lock::RepoLocks;
-use crate::reconcile::{self, Repo};
+use crate::reconcile::Repo;
 use crate::registry::{self, Credentials};
 
 /// GitHub's public API, used when a github repository names no `api_url`.
@@ -154,29 +152,18 @@ pub fn next_poll(interval: Duration, jitter: f64) -> Duration {
     Duration::from_secs_f64((interval.as_secs_f64() + offset).max(1.0))
 }
 
-/// Reconciles every repository on its interval, at most `concurrency` at
-/// once, until the process stops. A failed run is logged and retried at
-/// the next poll.
-pub async fn poll_forever(config: Arc<ServiceConfig>, repos: Vec<Arc<Repo>>, locks: RepoLocks) {
-    let slots = Arc::new(Semaphore::new(config.concurrency));
+/// Enqueues a reconcile of every repository on its interval (with
+/// jitter), until the process stops; the workers run them. The store
+/// coalesces a poll with a reconcile already pending.
+pub async fn poll_forever(config: Arc<ServiceConfig>, repos: Vec<Arc<Repo>>, store: crate::store::Store, wake: Arc<tokio::sync::Notify>) {
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
-        let (config, slots, locks) = (config.clone(), slots.clone(), locks.clone());
+        let (config, store, wake) = (config.clone(), store.clone(), wake.clone());
         tasks.spawn(async move {
             loop {
-                if let Ok(_slot) = slots.acquire().await {
-                    match reconcile::reconcile(&repo, &locks).await {
-                        Ok(outcome) => {
-                            for a in &outcome.actions {
-                                tracing::info!(repo = repo.mirror.name(), "{a}");
-                            }
-                        }
-                        Err(e) => tracing::error!(
-                            repo = repo.mirror.name(),
-                            error = format!("{e:#}"),
-                            "reconcile failed"
-                        ),
-                    }
+                match store.enqueue_reconcile(repo.mirror.name(), "poll", crate::server::now_ms()).await {
+                    Ok(_) => wake.notify_waiters(),
+                    Err(e) => tracing::error!(repo = repo.mirror.name(), error = format!("{e:#}"), "cannot enqueue the poll"),
                 }
                 tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;
             }

@@ -8,6 +8,11 @@ use clap::Args;
 
 use crate::config::ServiceConfig;
 use crate::lock::RepoLocks;
+use tokio::sync::Notify;
+
+use crate::server::{AppState, hooks};
+use crate::store::Store;
+use crate::worker::Workers;
 use crate::{reconcile, server, service};
 
 #[derive(Args, Debug)]
@@ -49,7 +54,29 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
-    let http = match server::start(&config.listen) {
+    let store = match Store::open(&config.store_url()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the store: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let sources = match hooks::build_all(&config.hooks).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let wake = Arc::new(Notify::new());
+    let state = Arc::new(AppState {
+        sources,
+        store: store.clone(),
+        metrics: crate::metrics::install(),
+        body_limit: config.hook_body_limit,
+        wake: wake.clone(),
+    });
+    let http = match server::start(&config.listen, state) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -58,9 +85,11 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
     let handle = http.handle();
-    let poller = service::poll_forever(config.clone(), repos, RepoLocks::default());
+    let workers = Workers::new(store.clone(), repos.clone(), RepoLocks::default(), wake.clone(), config.job_lease);
+    let poller = service::poll_forever(config.clone(), repos, store, wake);
     tokio::select! {
         r = http => if let Err(e) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },
+        _ = workers.run(config.concurrency) => {},
         _ = poller => {},
         _ = shutdown_signal() => tracing::info!("stopping"),
     }

@@ -54,6 +54,12 @@ pub struct ServiceConfig {
     pub registry: RegistrySettings,
     #[serde(default)]
     pub repos: Vec<RepoSettings>,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/imagebump.db`.
+    pub store: Option<String>,
+    /// How long a claimed job belongs to its worker; after a crash the job
+    /// is claimed again once this has passed.
+    #[serde(with = "duration")]
+    pub job_lease: Duration,
     /// Largest webhook body accepted, in bytes.
     pub hook_body_limit: usize,
     /// Webhook sources, by name (`[hooks.github]`, `[hooks.distribution]`).
@@ -194,6 +200,14 @@ fn default_branch() -> String {
 }
 
 impl ServiceConfig {
+    /// The store URL: `store`, or SQLite in the data directory.
+    pub fn store_url(&self) -> String {
+        match &self.store {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("imagebump.db").display()),
+        }
+    }
+
     /// Loads the embedded defaults, then `file` (if any), then the
     /// environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<ServiceConfig> {

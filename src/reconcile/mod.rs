@@ -58,6 +58,9 @@ pub struct Repo {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub base: String,
+    /// The images the repository's policies name (empty when its config
+    /// could not be read).
+    pub images: Vec<ImageRepo>,
     pub report: Report,
     pub actions: Vec<Action>,
     /// Problems shown to people (invalid config, registry errors, …).
@@ -138,6 +141,7 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
             return Ok(outcome);
         }
     };
+    outcome.images = config.policies.iter().map(|p| p.image.clone()).collect();
     let (files, read_problems) = repo
         .mirror
         .read_files(&base, &config.files, &config.exclude)?;

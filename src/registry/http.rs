@@ -89,6 +89,7 @@ impl Inner {
             let wait = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
+                    crate::metrics::registry_request(&target, status.as_u16());
                     tracing::debug!(
                         host = repo.host(),
                         repo = repo.path(),
@@ -112,6 +113,7 @@ impl Inner {
                         .unwrap_or_else(|| self.backoff(attempt))
                 }
                 Err(error) => {
+                    crate::metrics::registry_request(&target, 0);
                     let reason = describe(&error);
                     tracing::debug!(
                         host = repo.host(),

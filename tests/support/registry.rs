@@ -30,13 +30,19 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// An anonymous registry.
     pub fn start() -> TestRegistry {
-        Self::launch(None)
+        Self::launch(None, None)
+    }
+
+    /// An anonymous registry that sends its notifications to `url` with
+    /// `Authorization: <authorization>` (CNCF Distribution `notifications`).
+    pub fn start_with_notifications(url: &str, authorization: &str) -> TestRegistry {
+        Self::launch(None, Some((url.to_string(), authorization.to_string())))
     }
 
     /// A registry that requires `user`/`pass` (htpasswd, bcrypt). The
     /// harness's own pushes authenticate with them.
     pub fn start_with_htpasswd(user: &str, pass: &str) -> TestRegistry {
-        Self::launch(Some((user.to_string(), pass.to_string())))
+        Self::launch(Some((user.to_string(), pass.to_string())), None)
     }
 
     /// `127.0.0.1:PORT`.
@@ -44,7 +50,7 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn launch(basic: Option<(String, String)>) -> TestRegistry {
+    fn launch(basic: Option<(String, String)>, notify: Option<(String, String)>) -> TestRegistry {
         if !std::path::Path::new(REGISTRY_BIN).exists() {
             panic!(
                 "{REGISTRY_BIN} is missing: the registry tests need a real registry. \
@@ -71,6 +77,11 @@ impl TestRegistry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: imagebump-test\n    path: {}\n",
                 htpasswd.display()
+            ));
+        }
+        if let Some((url, authorization)) = &notify {
+            config.push_str(&format!(
+                "notifications:\n  endpoints:\n    - name: imagebump\n      url: {url}\n      headers:\n        Authorization: [\"{authorization}\"]\n      timeout: 2s\n      threshold: 5\n      backoff: 200ms\n"
             ));
         }
         let config_path = dir.path().join("config.yml");

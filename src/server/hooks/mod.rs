@@ -71,3 +71,36 @@ pub trait Source: Send + Sync {
     /// Verifies, then parses.
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError>;
 }
+
+/// Builds every configured source; an unknown source name or a source
+/// without its secret stops start-up with a message naming the key.
+pub async fn build_all(
+    settings: &std::collections::BTreeMap<String, crate::config::HookSettings>,
+) -> anyhow::Result<std::collections::HashMap<String, std::sync::Arc<dyn Source>>> {
+    use anyhow::Context;
+    use std::sync::Arc;
+    let mut out: std::collections::HashMap<String, Arc<dyn Source>> = std::collections::HashMap::new();
+    for (name, s) in settings {
+        let source: Arc<dyn Source> = match name.as_str() {
+            "github" => Arc::new(github::GitHub::new(s)?),
+            "gitlab" => Arc::new(gitlab::GitLab::new(s)?),
+            "gitea" => Arc::new(gitea::Gitea::new(s)?),
+            "bitbucket" => Arc::new(bitbucket::Bitbucket::new(s)?),
+            "generic" => Arc::new(generic::Generic::new(s)?),
+            "distribution" => Arc::new(distribution::Distribution::new(s)?),
+            "dockerhub" => Arc::new(dockerhub::DockerHub::new(s)?),
+            "harbor" => Arc::new(harbor::Harbor::new(s)?),
+            "quay" => Arc::new(quay::Quay::new(s)?),
+            "acr" => Arc::new(acr::Acr::new(s)?),
+            "artifactory" => Arc::new(artifactory::Artifactory::new(s)?),
+            "nexus" => Arc::new(nexus::Nexus::new(s)?),
+            "gar" => Arc::new(gar::Gar::new(s).await?),
+            "cdevents" => Arc::new(cdevents::CdEvents::new(s)?),
+            other => anyhow::bail!(
+                "invalid service config: `hooks.{other}`: unknown webhook source (github, gitlab, gitea, bitbucket, generic, distribution, dockerhub, harbor, quay, acr, artifactory, nexus, gar, cdevents)"
+            ),
+        };
+        out.insert(name.clone(), source);
+    }
+    Ok(out).context("building webhook sources")
+}

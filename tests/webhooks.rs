@@ -1,0 +1,188 @@
+//! The webhook endpoint over real HTTP (actix-web) with a real SQLite
+//! store: status codes, durability before 2xx, dedupe, limits, and a flood
+//! of forged requests that must not touch the store.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use imagebump::config::{HookSettings, Secret};
+use imagebump::server::{self, AppState, hooks};
+use imagebump::store::Store;
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+const SECRET: &str = "s3cret-github";
+
+struct Server {
+    base: String,
+    store: Store,
+    _dir: tempfile::TempDir,
+    _handle: actix_web::dev::ServerHandle,
+}
+
+async fn start(body_limit: usize) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("imagebump.db").display())).await.unwrap();
+    let mut settings = BTreeMap::new();
+    settings.insert("github".to_string(), HookSettings { secrets: vec![Secret::new(SECRET.into())], ..Default::default() });
+    settings.insert(
+        "dockerhub".to_string(),
+        HookSettings { path_token: Some(Secret::new("hub-token-123".into())), ..Default::default() },
+    );
+    let sources: HashMap<String, Arc<dyn hooks::Source>> = hooks::build_all(&settings).await.unwrap();
+    let port = support::free_port();
+    let state = Arc::new(AppState {
+        sources,
+        store: store.clone(),
+        metrics: imagebump::metrics::install(),
+        body_limit,
+        wake: Arc::new(Notify::new()),
+    });
+    let http = server::start(&format!("127.0.0.1:{port}"), state).unwrap();
+    let handle = http.handle();
+    tokio::spawn(http);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Server { base, store, _dir: dir, _handle: handle }
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn push_body() -> Vec<u8> {
+    serde_json::json!({
+        "ref": "refs/heads/main", "before": "0".repeat(40), "after": "a".repeat(40),
+        "repository": {"full_name": "acme/env", "name": "env", "owner": {"login": "acme"}},
+        "sender": {"login": "ops"}, "commits": [], "head_commit": null
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn post(s: &Server, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().post(format!("{}{path}", s.base)).body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn github_headers(body: &[u8], delivery: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "application/json".into()),
+        ("x-github-event", "push".into()),
+        ("x-github-delivery", delivery.into()),
+        ("x-hub-signature-256", sign(body)),
+    ]
+}
+
+async fn depth(s: &Server) -> u64 {
+    s.store.queue_stats(server::now_ms()).await.unwrap().depth
+}
+
+#[tokio::test]
+async fn signed_push_is_stored_then_a_replay_is_a_duplicate() {
+    let s = start(1 << 20).await;
+    let body = push_body();
+    let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, "d-1")).await;
+    assert_eq!((status, answer["status"].as_str()), (202, Some("stored")), "{answer}");
+    assert_eq!(depth(&s).await, 1, "committed before the answer");
+    let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, "d-1")).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(depth(&s).await, 1, "no second job");
+}
+
+#[tokio::test]
+async fn bad_requests_get_their_status_and_store_nothing() {
+    let s = start(4096).await;
+    let body = push_body();
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    let cases: Vec<(&str, Vec<u8>, Vec<(&str, String)>, u16)> = vec![
+        ("wrong signature", body.clone(), { let mut h = github_headers(&body, "x1"); h[3].1 = sign(b"other"); h }, 401),
+        ("missing signature", body.clone(), github_headers(&body, "x2")[..3].to_vec(), 401),
+        ("tampered body", tampered, github_headers(&body, "x3"), 401),
+        ("wrong content type", body.clone(), { let mut h = github_headers(&body, "x4"); h[0].1 = "text/plain".into(); h }, 415),
+        ("malformed JSON", b"{not json".to_vec(), github_headers(b"{not json", "x5"), 400),
+        ("too large", vec![b' '; 5000], github_headers(&vec![b' '; 5000], "x6"), 413),
+    ];
+    for (what, body, headers, expected) in cases {
+        let (status, answer) = post(&s, "/hooks/github", &body, &headers).await;
+        assert_eq!(status, expected, "{what}: {answer}");
+        assert!(answer["error"].is_string(), "{what}: a short reason: {answer}");
+    }
+    let (status, _) = post(&s, "/hooks/nope", b"{}", &[("content-type", "application/json".into())]).await;
+    assert_eq!(status, 404, "unknown source");
+    let (status, _) = post(&s, "/hooks/dockerhub", b"{}", &[("content-type", "application/json".into())]).await;
+    assert_eq!(status, 401, "a source that cannot sign is reachable only at its secret path");
+    assert_eq!(depth(&s).await, 0);
+}
+
+#[tokio::test]
+async fn ping_is_answered_200_and_stores_nothing() {
+    let s = start(1 << 20).await;
+    let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_vec();
+    let mut headers = github_headers(&body, "p-1");
+    headers[1].1 = "ping".into();
+    let (status, answer) = post(&s, "/hooks/github", &body, &headers).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("ignored")));
+    assert_eq!(depth(&s).await, 0);
+}
+
+#[tokio::test]
+async fn flood_of_forged_requests_writes_nothing_and_stays_ready() {
+    let s = start(1 << 20).await;
+    let body = push_body();
+    let client = reqwest::Client::new();
+    let url = format!("{}/hooks/github", s.base);
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = 10_000 / 20;
+    for t in 0..20 {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        tasks.spawn(async move {
+            let mut seen = HashMap::new();
+            for i in 0..per_task {
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "push")
+                    .header("x-github-delivery", format!("flood-{t}-{i}"))
+                    .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                *seen.entry(r.map(|r| r.status().as_u16()).unwrap_or(0)).or_insert(0) += 1;
+            }
+            seen
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        for (k, v) in r.unwrap() {
+            *statuses.entry(k).or_insert(0) += v;
+        }
+    }
+    assert_eq!(statuses, HashMap::from([(401, 10_000)]));
+    assert_eq!(depth(&s).await, 0, "no store writes");
+    // The forged delivery ids were not recorded: a real one with such an id is stored.
+    let (status, _) = post(&s, "/hooks/github", &body, &github_headers(&body, "flood-0-0")).await;
+    assert_eq!(status, 202);
+    let ready = client.get(format!("{}/readyz", s.base)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let metrics = client.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("imagebump_webhook_signature_failures_total{source=\"github\"}"), "{metrics}");
+}

@@ -1,0 +1,206 @@
+//! The service as a process, driven by webhooks: the real registry's own
+//! notifications open an MR on the fake GitHub with polling effectively
+//! off; a forged notification for a tag the registry lacks opens nothing;
+//! and a service killed after answering 202 opens the MR exactly once after
+//! a restart.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::github::FakeGitHub;
+use support::registry::TestRegistry;
+use support::world::{default_config, git};
+
+const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
+const PATH_TOKEN: &str = "dist-path-token-7f3a";
+const AUTH: &str = "Bearer registry-notify-secret";
+
+struct Service {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    remote: PathBuf,
+    fake: FakeGitHub,
+    port: u16,
+}
+
+/// An env repo deploying acme/web:1.4.2 from `host`, its fake GitHub, and a
+/// service config (webhooks on, polling every hour).
+async fn env(host: &str, port: u16) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(seed.join("apps")).unwrap();
+    std::fs::write(seed.join(".imagebump.yaml"), default_config(host)).unwrap();
+    std::fs::write(seed.join("apps/web.yaml"), format!("image: {host}/acme/web:1.4.2\n")).unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
+    git(&seed, &["add", "-A"]);
+    git(&seed, &["-c", "user.name=Ops", "-c", "user.email=ops@example.com", "commit", "-q", "-m", "init"]);
+    git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
+    let remote = dir.path().join("remote.git");
+    let fake = FakeGitHub::start("acme/env", &remote).await;
+    let config = format!(
+        "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{data}\"\npoll_interval = \"1h\"\njob_lease = \"2s\"\n\
+         [git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n\
+         [hooks.distribution]\nsecrets = [\"{AUTH}\"]\npath_token = \"{PATH_TOKEN}\"\n\
+         [[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"github\"\napi_url = \"{api}\"\nproject = \"acme/env\"\ntoken = \"{token}\"\n",
+        data = dir.path().join("data").display(),
+        remote = remote.display(),
+        api = fake.url(),
+        token = fake.token(),
+    );
+    std::fs::write(dir.path().join("imagebump.toml"), config).unwrap();
+    Env { dir, remote, fake, port }
+}
+
+fn serve(e: &Env) -> Service {
+    let log = std::fs::File::create(e.dir.path().join(format!("serve-{}.log", now_tag()))).unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--config", e.dir.path().join("imagebump.toml").to_str().unwrap()])
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .env("IMAGEBUMP_LOG", "imagebump=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let s = Service { child, port: e.port };
+    wait_for("the service to answer /readyz", Duration::from_secs(30), || get(s.port, "/readyz").filter(|b| b == "ready\n"));
+    s
+}
+
+fn now_tag() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.starts_with("HTTP/1.1 200").then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reconciles so far, as the fake saw them (each lists open PRs once).
+fn reconciles(fake: &FakeGitHub) -> usize {
+    fake.requests().iter().filter(|(m, p)| m == "GET" && p.ends_with("/pulls")).count()
+}
+
+/// A distribution notification for `repo:tag` (as the registry sends it).
+fn notification(host: &str, repo: &str, tag: &str, digest: &str) -> String {
+    serde_json::json!({"events": [{
+        "id": format!("evt-{tag}-{}", now_tag()),
+        "timestamp": "2026-11-22T06:00:00Z",
+        "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 400, "digest": digest,
+                   "length": 400, "repository": repo, "url": format!("http://{host}/v2/{repo}/manifests/{digest}"), "tag": tag},
+        "request": {"id": "r1", "addr": "127.0.0.1:5555", "host": host, "method": "PUT", "useragent": "test"},
+        "actor": {}, "source": {"addr": "localhost:5000", "instanceID": "i1"}
+    }]})
+    .to_string()
+}
+
+fn post_notification(port: u16, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /hooks/distribution/{PATH_TOKEN} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\nContent-Type: application/vnd.docker.distribution.events.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+fn open_prs(fake: &FakeGitHub) -> Vec<support::github::FakePr> {
+    fake.prs().into_iter().filter(|p| p.state == "open").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_notification_opens_an_mr_without_polling() {
+    let port = support::free_port();
+    let registry = TestRegistry::start_with_notifications(&format!("http://127.0.0.1:{port}/hooks/distribution/{PATH_TOKEN}"), AUTH);
+    registry.push_image("acme/web", "1.4.2").await;
+    let e = env(&registry.host(), port).await;
+    let _service = serve(&e);
+    wait_for("the start-up reconcile", Duration::from_secs(30), || (reconciles(&e.fake) >= 1).then_some(()));
+    assert!(e.fake.prs().is_empty());
+
+    registry.push_image("acme/web", "1.4.3").await;
+    let pr = wait_for("an MR from the registry's notification", Duration::from_secs(30), || open_prs(&e.fake).into_iter().next());
+    assert_eq!(pr.title, "Bump web to 1.4.3");
+    assert_eq!(e.fake.prs().len(), 1);
+    let detect = get(port, "/metrics").unwrap_or_default();
+    assert!(detect.contains("imagebump_detect_to_mr_seconds_count 1"), "{detect}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_notification_for_a_missing_tag_opens_nothing() {
+    let registry = TestRegistry::start();
+    registry.push_image("acme/web", "1.4.2").await;
+    let port = support::free_port();
+    let e = env(&registry.host(), port).await;
+    let _service = serve(&e);
+    wait_for("the start-up reconcile", Duration::from_secs(30), || (reconciles(&e.fake) >= 1).then_some(()));
+    let before = reconciles(&e.fake);
+    let forged = notification(&registry.host(), "acme/web", "9.9.9", &format!("sha256:{}", "e".repeat(64)));
+    assert_eq!(post_notification(port, &forged), 202);
+    wait_for("the reconcile the event asked for", Duration::from_secs(30), || (reconciles(&e.fake) > before).then_some(()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(e.fake.prs().is_empty(), "the registry has no 9.9.9: nothing to bump");
+    assert!(git(&e.remote, &["branch", "--list", "imagebump/*"]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_202_the_mr_appears_exactly_once_after_restart() {
+    let registry = TestRegistry::start();
+    registry.push_image("acme/web", "1.4.2").await;
+    let port = support::free_port();
+    let e = env(&registry.host(), port).await;
+    let mut service = serve(&e);
+    wait_for("the start-up reconcile", Duration::from_secs(30), || (reconciles(&e.fake) >= 1).then_some(()));
+    let before = reconciles(&e.fake);
+
+    let digest = registry.push_image("acme/web", "1.4.3").await;
+    // The event's reconcile will hang in its first forge call: kill it there.
+    e.fake.delay_next("GET", "/repos/acme/env/pulls", 1, Duration::from_secs(20));
+    let body = notification(&registry.host(), "acme/web", "1.4.3", digest.as_str());
+    assert_eq!(post_notification(port, &body), 202);
+    wait_for("the job to start", Duration::from_secs(30), || (reconciles(&e.fake) > before).then_some(()));
+    service.child.kill().unwrap(); // SIGKILL
+    service.child.wait().unwrap();
+    assert!(e.fake.prs().is_empty(), "killed before the MR");
+
+    let _service = serve(&e);
+    let pr = wait_for("the MR after the restart", Duration::from_secs(60), || open_prs(&e.fake).into_iter().next());
+    assert_eq!(pr.title, "Bump web to 1.4.3");
+    // The leased job is claimed again after its lease and finds the MR there.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(e.fake.prs().len(), 1, "exactly once");
+    assert_eq!(post_notification(port, &body), 200, "the stored delivery is a duplicate after the restart");
+}
