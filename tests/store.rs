@@ -591,6 +591,18 @@ async fn undecodable_jobs_are_dead_lettered_not_returned(h: Harness) {
 }
 
 #[tokio::test]
+async fn in_memory_sqlite_works_for_tests() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store
+        .accept("hub", "d", &[pushed("1.0.0")], T0)
+        .await
+        .unwrap();
+    let job = store.claim("w", LEASE, T0).await.unwrap().unwrap();
+    store.complete(job.id).await.unwrap();
+    assert_eq!(store.queue_stats(T0).await.unwrap().depth, 0);
+}
+
+#[tokio::test]
 async fn open_rejects_bad_urls_clearly() {
     let err = Store::open("mysql://user:secret@db/imagebump")
         .await

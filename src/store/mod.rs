@@ -186,8 +186,9 @@ pub struct Ignored {
 
 impl Store {
     /// Opens `sqlite://path/imagebump.db` (file and parent directories
-    /// created if missing) or `postgres://…`, and applies the migrations
-    /// not yet applied.
+    /// created if missing), `sqlite::memory:` (tests only: one connection,
+    /// nothing durable) or `postgres://…`, and applies the migrations not
+    /// yet applied.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite(open_sqlite(url).await?)
@@ -271,10 +272,18 @@ async fn open_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
             .with_context(|| format!("creating the store directory {}", dir.display()))?;
     }
     let shown = path.display().to_string();
-    SqlitePoolOptions::new()
-        .max_connections(SQLITE_MAX_CONNECTIONS)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+    let pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+    let pool = if url.contains(":memory:") || url.contains("mode=memory") {
+        // An in-memory database lives as long as its last connection: keep
+        // exactly one, forever. For tests; nothing survives a restart.
+        pool.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        pool.max_connections(SQLITE_MAX_CONNECTIONS)
+    };
+    pool.connect_with(options)
         .await
         .with_context(|| format!("opening the SQLite store {shown}"))
 }
