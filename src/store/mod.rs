@@ -21,6 +21,8 @@
 mod cache;
 mod queue;
 
+pub use cache::{IGNORABLE_UPDATE_TYPES, TAG_INSERT_BATCH};
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;

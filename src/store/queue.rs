@@ -247,7 +247,9 @@ impl Store {
         })
     }
 
-    /// Finishes a job successfully: deletes it.
+    /// Finishes a job successfully: deletes it. (If its lease ran out and
+    /// another worker claimed it meanwhile, that run's result is moot: the
+    /// work is done, and reconcile is idempotent.)
     pub async fn complete(&self, job_id: i64) -> anyhow::Result<()> {
         let deleted = with_pool!(self, pool => sqlx::query("DELETE FROM jobs WHERE id = $1")
             .bind(job_id)
