@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod registry;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod workdir;
 pub mod yaml;
 pub mod metrics;

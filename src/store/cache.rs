@@ -1,0 +1,235 @@
+//! The registry tag cache and people's choices: ignored versions, ignored
+//! update types and holds, per env repo and policy.
+//!
+//! A saved tag list replaces the previous one of the image, except that a
+//! tag already known keeps its first-seen time and digest (cooldowns count
+//! from when the tag first appeared). Tags gone from the registry are
+//! removed. Saving is one transaction: readers see the old list or the new.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, bail};
+
+use super::{CachedTags, Ignored, Store, with_pool};
+
+/// Tags inserted per statement when saving a list: few round trips, and
+/// far below SQLite's (32,766) and Postgres' (65,535) bind-parameter limits.
+pub const TAG_INSERT_BATCH: usize = 500;
+
+/// Update types that can be ignored (the schema checks the same list).
+pub const IGNORABLE_UPDATE_TYPES: &[&str] = &["major", "minor"];
+
+/// Starts a new generation of the image's list; returns its number.
+const BUMP_LIST: &str = "\
+INSERT INTO tag_lists (image, fetched_at_ms, generation) VALUES ($1, $2, 1)
+ON CONFLICT (image) DO UPDATE
+    SET fetched_at_ms = excluded.fetched_at_ms, generation = tag_lists.generation + 1
+RETURNING generation";
+
+const DROP_STALE_TAGS: &str = "DELETE FROM tags WHERE image = $1 AND generation <> $2";
+
+/// One row per image even without tags (LEFT JOIN), oldest tags first.
+const CACHED_TAGS: &str = "\
+SELECT l.fetched_at_ms, t.tag, t.first_seen_ms, t.digest
+FROM tag_lists l LEFT JOIN tags t ON t.image = l.image
+WHERE l.image = $1
+ORDER BY t.first_seen_ms, t.tag";
+
+const SET_DIGEST: &str = "UPDATE tags SET digest = $3 WHERE image = $1 AND tag = $2";
+
+const IGNORE_VERSION: &str = "\
+INSERT INTO ignored_versions (repo, policy, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+const IGNORE_UPDATE_TYPE: &str = "\
+INSERT INTO ignored_update_types (repo, policy, update_type) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING";
+
+const IGNORED: &str = "\
+SELECT 'version', policy, version FROM ignored_versions WHERE repo = $1
+UNION ALL
+SELECT 'update_type', policy, update_type FROM ignored_update_types WHERE repo = $1";
+
+const HOLD: &str = "INSERT INTO holds (repo, policy) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+const UNHOLD: &str = "DELETE FROM holds WHERE repo = $1 AND policy = $2";
+const HOLDS: &str = "SELECT policy FROM holds WHERE repo = $1";
+
+/// `INSERT` of `rows` tags of one image: `$1` image, `$2` now, `$3`
+/// generation, then one parameter per tag.
+fn insert_tags_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| format!("($1, ${}, $2, $3)", i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO tags (image, tag, first_seen_ms, generation) VALUES {values} \
+         ON CONFLICT (image, tag) DO UPDATE SET generation = excluded.generation"
+    )
+}
+
+impl Store {
+    /// Saves the tag list of `image` fetched at `now_ms`: new tags get
+    /// first-seen `now_ms`, known ones keep theirs (and their digest), and
+    /// tags no longer listed are dropped.
+    pub async fn save_tags(&self, image: &str, tags: &[String], now_ms: i64) -> anyhow::Result<()> {
+        // Unique tags: one statement may not touch a row twice (Postgres).
+        let mut seen = HashSet::new();
+        let unique: Vec<&str> = tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| seen.insert(*t))
+            .collect();
+        let context = || format!("saving the tags of {image}");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.with_context(context)?;
+            let generation: i64 = sqlx::query_scalar(BUMP_LIST)
+                .bind(image)
+                .bind(now_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .with_context(context)?;
+            for chunk in unique.chunks(TAG_INSERT_BATCH) {
+                let sql = insert_tags_sql(chunk.len());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(image)
+                    .bind(now_ms)
+                    .bind(generation);
+                for tag in chunk {
+                    query = query.bind(*tag);
+                }
+                query.execute(&mut *tx).await.with_context(context)?;
+            }
+            sqlx::query(DROP_STALE_TAGS)
+                .bind(image)
+                .bind(generation)
+                .execute(&mut *tx)
+                .await
+                .with_context(context)?;
+            tx.commit().await.with_context(context)?;
+        });
+        Ok(())
+    }
+
+    /// The cached tag list of `image`, or `None` if it was never saved.
+    pub async fn cached_tags(&self, image: &str) -> anyhow::Result<Option<CachedTags>> {
+        type Row = (i64, Option<String>, Option<i64>, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, pool => sqlx::query_as(CACHED_TAGS)
+            .bind(image)
+            .fetch_all(pool)
+            .await
+            .with_context(|| format!("reading the cached tags of {image}"))?);
+        let Some(&(fetched_at_ms, ..)) = rows.first() else {
+            return Ok(None);
+        };
+        let tags = rows
+            .into_iter()
+            .filter_map(|(_, tag, first_seen, digest)| Some((tag?, first_seen?, digest)))
+            .collect();
+        Ok(Some(CachedTags {
+            fetched_at_ms,
+            tags,
+        }))
+    }
+
+    /// Records the digest of a cached tag. A tag not in the cache (the list
+    /// was refreshed without it meanwhile) is left alone.
+    pub async fn set_digest(&self, image: &str, tag: &str, digest: &str) -> anyhow::Result<()> {
+        let updated = with_pool!(self, pool => sqlx::query(SET_DIGEST)
+            .bind(image)
+            .bind(tag)
+            .bind(digest)
+            .execute(pool)
+            .await
+            .with_context(|| format!("saving the digest of {image}:{tag}"))?
+            .rows_affected());
+        if updated == 0 {
+            tracing::debug!(image, tag, "digest of a tag not in the cache: not saved");
+        }
+        Ok(())
+    }
+
+    /// Never proposes `version` for `policy` in `repo` again.
+    pub async fn ignore_version(
+        &self,
+        repo: &str,
+        policy: &str,
+        version: &str,
+    ) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(IGNORE_VERSION)
+            .bind(repo)
+            .bind(policy)
+            .bind(version)
+            .execute(pool)
+            .await
+            .with_context(|| format!("ignoring {policy} {version} in {repo}"))?;
+        });
+        Ok(())
+    }
+
+    /// Never proposes `update` (`"major"` or `"minor"`) updates for
+    /// `policy` in `repo` again.
+    pub async fn ignore_update_type(
+        &self,
+        repo: &str,
+        policy: &str,
+        update: &str,
+    ) -> anyhow::Result<()> {
+        if !IGNORABLE_UPDATE_TYPES.contains(&update) {
+            bail!("cannot ignore {update:?} updates: expected one of {IGNORABLE_UPDATE_TYPES:?}");
+        }
+        with_pool!(self, pool => {
+            sqlx::query(IGNORE_UPDATE_TYPE)
+            .bind(repo)
+            .bind(policy)
+            .bind(update)
+            .execute(pool)
+            .await
+            .with_context(|| format!("ignoring {update} updates of {policy} in {repo}"))?;
+        });
+        Ok(())
+    }
+
+    /// Everything ignored in `repo`, by policy.
+    pub async fn ignored(&self, repo: &str) -> anyhow::Result<Ignored> {
+        let rows: Vec<(String, String, String)> = with_pool!(self, pool =>
+            sqlx::query_as(IGNORED)
+                .bind(repo)
+                .fetch_all(pool)
+                .await
+                .with_context(|| format!("reading what is ignored in {repo}"))?);
+        let mut ignored = Ignored::default();
+        for (what, policy, value) in rows {
+            let map = if what == "version" {
+                &mut ignored.versions
+            } else {
+                &mut ignored.update_types
+            };
+            map.entry(policy).or_default().insert(value);
+        }
+        Ok(ignored)
+    }
+
+    /// Puts `policy` in `repo` on hold (no bumps proposed), or releases it.
+    pub async fn set_hold(&self, repo: &str, policy: &str, held: bool) -> anyhow::Result<()> {
+        let sql = if held { HOLD } else { UNHOLD };
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+            .bind(repo)
+            .bind(policy)
+            .execute(pool)
+            .await
+            .with_context(|| format!("setting the hold of {policy} in {repo}"))?;
+        });
+        Ok(())
+    }
+
+    /// The policies of `repo` on hold.
+    pub async fn holds(&self, repo: &str) -> anyhow::Result<HashSet<String>> {
+        let policies: Vec<String> = with_pool!(self, pool => sqlx::query_scalar(HOLDS)
+            .bind(repo)
+            .fetch_all(pool)
+            .await
+            .with_context(|| format!("reading the holds of {repo}"))?);
+        Ok(policies.into_iter().collect())
+    }
+}

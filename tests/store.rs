@@ -1,0 +1,626 @@
+//! The store against real databases: SQLite in a temp dir and Postgres on
+//! 127.0.0.1:5432 (or `IMAGEBUMP_TEST_POSTGRES`, an admin URL). Each
+//! behaviour is written once and run on both backends: `both!(name)`
+//! generates `name::sqlite` and `name::postgres`. Each Postgres test uses
+//! its own fresh database, dropped at the end. Postgres being unreachable
+//! fails the tests; it never skips them.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use imagebump::event::{Event, ImagePushed, RepoPushed};
+use imagebump::store::{
+    Accepted, CachedTags, DELIVERY_TTL, Failed, JobKind, MAX_ATTEMPTS, QueueStats,
+    RETRY_BACKOFF_CAP, Store, retry_backoff,
+};
+use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const T0: i64 = 1_800_000_000_000;
+const LEASE: Duration = Duration::from_secs(60);
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap()
+}
+
+/// A store under test and the URL it was opened with.
+struct Harness {
+    store: Store,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Harness {
+    fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    /// Runs `sql` (several statements allowed) on a connection of its own.
+    async fn raw(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_owned());
+        if self.is_postgres() {
+            let pool = PgPool::connect(&self.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        let sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        if self.is_postgres() {
+            let pool = PgPool::connect(&self.url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        } else {
+            let pool = SqlitePool::connect(&self.url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+async fn run_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    // A missing parent directory is created too.
+    let url = format!("sqlite://{}/data/imagebump.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    test(Harness {
+        store,
+        url,
+        _dir: Some(dir),
+    })
+    .await;
+}
+
+async fn run_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let admin_url =
+        std::env::var("IMAGEBUMP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+    let admin = PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!(
+            "the store tests need Postgres at {admin_url} (set IMAGEBUMP_TEST_POSTGRES to another \
+             admin URL); connecting failed: {e}"
+        )
+    });
+    let name = format!("imagebump_test_{:016x}", rand::random::<u64>());
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let base = admin_url.rsplit_once('/').unwrap().0;
+    let url = format!("{base}/{name}");
+    let outcome = match Store::open(&url).await {
+        Ok(store) => {
+            let harness = Harness {
+                store,
+                url,
+                _dir: None,
+            };
+            tokio::spawn(test(harness))
+                .await
+                .map_err(|e| e.into_panic())
+        }
+        Err(e) => Err(Box::new(format!("opening {url}: {e:#}")) as Box<dyn std::any::Any + Send>),
+    };
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::run_sqlite(super::$name).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::run_postgres(super::$name).await
+            }
+        }
+    };
+}
+
+fn pushed(tag: &str) -> Event {
+    Event::ImagePushed(ImagePushed {
+        registry: "ghcr.io".into(),
+        repository: "acme/web".into(),
+        tag: Some(tag.into()),
+        digest: None,
+    })
+}
+
+fn repo_pushed(after: &str) -> Event {
+    Event::RepoPushed(RepoPushed {
+        repo: "acme/env".into(),
+        branch: "main".into(),
+        after: after.into(),
+    })
+}
+
+both!(accept_stores_jobs_and_dedupes_replays);
+async fn accept_stores_jobs_and_dedupes_replays(h: Harness) {
+    let s = &h.store;
+    let events = [pushed("1.0.0"), repo_pushed("abc")];
+    assert_eq!(
+        s.accept("github", "d-1", &events, T0).await.unwrap(),
+        Accepted::Stored { jobs: 2 }
+    );
+    // A replay writes nothing.
+    let later = T0 + 1_000;
+    assert_eq!(
+        s.accept("github", "d-1", &[pushed("9.9.9")], later)
+            .await
+            .unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(s.queue_stats(later).await.unwrap().depth, 2);
+    assert_eq!(h.count("jobs").await, 2);
+    assert_eq!(h.count("deliveries").await, 1);
+    // The same id from another source is another delivery.
+    assert_eq!(
+        s.accept("gitlab", "d-1", &[], later).await.unwrap(),
+        Accepted::Stored { jobs: 0 }
+    );
+
+    // Jobs come out in order, with their event and delivery.
+    let first = s.claim("w", LEASE, later).await.unwrap().unwrap();
+    assert_eq!(first.kind, JobKind::Event(pushed("1.0.0")));
+    assert_eq!(first.source.as_deref(), Some("github"));
+    assert_eq!(first.delivery.as_deref(), Some("d-1"));
+    assert_eq!(first.attempts, 1);
+    assert_eq!(first.enqueued_at_ms, T0);
+    let second = s.claim("w", LEASE, later).await.unwrap().unwrap();
+    assert_eq!(second.kind, JobKind::Event(repo_pushed("abc")));
+
+    // Still a duplicate just before the TTL; accepted again at it.
+    let ttl = ms(DELIVERY_TTL);
+    assert_eq!(
+        s.accept("github", "d-1", &[pushed("2.0.0")], T0 + ttl - 1)
+            .await
+            .unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(
+        s.accept("github", "d-1", &[pushed("2.0.0")], T0 + ttl)
+            .await
+            .unwrap(),
+        Accepted::Stored { jobs: 1 }
+    );
+    assert_eq!(h.count("jobs").await, 3);
+    assert_eq!(h.count("deliveries").await, 2);
+
+    // Purging forgets expired ids only: gitlab's (at T0 + 1s) expires at
+    // T0 + 1s + TTL; github's revived one at T0 + 2 TTL.
+    assert_eq!(s.purge_expired_deliveries(T0 + ttl).await.unwrap(), 0);
+    assert_eq!(
+        s.purge_expired_deliveries(T0 + ttl + 1_000).await.unwrap(),
+        1
+    );
+    assert_eq!(h.count("deliveries").await, 1);
+}
+
+both!(concurrent_replays_store_once);
+async fn concurrent_replays_store_once(h: Harness) {
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.accept("hub", "same", &[pushed("1.0.0")], T0)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        if t.await.unwrap() == (Accepted::Stored { jobs: 1 }) {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(h.count("jobs").await, 1);
+}
+
+both!(accept_is_atomic);
+async fn accept_is_atomic(h: Harness) {
+    // A trigger makes the insert of the second job fail mid-transaction.
+    if h.is_postgres() {
+        h.raw(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF NEW.payload LIKE '%boom%' THEN RAISE EXCEPTION 'boom'; END IF; \
+               RETURN NEW; END $$; \
+             CREATE TRIGGER boom BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION boom();",
+        )
+        .await;
+    } else {
+        h.raw(
+            "CREATE TRIGGER boom BEFORE INSERT ON jobs WHEN NEW.payload LIKE '%boom%' \
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .await;
+    }
+    let events = [pushed("1.0.0"), pushed("boom")];
+    let err = h.store.accept("hub", "d", &events, T0).await.unwrap_err();
+    assert!(format!("{err:#}").contains("boom"), "{err:#}");
+    assert_eq!(h.count("jobs").await, 0);
+    assert_eq!(h.count("deliveries").await, 0);
+
+    // The delivery was not recorded, so its redelivery is stored.
+    h.raw(if h.is_postgres() {
+        "DROP TRIGGER boom ON jobs"
+    } else {
+        "DROP TRIGGER boom"
+    })
+    .await;
+    assert_eq!(
+        h.store.accept("hub", "d", &events, T0).await.unwrap(),
+        Accepted::Stored { jobs: 2 }
+    );
+    assert_eq!(h.count("jobs").await, 2);
+}
+
+both!(each_job_goes_to_exactly_one_of_20_claimers);
+async fn each_job_goes_to_exactly_one_of_20_claimers(h: Harness) {
+    const JOBS: usize = 60;
+    let events: Vec<Event> = (0..JOBS).map(|i| pushed(&format!("1.0.{i}"))).collect();
+    h.store.accept("hub", "many", &events, T0).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for w in 0..20 {
+        let s = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(job) = s.claim(&format!("w{w}"), LEASE, T0).await.unwrap() {
+                assert_eq!(job.attempts, 1);
+                got.push(job.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), JOBS, "every job claimed once");
+    assert_eq!(unique.len(), JOBS, "no job claimed twice");
+    // All are leased now: nothing to claim until the leases run out.
+    let before_expiry = T0 + ms(LEASE) - 1;
+    assert!(
+        h.store
+            .claim("x", LEASE, before_expiry)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(h.store.queue_stats(T0).await.unwrap().depth, JOBS as u64);
+}
+
+both!(expired_lease_makes_the_job_claimable_again);
+async fn expired_lease_makes_the_job_claimable_again(h: Harness) {
+    let s = &h.store;
+    s.enqueue_reconcile("acme/env", "poll", T0).await.unwrap();
+    let job = s.claim("w1", LEASE, T0).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1);
+    assert_eq!(
+        job.kind,
+        JobKind::Reconcile {
+            repo: "acme/env".into(),
+            reason: "poll".into()
+        }
+    );
+    assert!(s.claim("w2", LEASE, T0 + 1_000).await.unwrap().is_none());
+    // w1 crashed: at the end of its lease w2 gets the job, one attempt more.
+    let again = s.claim("w2", LEASE, T0 + ms(LEASE)).await.unwrap().unwrap();
+    assert_eq!(again.id, job.id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.enqueued_at_ms, T0);
+}
+
+both!(a_job_that_keeps_losing_its_lease_goes_dead);
+async fn a_job_that_keeps_losing_its_lease_goes_dead(h: Harness) {
+    let s = &h.store;
+    s.accept("hub", "d", &[pushed("1.0.0")], T0).await.unwrap();
+    let mut now = T0;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
+        assert_eq!(job.attempts, attempt);
+        now += ms(LEASE);
+    }
+    assert!(s.claim("w", LEASE, now).await.unwrap().is_none());
+    let dead = s.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].last_error.contains("lease expired"), "{dead:?}");
+    assert_eq!(dead[0].kind, Some(JobKind::Event(pushed("1.0.0"))));
+}
+
+both!(failures_retry_with_backoff_then_go_dead);
+async fn failures_retry_with_backoff_then_go_dead(h: Harness) {
+    let s = &h.store;
+    s.enqueue_reconcile("acme/env", "poll", T0).await.unwrap();
+    let mut now = T0;
+    for attempt in 1..MAX_ATTEMPTS {
+        let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
+        assert_eq!(job.attempts, attempt);
+        let failed = s
+            .fail(job.id, &format!("error {attempt}"), now)
+            .await
+            .unwrap();
+        let at_ms = now + ms(retry_backoff(attempt));
+        assert_eq!(failed, Failed::Retrying { at_ms });
+        // Not before its time.
+        assert!(s.claim("w", LEASE, at_ms - 1).await.unwrap().is_none());
+        now = at_ms;
+    }
+    let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
+    assert_eq!(job.attempts, MAX_ATTEMPTS);
+    assert_eq!(
+        s.fail(job.id, "final error", now).await.unwrap(),
+        Failed::Dead
+    );
+    assert!(
+        s.claim("w", LEASE, now + ms(RETRY_BACKOFF_CAP))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let dead = s.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, job.id);
+    assert_eq!(dead[0].last_error, "final error");
+    assert_eq!(dead[0].attempts, MAX_ATTEMPTS);
+    assert_eq!(dead[0].dead_at_ms, now);
+    let stats = s.queue_stats(now).await.unwrap();
+    assert_eq!((stats.depth, stats.dead), (0, 1));
+    // A dead job cannot fail again.
+    assert!(s.fail(job.id, "again", now).await.is_err());
+}
+
+#[test]
+fn backoff_doubles_and_is_capped() {
+    assert_eq!(retry_backoff(1), Duration::from_secs(30));
+    assert_eq!(retry_backoff(2), Duration::from_secs(60));
+    assert_eq!(retry_backoff(3), Duration::from_secs(120));
+    assert_eq!(retry_backoff(40), RETRY_BACKOFF_CAP);
+    assert_eq!(retry_backoff(u32::MAX), RETRY_BACKOFF_CAP);
+}
+
+both!(complete_removes_the_job);
+async fn complete_removes_the_job(h: Harness) {
+    let s = &h.store;
+    s.accept("hub", "d", &[pushed("1.0.0")], T0).await.unwrap();
+    let job = s.claim("w", LEASE, T0).await.unwrap().unwrap();
+    s.complete(job.id).await.unwrap();
+    assert_eq!(h.count("jobs").await, 0);
+    assert!(s.claim("w", LEASE, T0 + ms(LEASE)).await.unwrap().is_none());
+    // Completing twice is harmless.
+    s.complete(job.id).await.unwrap();
+}
+
+both!(queue_stats_count_depth_age_and_dead);
+async fn queue_stats_count_depth_age_and_dead(h: Harness) {
+    let s = &h.store;
+    let empty = QueueStats {
+        depth: 0,
+        oldest_age_ms: None,
+        dead: 0,
+    };
+    assert_eq!(s.queue_stats(T0).await.unwrap(), empty);
+    s.enqueue_reconcile("a", "poll", T0).await.unwrap();
+    s.enqueue_reconcile("b", "poll", T0 + 5_000).await.unwrap();
+    s.claim("w", LEASE, T0 + 6_000).await.unwrap().unwrap(); // leased still counts
+    assert_eq!(
+        s.queue_stats(T0 + 10_000).await.unwrap(),
+        QueueStats {
+            depth: 2,
+            oldest_age_ms: Some(10_000),
+            dead: 0
+        }
+    );
+}
+
+both!(reconcile_jobs_coalesce_while_pending);
+async fn reconcile_jobs_coalesce_while_pending(h: Harness) {
+    let s = &h.store;
+    assert!(s.enqueue_reconcile("acme/a", "poll", T0).await.unwrap());
+    assert!(!s.enqueue_reconcile("acme/a", "command", T0).await.unwrap());
+    assert!(s.enqueue_reconcile("acme/b", "poll", T0).await.unwrap());
+    // Once claimed, a new request queues a follow-up run, which coalesces.
+    let job = s.claim("w", LEASE, T0).await.unwrap().unwrap();
+    assert!(matches!(job.kind, JobKind::Reconcile { ref repo, .. } if repo == "acme/a"));
+    assert!(s.enqueue_reconcile("acme/a", "push", T0).await.unwrap());
+    assert!(!s.enqueue_reconcile("acme/a", "push", T0).await.unwrap());
+    assert_eq!(s.queue_stats(T0).await.unwrap().depth, 3);
+}
+
+both!(tag_cache_keeps_first_seen_and_digests);
+async fn tag_cache_keeps_first_seen_and_digests(h: Harness) {
+    let s = &h.store;
+    let image = "ghcr.io/acme/web";
+    assert_eq!(s.cached_tags(image).await.unwrap(), None);
+    let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    s.save_tags(image, &tags(&["1.0.0", "1.1.0"]), T0)
+        .await
+        .unwrap();
+    s.set_digest(image, "1.1.0", "sha256:aa").await.unwrap();
+    s.set_digest(image, "unknown", "sha256:bb").await.unwrap(); // ignored
+    s.save_tags(image, &tags(&["1.1.0", "1.2.0", "1.2.0"]), T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.cached_tags(image).await.unwrap(),
+        Some(CachedTags {
+            fetched_at_ms: T0 + 1_000,
+            tags: vec![
+                ("1.1.0".into(), T0, Some("sha256:aa".into())),
+                ("1.2.0".into(), T0 + 1_000, None),
+            ],
+        })
+    );
+    // An empty list is cached as such.
+    s.save_tags(image, &[], T0 + 2_000).await.unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!((cached.fetched_at_ms, cached.tags.len()), (T0 + 2_000, 0));
+
+    // Lists longer than one insert batch.
+    let many: Vec<String> = (0..1_234).map(|i| format!("0.{i}.0")).collect();
+    s.save_tags("big", &many, T0).await.unwrap();
+    let mut more = many[100..].to_vec();
+    more.push("9.9.9".into());
+    s.save_tags("big", &more, T0 + 1).await.unwrap();
+    let cached = s.cached_tags("big").await.unwrap().unwrap();
+    assert_eq!(cached.tags.len(), 1_235 - 100);
+    assert_eq!(cached.tags.iter().filter(|t| t.1 == T0).count(), 1_134);
+    assert_eq!(cached.tags.last().unwrap().0, "9.9.9");
+}
+
+both!(ignores_and_holds_round_trip);
+async fn ignores_and_holds_round_trip(h: Harness) {
+    let s = &h.store;
+    s.ignore_version("acme/env", "web", "1.5.0").await.unwrap();
+    s.ignore_version("acme/env", "web", "1.5.0").await.unwrap();
+    s.ignore_version("acme/env", "web", "1.6.0").await.unwrap();
+    s.ignore_version("other/env", "web", "2.0.0").await.unwrap();
+    s.ignore_update_type("acme/env", "api", "major")
+        .await
+        .unwrap();
+    assert!(
+        s.ignore_update_type("acme/env", "api", "patch")
+            .await
+            .is_err()
+    );
+    let ignored = s.ignored("acme/env").await.unwrap();
+    assert_eq!(ignored.versions.len(), 1);
+    assert_eq!(
+        ignored.versions["web"],
+        HashSet::from(["1.5.0".to_string(), "1.6.0".to_string()])
+    );
+    assert_eq!(
+        ignored.update_types["api"],
+        HashSet::from(["major".to_string()])
+    );
+    assert_eq!(s.ignored("nobody").await.unwrap(), Default::default());
+
+    s.set_hold("acme/env", "web", true).await.unwrap();
+    s.set_hold("acme/env", "web", true).await.unwrap();
+    s.set_hold("acme/env", "api", true).await.unwrap();
+    s.set_hold("acme/env", "api", false).await.unwrap();
+    assert_eq!(
+        s.holds("acme/env").await.unwrap(),
+        HashSet::from(["web".to_string()])
+    );
+    assert!(s.holds("other/env").await.unwrap().is_empty());
+}
+
+both!(reopened_store_keeps_its_jobs);
+async fn reopened_store_keeps_its_jobs(h: Harness) {
+    h.store
+        .accept("hub", "d", &[pushed("1.0.0")], T0)
+        .await
+        .unwrap();
+    h.store.ping().await.unwrap();
+    h.store.close().await;
+    // Reopening applies no migration twice.
+    let reopened = Store::open(&h.url).await.unwrap();
+    let reopened = {
+        drop(reopened);
+        Store::open(&h.url).await.unwrap()
+    };
+    assert_eq!(h.count("_sqlx_migrations").await, 1);
+    let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();
+    assert_eq!(job.kind, JobKind::Event(pushed("1.0.0")));
+    assert_eq!(
+        reopened.accept("hub", "d", &[], T0).await.unwrap(),
+        Accepted::Duplicate
+    );
+    reopened.close().await;
+}
+
+both!(undecodable_jobs_are_dead_lettered_not_returned);
+async fn undecodable_jobs_are_dead_lettered_not_returned(h: Harness) {
+    h.raw(
+        "INSERT INTO jobs (kind, payload, attempts, enqueued_at_ms, due_at_ms) \
+         VALUES ('event', '{\"kind\":\"from_the_future\"}', 0, 1, 1)",
+    )
+    .await;
+    h.store
+        .enqueue_reconcile("acme/env", "poll", T0)
+        .await
+        .unwrap();
+    let job = h.store.claim("w", LEASE, T0).await.unwrap().unwrap();
+    assert!(matches!(job.kind, JobKind::Reconcile { .. }));
+    let dead = h.store.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, None);
+    assert!(
+        dead[0]
+            .payload
+            .as_deref()
+            .unwrap()
+            .contains("from_the_future")
+    );
+    assert!(
+        dead[0].last_error.contains("decoding"),
+        "{}",
+        dead[0].last_error
+    );
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works_for_tests() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store
+        .accept("hub", "d", &[pushed("1.0.0")], T0)
+        .await
+        .unwrap();
+    let job = store.claim("w", LEASE, T0).await.unwrap().unwrap();
+    store.complete(job.id).await.unwrap();
+    assert_eq!(store.queue_stats(T0).await.unwrap().depth, 0);
+}
+
+#[tokio::test]
+async fn open_rejects_bad_urls_clearly() {
+    let err = Store::open("mysql://user:secret@db/imagebump")
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("unsupported store URL"), "{msg}");
+    assert!(!msg.contains("secret"), "password leaked: {msg}");
+
+    // Nothing listens on port 1.
+    let err = Store::open("postgres://user:secret@127.0.0.1:1/imagebump")
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("connecting to the Postgres store"), "{msg}");
+    assert!(!msg.contains("secret"), "password leaked: {msg}");
+
+    let err = Store::open("sqlite:///proc/imagebump/store.db")
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("/proc/imagebump"), "{err:#}");
+}
