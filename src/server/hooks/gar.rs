@@ -206,8 +206,10 @@ struct Push {
 #[derive(Deserialize)]
 struct Message {
     data: Option<String>,
-    #[serde(rename = "messageId", alias = "message_id")]
-    message_id: String,
+    /// Pub/Sub sends the id under both spellings.
+    #[serde(rename = "messageId")]
+    message_id_camel: Option<String>,
+    message_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +240,9 @@ impl Source for Gar {
             .as_deref()
             .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
             .ok_or_else(|| HookError::Malformed("message.data is not base64".into()))?;
+        let delivery = non_empty(push.message.message_id_camel.as_deref())
+            .or_else(|| non_empty(push.message.message_id.as_deref()))
+            .ok_or_else(|| HookError::Malformed("message without messageId".into()))?;
         let n: Notification = parse_json(&data)?;
         if n.action != "INSERT" {
             return Ok(Verdict::Ignored(format!(
@@ -271,7 +276,7 @@ impl Source for Gar {
             }
         };
         Ok(Verdict::Events {
-            delivery: push.message.message_id,
+            delivery,
             events: vec![Event::ImagePushed(image)],
         })
     }
