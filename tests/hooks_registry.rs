@@ -1019,3 +1019,48 @@ async fn gar_new_needs_audience_and_keys() {
     // Refreshing from the same file works.
     gar().await.refresh_keys().await.unwrap();
 }
+
+#[tokio::test]
+async fn gar_service_account_and_email_verified() {
+    let sa = "pubsub-push@acme-prod.iam.gserviceaccount.com".to_string();
+    let src = gar().await.with_service_accounts([sa]);
+    let body = push_body("insert.json", "7");
+    let now = unix_now();
+    let pem = &keys().pem;
+    let send = |c: serde_json::Value| {
+        Req::new(&body)
+            .header("authorization", &bearer(&sign(c, "test-kid-1", pem)))
+            .send(&src)
+    };
+    let good = claims("https://accounts.google.com", AUDIENCE, now, now + 3600);
+    assert_eq!(events(send(good.clone())).0, "7");
+    let mut other = good.clone();
+    other["email"] = serde_json::json!("intruder@evil-project.iam.gserviceaccount.com");
+    unauthorized(send(other));
+    let mut unverified = good.clone();
+    unverified["email_verified"] = serde_json::json!(false);
+    unauthorized(send(unverified.clone()));
+    // Even without a configured account, an unverified email is refused.
+    let open = gar().await;
+    unauthorized(
+        Req::new(&body)
+            .header(
+                "authorization",
+                &bearer(&sign(unverified, "test-kid-1", pem)),
+            )
+            .send(&open),
+    );
+}
+
+#[tokio::test]
+async fn gar_reads_snake_case_message_id() {
+    let src = gar().await;
+    let data = base64::engine::general_purpose::STANDARD.encode(fixture("gar", "insert.json"));
+    let body =
+        serde_json::json!({"message": {"data": data, "message_id": "42"}, "subscription": "s"})
+            .to_string();
+    let v = Req::new(body.as_bytes())
+        .header("authorization", &bearer(&good_token()))
+        .send(&src);
+    assert_eq!(events(v).0, "42");
+}

@@ -8,6 +8,10 @@
 //! request time. The keys are loaded when the source is built (`jwks_file`,
 //! or `jwks_url` fetched by [`Gar::new`]) because `handle` cannot wait on
 //! the network; [`Gar::refresh_keys`] reloads them after Google rotates.
+//! A token with `email_verified: false` is refused; when
+//! [`Gar::with_service_accounts`] names the push service accounts, `email`
+//! must be one of them (without it, any Google-signed token for the
+//! audience passes, so keep the audience or a path token unguessable).
 //! The token covers nothing of the body: the body is trusted only because
 //! Pub/Sub sent it. A configured `path_token` must match too.
 //!
@@ -49,6 +53,7 @@ pub struct Gar {
     path_token: Option<Secret>,
     source: KeySource,
     keys: RwLock<Vec<(String, DecodingKey)>>,
+    service_accounts: Vec<String>,
 }
 
 impl Gar {
@@ -72,7 +77,15 @@ impl Gar {
             path_token: path_token(settings, NAME)?,
             source,
             keys: RwLock::new(keys),
+            service_accounts: Vec::new(),
         })
+    }
+
+    /// Accepts only tokens whose verified `email` is one of these push
+    /// service accounts.
+    pub fn with_service_accounts(mut self, emails: impl IntoIterator<Item = String>) -> Gar {
+        self.service_accounts = emails.into_iter().collect();
+        self
     }
 
     /// Reloads the signing keys (call it periodically; Google rotates them).
@@ -120,7 +133,8 @@ impl Gar {
         let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|_| unauthorized("bad token signature"))?
             .claims;
-        check_claims(&claims, &self.audience, req.now)
+        check_claims(&claims, &self.audience, req.now)?;
+        check_email(&claims, &self.service_accounts)
     }
 }
 
@@ -131,6 +145,8 @@ struct Claims {
     exp: u64,
     iat: u64,
     nbf: Option<u64>,
+    email: Option<String>,
+    email_verified: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +180,21 @@ fn check_claims(c: &Claims, audience: &str, now: SystemTime) -> Result<(), HookE
         return unauthorized("token not valid yet");
     }
     Ok(())
+}
+
+fn check_email(c: &Claims, allowed: &[String]) -> Result<(), HookError> {
+    if c.email_verified == Some(false) {
+        return Err(HookError::Unauthorized("token email not verified".into()));
+    }
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    match &c.email {
+        Some(e) if c.email_verified == Some(true) && allowed.iter().any(|a| a == e) => Ok(()),
+        _ => Err(HookError::Unauthorized(
+            "token is not from the push service account".into(),
+        )),
+    }
 }
 
 async fn load_keys(source: &KeySource) -> anyhow::Result<Vec<(String, DecodingKey)>> {
