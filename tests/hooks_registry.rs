@@ -1064,3 +1064,32 @@ async fn gar_reads_snake_case_message_id() {
         .send(&src);
     assert_eq!(events(v).0, "42");
 }
+
+#[test]
+fn references_split_into_host_repository_tag_digest() {
+    use imagebump::server::hooks::registry_common::{ImageRef, split_reference};
+    let r = |reg: &str, repo: &str, tag: Option<&str>, digest: Option<&str>| ImageRef {
+        registry: reg.into(),
+        repository: repo.into(),
+        tag: tag.map(Into::into),
+        digest: digest.map(Into::into),
+    };
+    assert_eq!(
+        split_reference("localhost:5000/acme/web"),
+        Some(r("localhost:5000", "acme/web", None, None))
+    );
+    assert_eq!(
+        split_reference("Registry.Example.com:443/acme/web:1.0@sha256:ab"),
+        Some(r(
+            "registry.example.com:443",
+            "acme/web",
+            Some("1.0"),
+            Some("sha256:ab")
+        ))
+    );
+    assert_eq!(
+        split_reference("registry-1.docker.io/nginx:1.27"),
+        Some(r("docker.io", "library/nginx", Some("1.27"), None))
+    );
+    assert_eq!(split_reference("nginx"), None);
+}

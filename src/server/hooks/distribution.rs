@@ -12,8 +12,8 @@
 use serde::Deserialize;
 
 use super::registry_common::{
-    StaticAuth, check_content_type, docker_hub_repository, is_manifest_media_type, non_empty,
-    normalize_host, parse_json,
+    StaticAuth, body_digest, check_content_type, docker_hub_repository, is_manifest_media_type,
+    non_empty, normalize_host, parse_json,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::HookSettings;
@@ -117,7 +117,7 @@ impl Source for Distribution {
         let delivery = if ids.iter().all(|id| !id.is_empty()) {
             ids.join(",")
         } else {
-            super::registry_common::body_digest(req.body)
+            body_digest(req.body)
         };
         Ok(Verdict::Events { delivery, events })
     }
