@@ -5,6 +5,17 @@
 //! secrets at once for rotation), and answers with a [`Verdict`] or a
 //! [`HookError`] that maps to an HTTP status.
 
+pub mod acr;
+pub mod artifactory;
+pub mod cdevents;
+pub mod distribution;
+pub mod dockerhub;
+pub mod gar;
+pub mod harbor;
+pub mod nexus;
+pub mod quay;
+pub mod registry_common;
+
 use std::time::SystemTime;
 
 use crate::event::Event;

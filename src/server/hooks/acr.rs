@@ -1,0 +1,102 @@
+//! Azure Container Registry webhooks (WEBHOOKS.md §9).
+//!
+//! ACR signs nothing and adds no header beyond the custom ones configured
+//! on the webhook, so the endpoint is reachable only at
+//! `/hooks/acr/{token}` and [`Acr::new`] refuses to build without
+//! `path_token`. When `hooks.acr.secrets` is set, an `Authorization`
+//! custom header (`az acr webhook create --headers "Authorization=…"`) must
+//! match one of them as well. The body is one event: `push` of a manifest
+//! becomes an [`ImagePushed`] (registry = `request.host`); `ping`,
+//! deletes and chart events are ignored. The delivery id is the event `id`.
+
+use serde::Deserialize;
+
+use super::registry_common::{
+    StaticAuth, body_digest, check_content_type, is_manifest_media_type, non_empty, normalize_host,
+    parse_json, required_path_token,
+};
+use super::{HookError, Incoming, Source, Verdict};
+use crate::config::HookSettings;
+use crate::event::{Event, ImagePushed};
+
+const NAME: &str = "acr";
+
+/// Receives ACR webhooks behind a path token (and optionally a header).
+pub struct Acr {
+    auth: StaticAuth,
+}
+
+impl Acr {
+    pub fn new(settings: &HookSettings) -> anyhow::Result<Acr> {
+        required_path_token(settings, NAME)?;
+        Ok(Acr {
+            auth: StaticAuth::new(settings, NAME, "authorization")?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    id: Option<String>,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    target: Target,
+    #[serde(default)]
+    request: Request,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    media_type: Option<String>,
+    digest: Option<String>,
+    repository: Option<String>,
+    tag: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct Request {
+    host: Option<String>,
+}
+
+impl Source for Acr {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn needs_path_token(&self) -> bool {
+        true
+    }
+
+    fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
+        self.auth.verify(req)?;
+        check_content_type(req, &["application/json"])?;
+        let p: Payload = parse_json(req.body)?;
+        if p.action != "push" {
+            return Ok(Verdict::Ignored(format!(
+                "action {} is not a push",
+                p.action
+            )));
+        }
+        if let Some(mt) = p.target.media_type.as_deref()
+            && !is_manifest_media_type(mt)
+        {
+            return Ok(Verdict::Ignored("push of a non-manifest".into()));
+        }
+        let registry = non_empty(p.request.host.as_deref())
+            .map(|h| normalize_host(&h))
+            .ok_or_else(|| HookError::Malformed("push without request.host".into()))?;
+        let repository = non_empty(p.target.repository.as_deref())
+            .ok_or_else(|| HookError::Malformed("push without target.repository".into()))?;
+        Ok(Verdict::Events {
+            delivery: non_empty(p.id.as_deref()).unwrap_or_else(|| body_digest(req.body)),
+            events: vec![Event::ImagePushed(ImagePushed {
+                registry,
+                repository,
+                tag: non_empty(p.target.tag.as_deref()),
+                digest: non_empty(p.target.digest.as_deref()),
+            })],
+        })
+    }
+}
