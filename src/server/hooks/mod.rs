@@ -5,6 +5,9 @@
 //! secrets at once for rotation), and answers with a [`Verdict`] or a
 //! [`HookError`] that maps to an HTTP status.
 
+pub mod github;
+pub mod verify;
+
 use std::time::SystemTime;
 
 use crate::event::Event;
