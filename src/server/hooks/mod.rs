@@ -8,6 +8,10 @@
 pub mod github;
 pub mod verify;
 
+pub mod gitea;
+pub mod github;
+pub mod verify;
+
 use std::time::SystemTime;
 
 use crate::event::Event;
