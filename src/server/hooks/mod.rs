@@ -12,6 +12,11 @@ pub mod gitea;
 pub mod github;
 pub mod verify;
 
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
+pub mod verify;
+
 use std::time::SystemTime;
 
 use crate::event::Event;
