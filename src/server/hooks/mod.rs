@@ -17,6 +17,12 @@ pub mod github;
 pub mod gitlab;
 pub mod verify;
 
+pub mod bitbucket;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
+pub mod verify;
+
 use std::time::SystemTime;
 
 use crate::event::Event;
