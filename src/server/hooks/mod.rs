@@ -5,19 +5,8 @@
 //! secrets at once for rotation), and answers with a [`Verdict`] or a
 //! [`HookError`] that maps to an HTTP status.
 
-pub mod github;
-pub mod verify;
-
-pub mod gitea;
-pub mod github;
-pub mod verify;
-
-pub mod gitea;
-pub mod github;
-pub mod gitlab;
-pub mod verify;
-
 pub mod bitbucket;
+pub mod generic;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
