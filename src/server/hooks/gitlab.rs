@@ -69,13 +69,14 @@ impl GitLab {
         if !self.signing.is_empty() && verify::has_standard_signature(req) {
             return verify::standard(req, &self.signing);
         }
-        match req.header("x-gitlab-token") {
-            Some(token) => verify::token(token, &self.tokens, req.body),
-            None if self.tokens.is_empty() => {
-                Err(HookError::Unauthorized("missing webhook-signature".into()))
-            }
-            None => Err(HookError::Unauthorized("missing X-Gitlab-Token".into())),
+        if self.tokens.is_empty() {
+            // Only signing tokens are configured: a plain token is not enough.
+            return Err(HookError::Unauthorized("missing webhook-signature".into()));
         }
+        let token = req
+            .header("x-gitlab-token")
+            .ok_or_else(|| HookError::Unauthorized("missing X-Gitlab-Token".into()))?;
+        verify::token(token, &self.tokens, req.body)
     }
 }
 
