@@ -15,6 +15,12 @@ pub mod harbor;
 pub mod nexus;
 pub mod quay;
 pub mod registry_common;
+pub mod bitbucket;
+pub mod generic;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
+pub mod verify;
 
 use std::time::SystemTime;
 
