@@ -18,7 +18,9 @@ pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+                .set_buckets(&[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ])
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -40,7 +42,8 @@ pub fn webhook(source: &str, outcome: &'static str) {
 
 pub fn queue(depth: u64, oldest_age: Option<Duration>, dead: u64) {
     metrics::gauge!("imagebump_queue_depth").set(depth as f64);
-    metrics::gauge!("imagebump_queue_oldest_age_seconds").set(oldest_age.map_or(0.0, |d| d.as_secs_f64()));
+    metrics::gauge!("imagebump_queue_oldest_age_seconds")
+        .set(oldest_age.map_or(0.0, |d| d.as_secs_f64()));
     metrics::gauge!("imagebump_queue_dead_letters").set(dead as f64);
 }
 
@@ -50,11 +53,13 @@ pub fn reconcile(repo: &str, took: Duration, ok: bool) {
 }
 
 pub fn bumps_proposed(repo: &str, n: usize) {
-    metrics::counter!("imagebump_bumps_proposed_total", "repo" => repo.to_string()).increment(n as u64);
+    metrics::counter!("imagebump_bumps_proposed_total", "repo" => repo.to_string())
+        .increment(n as u64);
 }
 
 pub fn bumps_merged(repo: &str, n: usize) {
-    metrics::counter!("imagebump_bumps_merged_total", "repo" => repo.to_string()).increment(n as u64);
+    metrics::counter!("imagebump_bumps_merged_total", "repo" => repo.to_string())
+        .increment(n as u64);
 }
 
 pub fn registry_request(host: &str, status: u16) {

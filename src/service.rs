@@ -155,15 +155,27 @@ pub fn next_poll(interval: Duration, jitter: f64) -> Duration {
 /// Enqueues a reconcile of every repository on its interval (with
 /// jitter), until the process stops; the workers run them. The store
 /// coalesces a poll with a reconcile already pending.
-pub async fn poll_forever(config: Arc<ServiceConfig>, repos: Vec<Arc<Repo>>, store: crate::store::Store, wake: Arc<tokio::sync::Notify>) {
+pub async fn poll_forever(
+    config: Arc<ServiceConfig>,
+    repos: Vec<Arc<Repo>>,
+    store: crate::store::Store,
+    wake: Arc<tokio::sync::Notify>,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
         let (config, store, wake) = (config.clone(), store.clone(), wake.clone());
         tasks.spawn(async move {
             loop {
-                match store.enqueue_reconcile(repo.mirror.name(), "poll", crate::server::now_ms()).await {
+                match store
+                    .enqueue_reconcile(repo.mirror.name(), "poll", crate::server::now_ms())
+                    .await
+                {
                     Ok(_) => wake.notify_waiters(),
-                    Err(e) => tracing::error!(repo = repo.mirror.name(), error = format!("{e:#}"), "cannot enqueue the poll"),
+                    Err(e) => tracing::error!(
+                        repo = repo.mirror.name(),
+                        error = format!("{e:#}"),
+                        "cannot enqueue the poll"
+                    ),
                 }
                 tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;
             }

@@ -39,8 +39,22 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn new(store: Store, repos: Vec<Arc<Repo>>, locks: RepoLocks, wake: Arc<Notify>, lease: Duration) -> Arc<Workers> {
-        Arc::new(Workers { store, repos, locks, wake, lease, images: Mutex::default(), detected: Mutex::default() })
+    pub fn new(
+        store: Store,
+        repos: Vec<Arc<Repo>>,
+        locks: RepoLocks,
+        wake: Arc<Notify>,
+        lease: Duration,
+    ) -> Arc<Workers> {
+        Arc::new(Workers {
+            store,
+            repos,
+            locks,
+            wake,
+            lease,
+            images: Mutex::default(),
+            detected: Mutex::default(),
+        })
     }
 
     /// Runs `n` workers until the process stops.
@@ -79,11 +93,18 @@ impl Workers {
             Err(e) => {
                 let message = format!("{e:#}");
                 tracing::warn!(job = job.id, error = %message, "job failed");
-                self.store.fail(job.id, &message, now_ms()).await.map(|_| ())
+                self.store
+                    .fail(job.id, &message, now_ms())
+                    .await
+                    .map(|_| ())
             }
         };
         if let Err(e) = done {
-            tracing::error!(job = job.id, error = format!("{e:#}"), "cannot record the job's end; it will be retried after its lease");
+            tracing::error!(
+                job = job.id,
+                error = format!("{e:#}"),
+                "cannot record the job's end; it will be retried after its lease"
+            );
         }
     }
 
@@ -105,13 +126,20 @@ impl Workers {
                     .collect();
                 if let Ok(mut d) = self.detected.lock() {
                     for r in &hit {
-                        d.entry(r.mirror.name().to_string()).or_insert(enqueued_at_ms);
+                        d.entry(r.mirror.name().to_string())
+                            .or_insert(enqueued_at_ms);
                     }
                 }
                 hit
             }
-            Event::RepoPushed(e) => self.repos_named(&e.repo).filter(|r| r.settings.branch == e.branch).collect(),
-            Event::ChangeRequestUpdated(e) => self.repos_named(&e.repo).filter(|_| e.head.starts_with("imagebump/")).collect(),
+            Event::RepoPushed(e) => self
+                .repos_named(&e.repo)
+                .filter(|r| r.settings.branch == e.branch)
+                .collect(),
+            Event::ChangeRequestUpdated(e) => self
+                .repos_named(&e.repo)
+                .filter(|_| e.head.starts_with("imagebump/"))
+                .collect(),
             Event::ChecksCompleted(e) => self.repos_named(&e.repo).collect(),
             Event::Command(e) => {
                 tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, "comment command received; commands are not handled yet, reconciling");
@@ -119,14 +147,23 @@ impl Workers {
             }
         };
         for r in targets {
-            self.store.enqueue_reconcile(r.mirror.name(), event_reason(event), now_ms()).await?;
+            self.store
+                .enqueue_reconcile(r.mirror.name(), event_reason(event), now_ms())
+                .await?;
         }
         self.wake.notify_waiters();
         Ok(())
     }
 
-    fn repos_named<'a>(&'a self, platform_name: &'a str) -> impl Iterator<Item = &'a Arc<Repo>> + 'a {
-        self.repos.iter().filter(move |r| r.settings.project().is_some_and(|p| p.eq_ignore_ascii_case(platform_name)))
+    fn repos_named<'a>(
+        &'a self,
+        platform_name: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Repo>> + 'a {
+        self.repos.iter().filter(move |r| {
+            r.settings
+                .project()
+                .is_some_and(|p| p.eq_ignore_ascii_case(platform_name))
+        })
     }
 
     async fn reconcile(&self, name: &str) -> anyhow::Result<()> {
@@ -145,9 +182,19 @@ impl Workers {
             m.insert(name.to_string(), outcome.images.iter().cloned().collect());
         }
         let delivered = outcome.actions.iter().any(|a| {
-            matches!(a, Action::Opened { .. } | Action::Updated { .. } | Action::CommittedToBase { .. } | Action::PushedBranch { .. })
+            matches!(
+                a,
+                Action::Opened { .. }
+                    | Action::Updated { .. }
+                    | Action::CommittedToBase { .. }
+                    | Action::PushedBranch { .. }
+            )
         });
-        let merged = outcome.actions.iter().filter(|a| matches!(a, Action::Merged { .. })).count();
+        let merged = outcome
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Merged { .. }))
+            .count();
         if merged > 0 {
             crate::metrics::bumps_merged(name, merged);
         }

@@ -25,14 +25,29 @@ struct Server {
 
 async fn start(body_limit: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("imagebump.db").display())).await.unwrap();
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("imagebump.db").display()
+    ))
+    .await
+    .unwrap();
     let mut settings = BTreeMap::new();
-    settings.insert("github".to_string(), HookSettings { secrets: vec![Secret::new(SECRET.into())], ..Default::default() });
+    settings.insert(
+        "github".to_string(),
+        HookSettings {
+            secrets: vec![Secret::new(SECRET.into())],
+            ..Default::default()
+        },
+    );
     settings.insert(
         "dockerhub".to_string(),
-        HookSettings { path_token: Some(Secret::new("hub-token-123".into())), ..Default::default() },
+        HookSettings {
+            path_token: Some(Secret::new("hub-token-123".into())),
+            ..Default::default()
+        },
     );
-    let sources: HashMap<String, Arc<dyn hooks::Source>> = hooks::build_all(&settings).await.unwrap();
+    let sources: HashMap<String, Arc<dyn hooks::Source>> =
+        hooks::build_all(&settings).await.unwrap();
     let port = support::free_port();
     let state = Arc::new(AppState {
         sources,
@@ -52,7 +67,12 @@ async fn start(body_limit: usize) -> Server {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    Server { base, store, _dir: dir, _handle: handle }
+    Server {
+        base,
+        store,
+        _dir: dir,
+        _handle: handle,
+    }
 }
 
 fn sign(body: &[u8]) -> String {
@@ -71,8 +91,15 @@ fn push_body() -> Vec<u8> {
     .into_bytes()
 }
 
-async fn post(s: &Server, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new().post(format!("{}{path}", s.base)).body(body.to_vec());
+async fn post(
+    s: &Server,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", s.base))
+        .body(body.to_vec());
     for (k, v) in headers {
         req = req.header(*k, v);
     }
@@ -99,10 +126,17 @@ async fn signed_push_is_stored_then_a_replay_is_a_duplicate() {
     let s = start(1 << 20).await;
     let body = push_body();
     let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, "d-1")).await;
-    assert_eq!((status, answer["status"].as_str()), (202, Some("stored")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (202, Some("stored")),
+        "{answer}"
+    );
     assert_eq!(depth(&s).await, 1, "committed before the answer");
     let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, "d-1")).await;
-    assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
     assert_eq!(depth(&s).await, 1, "no second job");
 }
 
@@ -112,23 +146,75 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     let body = push_body();
     let mut tampered = body.clone();
     tampered[10] ^= 1;
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, String)>, u16)> = vec![
-        ("wrong signature", body.clone(), { let mut h = github_headers(&body, "x1"); h[3].1 = sign(b"other"); h }, 401),
-        ("missing signature", body.clone(), github_headers(&body, "x2")[..3].to_vec(), 401),
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "wrong signature",
+            body.clone(),
+            {
+                let mut h = github_headers(&body, "x1");
+                h[3].1 = sign(b"other");
+                h
+            },
+            401,
+        ),
+        (
+            "missing signature",
+            body.clone(),
+            github_headers(&body, "x2")[..3].to_vec(),
+            401,
+        ),
         ("tampered body", tampered, github_headers(&body, "x3"), 401),
-        ("wrong content type", body.clone(), { let mut h = github_headers(&body, "x4"); h[0].1 = "text/plain".into(); h }, 415),
-        ("malformed JSON", b"{not json".to_vec(), github_headers(b"{not json", "x5"), 400),
-        ("too large", vec![b' '; 5000], github_headers(&vec![b' '; 5000], "x6"), 413),
+        (
+            "wrong content type",
+            body.clone(),
+            {
+                let mut h = github_headers(&body, "x4");
+                h[0].1 = "text/plain".into();
+                h
+            },
+            415,
+        ),
+        (
+            "malformed JSON",
+            b"{not json".to_vec(),
+            github_headers(b"{not json", "x5"),
+            400,
+        ),
+        (
+            "too large",
+            vec![b' '; 5000],
+            github_headers(&vec![b' '; 5000], "x6"),
+            413,
+        ),
     ];
     for (what, body, headers, expected) in cases {
         let (status, answer) = post(&s, "/hooks/github", &body, &headers).await;
         assert_eq!(status, expected, "{what}: {answer}");
-        assert!(answer["error"].is_string(), "{what}: a short reason: {answer}");
+        assert!(
+            answer["error"].is_string(),
+            "{what}: a short reason: {answer}"
+        );
     }
-    let (status, _) = post(&s, "/hooks/nope", b"{}", &[("content-type", "application/json".into())]).await;
+    let (status, _) = post(
+        &s,
+        "/hooks/nope",
+        b"{}",
+        &[("content-type", "application/json".into())],
+    )
+    .await;
     assert_eq!(status, 404, "unknown source");
-    let (status, _) = post(&s, "/hooks/dockerhub", b"{}", &[("content-type", "application/json".into())]).await;
-    assert_eq!(status, 401, "a source that cannot sign is reachable only at its secret path");
+    let (status, _) = post(
+        &s,
+        "/hooks/dockerhub",
+        b"{}",
+        &[("content-type", "application/json".into())],
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "a source that cannot sign is reachable only at its secret path"
+    );
     assert_eq!(depth(&s).await, 0);
 }
 
@@ -166,7 +252,9 @@ async fn flood_of_forged_requests_writes_nothing_and_stays_ready() {
                     .body(body.clone())
                     .send()
                     .await;
-                *seen.entry(r.map(|r| r.status().as_u16()).unwrap_or(0)).or_insert(0) += 1;
+                *seen
+                    .entry(r.map(|r| r.status().as_u16()).unwrap_or(0))
+                    .or_insert(0) += 1;
             }
             seen
         });
@@ -179,10 +267,30 @@ async fn flood_of_forged_requests_writes_nothing_and_stays_ready() {
     assert_eq!(statuses, HashMap::from([(401, 10_000)]));
     assert_eq!(depth(&s).await, 0, "no store writes");
     // The forged delivery ids were not recorded: a real one with such an id is stored.
-    let (status, _) = post(&s, "/hooks/github", &body, &github_headers(&body, "flood-0-0")).await;
+    let (status, _) = post(
+        &s,
+        "/hooks/github",
+        &body,
+        &github_headers(&body, "flood-0-0"),
+    )
+    .await;
     assert_eq!(status, 202);
-    let ready = client.get(format!("{}/readyz", s.base)).send().await.unwrap();
+    let ready = client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
-    let metrics = client.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("imagebump_webhook_signature_failures_total{source=\"github\"}"), "{metrics}");
+    let metrics = client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("imagebump_webhook_signature_failures_total{source=\"github\"}"),
+        "{metrics}"
+    );
 }

@@ -44,10 +44,26 @@ async fn env(host: &str, port: u16) -> Env {
     let seed = dir.path().join("seed");
     std::fs::create_dir_all(seed.join("apps")).unwrap();
     std::fs::write(seed.join(".imagebump.yaml"), default_config(host)).unwrap();
-    std::fs::write(seed.join("apps/web.yaml"), format!("image: {host}/acme/web:1.4.2\n")).unwrap();
+    std::fs::write(
+        seed.join("apps/web.yaml"),
+        format!("image: {host}/acme/web:1.4.2\n"),
+    )
+    .unwrap();
     git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
     git(&seed, &["add", "-A"]);
-    git(&seed, &["-c", "user.name=Ops", "-c", "user.email=ops@example.com", "commit", "-q", "-m", "init"]);
+    git(
+        &seed,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+    );
     git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
     let remote = dir.path().join("remote.git");
     let fake = FakeGitHub::start("acme/env", &remote).await;
@@ -62,35 +78,59 @@ async fn env(host: &str, port: u16) -> Env {
         token = fake.token(),
     );
     std::fs::write(dir.path().join("imagebump.toml"), config).unwrap();
-    Env { dir, remote, fake, port }
+    Env {
+        dir,
+        remote,
+        fake,
+        port,
+    }
 }
 
 fn serve(e: &Env) -> Service {
     let log = std::fs::File::create(e.dir.path().join(format!("serve-{}.log", now_tag()))).unwrap();
     let child = Command::new(BIN)
-        .args(["serve", "--config", e.dir.path().join("imagebump.toml").to_str().unwrap()])
+        .args([
+            "serve",
+            "--config",
+            e.dir.path().join("imagebump.toml").to_str().unwrap(),
+        ])
         .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
         .env("IMAGEBUMP_LOG", "imagebump=debug")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let s = Service { child, port: e.port };
-    wait_for("the service to answer /readyz", Duration::from_secs(30), || get(s.port, "/readyz").filter(|b| b == "ready\n"));
+    let s = Service {
+        child,
+        port: e.port,
+    };
+    wait_for(
+        "the service to answer /readyz",
+        Duration::from_secs(30),
+        || get(s.port, "/readyz").filter(|b| b == "ready\n"),
+    );
     s
 }
 
 fn now_tag() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
-    buf.starts_with("HTTP/1.1 200").then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+    buf.starts_with("HTTP/1.1 200")
+        .then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
 }
 
 fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -104,9 +144,21 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
-/// Reconciles so far, as the fake saw them (each lists open PRs once).
+/// Reconciles finished so far, from the service's own metrics.
+fn finished(port: u16) -> usize {
+    let text = get(port, "/metrics").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("imagebump_reconcile_duration_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
+        .sum()
+}
+
+/// Reconciles started so far, as the fake saw them (each lists open PRs once).
 fn reconciles(fake: &FakeGitHub) -> usize {
-    fake.requests().iter().filter(|(m, p)| m == "GET" && p.ends_with("/pulls")).count()
+    fake.requests()
+        .iter()
+        .filter(|(m, p)| m == "GET" && p.ends_with("/pulls"))
+        .count()
 }
 
 /// A distribution notification for `repo:tag` (as the registry sends it).
@@ -134,29 +186,46 @@ fn post_notification(port: u16, body: &str) -> u16 {
     .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
-    buf.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    buf.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 fn open_prs(fake: &FakeGitHub) -> Vec<support::github::FakePr> {
-    fake.prs().into_iter().filter(|p| p.state == "open").collect()
+    fake.prs()
+        .into_iter()
+        .filter(|p| p.state == "open")
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_notification_opens_an_mr_without_polling() {
     let port = support::free_port();
-    let registry = TestRegistry::start_with_notifications(&format!("http://127.0.0.1:{port}/hooks/distribution/{PATH_TOKEN}"), AUTH);
+    let registry = TestRegistry::start_with_notifications(
+        &format!("http://127.0.0.1:{port}/hooks/distribution/{PATH_TOKEN}"),
+        AUTH,
+    );
     registry.push_image("acme/web", "1.4.2").await;
     let e = env(&registry.host(), port).await;
     let _service = serve(&e);
-    wait_for("the start-up reconcile", Duration::from_secs(30), || (reconciles(&e.fake) >= 1).then_some(()));
+    wait_for("the start-up reconcile", Duration::from_secs(30), || {
+        (reconciles(&e.fake) >= 1).then_some(())
+    });
     assert!(e.fake.prs().is_empty());
 
     registry.push_image("acme/web", "1.4.3").await;
-    let pr = wait_for("an MR from the registry's notification", Duration::from_secs(30), || open_prs(&e.fake).into_iter().next());
+    let pr = wait_for(
+        "an MR from the registry's notification",
+        Duration::from_secs(30),
+        || open_prs(&e.fake).into_iter().next(),
+    );
     assert_eq!(pr.title, "Bump web to 1.4.3");
     assert_eq!(e.fake.prs().len(), 1);
-    let detect = get(port, "/metrics").unwrap_or_default();
-    assert!(detect.contains("imagebump_detect_to_mr_seconds_count 1"), "{detect}");
+    // The run that opened the MR records push -> MR latency once it ends.
+    wait_for("the detect -> MR latency", Duration::from_secs(10), || {
+        get(port, "/metrics").filter(|m| m.contains("imagebump_detect_to_mr_seconds_count 1"))
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,13 +235,27 @@ async fn forged_notification_for_a_missing_tag_opens_nothing() {
     let port = support::free_port();
     let e = env(&registry.host(), port).await;
     let _service = serve(&e);
-    wait_for("the start-up reconcile", Duration::from_secs(30), || (reconciles(&e.fake) >= 1).then_some(()));
+    wait_for("the start-up reconcile", Duration::from_secs(30), || {
+        (reconciles(&e.fake) >= 1).then_some(())
+    });
     let before = reconciles(&e.fake);
-    let forged = notification(&registry.host(), "acme/web", "9.9.9", &format!("sha256:{}", "e".repeat(64)));
+    let forged = notification(
+        &registry.host(),
+        "acme/web",
+        "9.9.9",
+        &format!("sha256:{}", "e".repeat(64)),
+    );
     assert_eq!(post_notification(port, &forged), 202);
-    wait_for("the reconcile the event asked for", Duration::from_secs(30), || (reconciles(&e.fake) > before).then_some(()));
+    wait_for(
+        "the reconcile the event asked for",
+        Duration::from_secs(30),
+        || (reconciles(&e.fake) > before).then_some(()),
+    );
     std::thread::sleep(Duration::from_millis(300));
-    assert!(e.fake.prs().is_empty(), "the registry has no 9.9.9: nothing to bump");
+    assert!(
+        e.fake.prs().is_empty(),
+        "the registry has no 9.9.9: nothing to bump"
+    );
     assert!(git(&e.remote, &["branch", "--list", "imagebump/*"]).is_empty());
 }
 
@@ -183,24 +266,39 @@ async fn killed_after_202_the_mr_appears_exactly_once_after_restart() {
     let port = support::free_port();
     let e = env(&registry.host(), port).await;
     let mut service = serve(&e);
-    wait_for("the start-up reconcile", Duration::from_secs(30), || (reconciles(&e.fake) >= 1).then_some(()));
+    wait_for("the start-up reconcile", Duration::from_secs(30), || {
+        (reconciles(&e.fake) >= 1).then_some(())
+    });
     let before = reconciles(&e.fake);
 
     let digest = registry.push_image("acme/web", "1.4.3").await;
     // The event's reconcile will hang in its first forge call: kill it there.
-    e.fake.delay_next("GET", "/repos/acme/env/pulls", 1, Duration::from_secs(20));
+    e.fake
+        .delay_next("GET", "/repos/acme/env/pulls", 1, Duration::from_secs(20));
     let body = notification(&registry.host(), "acme/web", "1.4.3", digest.as_str());
     assert_eq!(post_notification(port, &body), 202);
-    wait_for("the job to start", Duration::from_secs(30), || (reconciles(&e.fake) > before).then_some(()));
+    wait_for("the job to start", Duration::from_secs(30), || {
+        (reconciles(&e.fake) > before).then_some(())
+    });
     service.child.kill().unwrap(); // SIGKILL
     service.child.wait().unwrap();
     assert!(e.fake.prs().is_empty(), "killed before the MR");
 
     let _service = serve(&e);
-    let pr = wait_for("the MR after the restart", Duration::from_secs(60), || open_prs(&e.fake).into_iter().next());
+    let pr = wait_for("the MR after the restart", Duration::from_secs(60), || {
+        open_prs(&e.fake).into_iter().next()
+    });
     assert_eq!(pr.title, "Bump web to 1.4.3");
-    // The leased job is claimed again after its lease and finds the MR there.
-    std::thread::sleep(Duration::from_secs(3));
+    // The leased job is claimed again after its lease (2 s) and finds the
+    // MR there: wait until the restarted service has finished two runs
+    // (its start-up poll and the reclaimed job).
+    wait_for("the reclaimed job", Duration::from_secs(30), || {
+        (finished(port) >= 2).then_some(())
+    });
     assert_eq!(e.fake.prs().len(), 1, "exactly once");
-    assert_eq!(post_notification(port, &body), 200, "the stored delivery is a duplicate after the restart");
+    assert_eq!(
+        post_notification(port, &body),
+        200,
+        "the stored delivery is a duplicate after the restart"
+    );
 }

@@ -85,7 +85,13 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
     let handle = http.handle();
-    let workers = Workers::new(store.clone(), repos.clone(), RepoLocks::default(), wake.clone(), config.job_lease);
+    let workers = Workers::new(
+        store.clone(),
+        repos.clone(),
+        RepoLocks::default(),
+        wake.clone(),
+        config.job_lease,
+    );
     let poller = service::poll_forever(config.clone(), repos, store, wake);
     tokio::select! {
         r = http => if let Err(e) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },

@@ -60,20 +60,32 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"),
         Err(e) => {
             tracing::warn!(error = %e, "store not reachable");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("store unreachable\n")
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("store unreachable\n")
         }
     }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(stats) = state.store.queue_stats(now_ms()).await {
-        crate::metrics::queue(stats.depth, stats.oldest_age_ms.map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)), stats.dead);
+        crate::metrics::queue(
+            stats.depth,
+            stats
+                .oldest_age_ms
+                .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
+            stats.dead,
+        );
     }
     match &state.metrics {
-        Some(h) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(h.render()),
+        Some(h) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(h.render()),
         None => HttpResponse::NotFound().body("metrics are not enabled\n"),
     }
 }
@@ -82,22 +94,43 @@ fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-async fn hook(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let name = req.match_info().get("source").unwrap_or_default().to_string();
+async fn hook(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let name = req
+        .match_info()
+        .get("source")
+        .unwrap_or_default()
+        .to_string();
     let token = req.match_info().get("token").map(str::to_string);
     let Some(source) = state.sources.get(&name).cloned() else {
         crate::metrics::webhook("unknown", "unknown_source");
-        return answer(StatusCode::NOT_FOUND, json!({"error": "no such webhook source"}));
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no such webhook source"}),
+        );
     };
     if source.needs_path_token() && token.is_none() {
         crate::metrics::webhook(&name, "unauthorized");
-        return answer(StatusCode::UNAUTHORIZED, json!({"error": "this source is reachable only at its secret path"}));
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "this source is reachable only at its secret path"}),
+        );
     }
     let too_large = || {
         crate::metrics::webhook(&name, "too_large");
-        answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"error": format!("body over {} bytes", state.body_limit)}))
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": format!("body over {} bytes", state.body_limit)}),
+        )
     };
-    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > state.body_limit) {
         return too_large();
     }
@@ -115,13 +148,23 @@ async fn hook(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppS
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
+        })
         .collect();
     let content_type = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     let incoming = Incoming {
         headers: &headers,
         body: &body,
@@ -147,12 +190,19 @@ async fn hook(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppS
             crate::metrics::webhook(&name, "ignored");
             answer(StatusCode::OK, json!({"status": "ignored", "reason": why}))
         }
-        Ok(Verdict::Events { delivery, events }) => match state.store.accept(&name, &delivery, &events, now_ms()).await {
+        Ok(Verdict::Events { delivery, events }) => match state
+            .store
+            .accept(&name, &delivery, &events, now_ms())
+            .await
+        {
             Ok(Accepted::Stored { jobs }) => {
                 crate::metrics::webhook(&name, "stored");
                 tracing::info!(source = %name, delivery = %delivery, jobs, "webhook stored");
                 state.wake.notify_waiters();
-                answer(StatusCode::ACCEPTED, json!({"status": "stored", "jobs": jobs}))
+                answer(
+                    StatusCode::ACCEPTED,
+                    json!({"status": "stored", "jobs": jobs}),
+                )
             }
             Ok(Accepted::Duplicate) => {
                 crate::metrics::webhook(&name, "duplicate");
@@ -161,7 +211,10 @@ async fn hook(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppS
             Err(e) => {
                 tracing::error!(source = %name, delivery = %delivery, error = format!("{e:#}"), "cannot store webhook");
                 crate::metrics::webhook(&name, "store_error");
-                answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "cannot store the event now; retry"}))
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "cannot store the event now; retry"}),
+                )
             }
         },
     }
@@ -169,5 +222,8 @@ async fn hook(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppS
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -7,19 +7,19 @@
 
 pub mod acr;
 pub mod artifactory;
+pub mod bitbucket;
 pub mod cdevents;
 pub mod distribution;
 pub mod dockerhub;
 pub mod gar;
-pub mod harbor;
-pub mod nexus;
-pub mod quay;
-pub mod registry_common;
-pub mod bitbucket;
 pub mod generic;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
+pub mod harbor;
+pub mod nexus;
+pub mod quay;
+pub mod registry_common;
 pub mod verify;
 
 use std::time::SystemTime;
@@ -94,9 +94,9 @@ pub trait Source: Send + Sync {
 pub async fn build_all(
     settings: &std::collections::BTreeMap<String, crate::config::HookSettings>,
 ) -> anyhow::Result<std::collections::HashMap<String, std::sync::Arc<dyn Source>>> {
-    use anyhow::Context;
     use std::sync::Arc;
-    let mut out: std::collections::HashMap<String, Arc<dyn Source>> = std::collections::HashMap::new();
+    let mut out: std::collections::HashMap<String, Arc<dyn Source>> =
+        std::collections::HashMap::new();
     for (name, s) in settings {
         let source: Arc<dyn Source> = match name.as_str() {
             "github" => Arc::new(github::GitHub::new(s)?),
@@ -119,5 +119,5 @@ pub async fn build_all(
         };
         out.insert(name.clone(), source);
     }
-    Ok(out).context("building webhook sources")
+    Ok(out)
 }
