@@ -182,4 +182,6 @@ pub async fn poll_forever(
         });
     }
     while tasks.join_next().await.is_some() {}
+    // No repositories (or every poller ended): serving goes on regardless.
+    std::future::pending::<()>().await;
 }

@@ -21,6 +21,8 @@ use crate::reconcile::{self, Action, Repo};
 use crate::server::now_ms;
 use crate::store::{Job, JobKind, Store};
 
+/// Jobs a worker claims at once.
+pub const CLAIM_BATCH: usize = 64;
 /// How long an idle worker sleeps when nothing wakes it.
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -69,9 +71,13 @@ impl Workers {
 
     async fn work(&self, name: &str) {
         loop {
-            match self.store.claim(name, self.lease, now_ms()).await {
-                Ok(Some(job)) => self.process(job).await,
-                Ok(None) => {
+            match self
+                .store
+                .claim_many(name, self.lease, now_ms(), CLAIM_BATCH)
+                .await
+            {
+                Ok(jobs) if !jobs.is_empty() => self.process_many(jobs).await,
+                Ok(_) => {
                     let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 }
                 Err(e) => {
@@ -79,6 +85,39 @@ impl Workers {
                     tokio::time::sleep(IDLE_POLL).await;
                 }
             }
+        }
+    }
+
+    /// Processes claimed jobs in order. Event jobs (cheap: they only route)
+    /// are completed together at the end; a reconcile job is completed as
+    /// soon as it is done.
+    async fn process_many(&self, jobs: Vec<Job>) {
+        let mut routed = Vec::new();
+        for job in jobs {
+            match &job.kind {
+                JobKind::Event(event) => match self.route(event, job.enqueued_at_ms).await {
+                    Ok(()) => routed.push(job.id),
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        tracing::warn!(job = job.id, error = %message, "job failed");
+                        if let Err(e) = self.store.fail(job.id, &message, now_ms()).await {
+                            tracing::error!(
+                                job = job.id,
+                                error = format!("{e:#}"),
+                                "cannot record the failure; retried after its lease"
+                            );
+                        }
+                    }
+                },
+                JobKind::Reconcile { .. } => self.process(job).await,
+            }
+        }
+        if let Err(e) = self.store.complete_many(&routed).await {
+            tracing::error!(
+                jobs = routed.len(),
+                error = format!("{e:#}"),
+                "cannot complete routed events; they are routed again after their lease"
+            );
         }
     }
 

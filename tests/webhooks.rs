@@ -52,6 +52,7 @@ async fn start(body_limit: usize) -> Server {
     let state = Arc::new(AppState {
         sources,
         store: store.clone(),
+        inbox: server::Inbox::start(store.clone()),
         metrics: imagebump::metrics::install(),
         body_limit,
         wake: Arc::new(Notify::new()),

@@ -72,6 +72,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let state = Arc::new(AppState {
         sources,
         store: store.clone(),
+        inbox: server::Inbox::start(store.clone()),
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
         wake: wake.clone(),

@@ -9,6 +9,9 @@
 //! done inside the request; a [`tokio::sync::Notify`] wakes the workers.
 
 pub mod hooks;
+mod inbox;
+
+pub use inbox::Inbox;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +24,15 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::store::{Accepted, Store};
+use crate::store::{Accepted, Delivery, Store};
 use hooks::{HookError, Incoming, Source, Verdict};
 
 /// What the handlers share.
 pub struct AppState {
     pub sources: HashMap<String, Arc<dyn Source>>,
     pub store: Store,
+    /// Where verified deliveries are committed (group commit).
+    pub inbox: Inbox,
     pub metrics: Option<PrometheusHandle>,
     pub body_limit: usize,
     /// Signalled after events are stored.
@@ -191,8 +196,12 @@ async fn hook(
             answer(StatusCode::OK, json!({"status": "ignored", "reason": why}))
         }
         Ok(Verdict::Events { delivery, events }) => match state
-            .store
-            .accept(&name, &delivery, &events, now_ms())
+            .inbox
+            .accept(Delivery {
+                source: name.clone(),
+                delivery: delivery.clone(),
+                events,
+            })
             .await
         {
             Ok(Accepted::Stored { jobs }) => {

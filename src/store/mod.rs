@@ -56,7 +56,7 @@ pub const RETRY_BACKOFF_CAP: Duration = Duration::from_secs(60 * 60);
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SQLite connections: writes serialize anyway; a few allow parallel reads.
-pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
+pub const SQLITE_MAX_CONNECTIONS: u32 = 1;
 
 /// Postgres connections per process: workers, the HTTP inbox and the poller.
 pub const POSTGRES_MAX_CONNECTIONS: u32 = 16;
@@ -82,7 +82,13 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// When abandoned jobs were last dead-lettered (ms); see [`BURY_EVERY`].
+    last_bury_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// How often claims look for jobs whose last attempt lost its lease (a
+/// write; not worth doing on every claim).
+pub const BURY_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 enum Backend {
@@ -101,6 +107,14 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// One webhook delivery to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub source: String,
+    pub delivery: String,
+    pub events: Vec<Event>,
+}
 
 /// What [`Store::accept`] did with a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +216,10 @@ impl Store {
                 redact(url)
             );
         };
-        let store = Store { backend };
+        let store = Store {
+            backend,
+            last_bury_ms: Default::default(),
+        };
         store
             .migrate()
             .await

@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{
-    Accepted, DELIVERY_TTL, DeadJob, Failed, Job, JobKind, MAX_ATTEMPTS, QueueStats, Store, millis,
-    retry_backoff, with_pool,
+    Accepted, DELIVERY_TTL, DeadJob, Delivery, Failed, Job, JobKind, MAX_ATTEMPTS, QueueStats,
+    Store, millis, retry_backoff, with_pool,
 };
 use crate::event::Event;
 
@@ -57,11 +57,11 @@ macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET leased_by = $1, lease_until_ms = $2, attempts = attempts + 1
-WHERE id = (
+WHERE id IN (
     SELECT id FROM jobs
     WHERE dead_at_ms IS NULL AND due_at_ms <= $3
       AND (lease_until_ms IS NULL OR lease_until_ms <= $3)
-    ORDER BY id LIMIT 1 ",
+    ORDER BY id LIMIT $4 ",
             $lock,
             ")
 RETURNING id, kind, payload, repo, reason, source, delivery, attempts, enqueued_at_ms"
@@ -135,42 +135,69 @@ impl Store {
         events: &[Event],
         now_ms: i64,
     ) -> anyhow::Result<Accepted> {
-        let payloads = events
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<_>, _>>()
-            .context("encoding events")?;
+        let one = Delivery {
+            source: source.to_string(),
+            delivery: delivery.to_string(),
+            events: events.to_vec(),
+        };
+        let mut answers = self
+            .accept_batch(std::slice::from_ref(&one), now_ms)
+            .await?;
+        answers.pop().context("no answer for the delivery")
+    }
+
+    /// [`accept`](Self::accept) for several deliveries in ONE transaction
+    /// (group commit: one sync to disk for the batch). Answers in order;
+    /// the same delivery twice in a batch is stored once.
+    pub async fn accept_batch(
+        &self,
+        deliveries: &[Delivery],
+        now_ms: i64,
+    ) -> anyhow::Result<Vec<Accepted>> {
+        let mut encoded = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let payloads = d
+                .events
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<Vec<_>, _>>()
+                .context("encoding events")?;
+            encoded.push(payloads);
+        }
         let expires_at_ms = now_ms.saturating_add(millis(DELIVERY_TTL));
-        let context = || format!("storing delivery {delivery} from {source}");
+        let context = || format!("storing {} deliveries", deliveries.len());
+        let mut answers = Vec::with_capacity(deliveries.len());
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.with_context(context)?;
-            let fresh = sqlx::query(INSERT_DELIVERY)
-                .bind(source)
-                .bind(delivery)
-                .bind(now_ms)
-                .bind(expires_at_ms)
-                .fetch_optional(&mut *tx)
-                .await
-                .with_context(context)?;
-            if fresh.is_none() {
-                tx.rollback().await.with_context(context)?;
-                return Ok(Accepted::Duplicate);
-            }
-            for payload in &payloads {
-                sqlx::query(INSERT_EVENT_JOB)
-                    .bind(payload.as_str())
-                    .bind(source)
-                    .bind(delivery)
+            for (d, payloads) in deliveries.iter().zip(&encoded) {
+                // A replay of a fresh delivery inserts (and updates) nothing.
+                let fresh = sqlx::query(INSERT_DELIVERY)
+                    .bind(d.source.as_str())
+                    .bind(d.delivery.as_str())
                     .bind(now_ms)
-                    .execute(&mut *tx)
+                    .bind(expires_at_ms)
+                    .fetch_optional(&mut *tx)
                     .await
                     .with_context(context)?;
+                if fresh.is_none() {
+                    answers.push(Accepted::Duplicate);
+                    continue;
+                }
+                for payload in payloads {
+                    sqlx::query(INSERT_EVENT_JOB)
+                        .bind(payload.as_str())
+                        .bind(d.source.as_str())
+                        .bind(d.delivery.as_str())
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .with_context(context)?;
+                }
+                answers.push(Accepted::Stored { jobs: payloads.len() });
             }
             tx.commit().await.with_context(context)?;
         });
-        Ok(Accepted::Stored {
-            jobs: payloads.len(),
-        })
+        Ok(answers)
     }
 
     /// Enqueues a reconcile of `repo`, due now. Returns false (and writes
@@ -196,55 +223,94 @@ impl Store {
         Ok(inserted > 0)
     }
 
-    /// Claims the oldest due job that no live lease holds, leasing it to
-    /// `worker` until `now + lease` and counting an attempt. Concurrent
-    /// claimers never get the same job. Jobs whose last attempt lost its
-    /// lease, and jobs whose payload no longer decodes, are moved to the
-    /// dead letters on the way.
+    /// Claims the oldest due job (not leased, or its lease expired) until
+    /// `now + lease`, counting an attempt. Concurrent claimers never get
+    /// the same job.
     pub async fn claim(
         &self,
         worker: &str,
         lease: Duration,
         now_ms: i64,
     ) -> anyhow::Result<Option<Job>> {
+        Ok(self.claim_many(worker, lease, now_ms, 1).await?.pop())
+    }
+
+    /// Claims up to `max` due jobs at once (oldest first), in one statement.
+    pub async fn claim_many(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now_ms: i64,
+        max: usize,
+    ) -> anyhow::Result<Vec<Job>> {
         let lease_until_ms = now_ms.saturating_add(millis(lease));
         let claim_sql = if self.is_postgres() {
             CLAIM_POSTGRES
         } else {
             CLAIM_SQLITE
         };
+        let last = self.last_bury_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let bury = now_ms.saturating_sub(last) >= millis(super::BURY_EVERY) || now_ms < last;
         with_pool!(self, pool => {
-            sqlx::query(BURY_ABANDONED)
-                .bind(now_ms)
-                .bind(i64::from(MAX_ATTEMPTS))
-                .execute(pool)
-                .await
-                .context("dead-lettering abandoned jobs")?;
+            if bury {
+                self.last_bury_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
+                sqlx::query(BURY_ABANDONED)
+                    .bind(now_ms)
+                    .bind(i64::from(MAX_ATTEMPTS))
+                    .execute(pool)
+                    .await
+                    .context("dead-lettering abandoned jobs")?;
+            }
+            // Undecodable jobs are dead-lettered; claim again until a
+            // decodable job comes back or none is due.
             loop {
-                let row: Option<JobRow> = sqlx::query_as(claim_sql)
+                let rows: Vec<JobRow> = sqlx::query_as(claim_sql)
                     .bind(worker)
                     .bind(lease_until_ms)
                     .bind(now_ms)
-                    .fetch_optional(pool)
+                    .bind(i64::try_from(max.max(1)).unwrap_or(1))
+                    .fetch_all(pool)
                     .await
-                    .context("claiming a job")?;
-                let Some(row) = row else { return Ok(None) };
-                let id = row.0;
-                match job_from_row(row) {
-                    Ok(job) => return Ok(Some(job)),
-                    Err(error) => {
-                        tracing::error!(job = id, "dead-lettering an undecodable job: {error:#}");
-                        sqlx::query(BURY_ONE)
-                            .bind(id)
-                            .bind(now_ms)
-                            .bind(format!("{error:#}"))
-                            .execute(pool)
-                            .await
-                            .with_context(|| format!("dead-lettering job {id}"))?;
+                    .context("claiming jobs")?;
+                let rows_claimed = rows.len();
+                let mut jobs = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let id = row.0;
+                    match job_from_row(row) {
+                        Ok(job) => jobs.push(job),
+                        Err(error) => {
+                            tracing::error!(job = id, "dead-lettering an undecodable job: {error:#}");
+                            sqlx::query(BURY_ONE)
+                                .bind(id)
+                                .bind(now_ms)
+                                .bind(format!("{error:#}"))
+                                .execute(pool)
+                                .await
+                                .with_context(|| format!("dead-lettering job {id}"))?;
+                        }
                     }
+                }
+                if !jobs.is_empty() || rows_claimed == 0 {
+                    jobs.sort_by_key(|j| j.id);
+                    return Ok(jobs);
                 }
             }
         })
+    }
+
+    /// Completes several jobs in one transaction.
+    pub async fn complete_many(&self, job_ids: &[i64]) -> anyhow::Result<()> {
+        if job_ids.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("completing jobs")?;
+            for id in job_ids {
+                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&mut *tx).await.context("completing jobs")?;
+            }
+            tx.commit().await.context("completing jobs")?;
+        });
+        Ok(())
     }
 
     /// Finishes a job successfully: deletes it. (If its lease ran out and
