@@ -26,6 +26,7 @@ stories!(
     ignore_from_a_writer_closes_the_mr_and_a_newer_version_gets_one,
     ignore_from_a_reader_is_refused_once_and_changes_nothing,
     hold_keeps_the_mr_and_unhold_updates_it,
+    held_mr_is_not_closed_when_no_longer_needed,
     ignore_major_proposes_the_minor_instead,
     rebase_after_the_base_moved_rebuilds_the_branch_on_it,
     recreate_opens_a_fresh_mr_for_the_same_versions,
@@ -122,6 +123,20 @@ async fn hold_keeps_the_mr_and_unhold_updates_it(kind: Kind) {
         w.file_on("imagebump/web", "apps/web.yaml")
             .contains("web:1.6.0")
     );
+}
+
+async fn held_mr_is_not_closed_when_no_longer_needed(kind: Kind) {
+    let (w, number) = with_mr(kind).await;
+    w.comment_as("ops", number, "/imagebump hold").await;
+    let deployed = w
+        .file_on("main", "apps/web.yaml")
+        .replace("web:1.4.2 #", "web:1.5.0 #");
+    w.commit_on("main", "apps/web.yaml", &deployed, false);
+    w.reconcile_with_store().await;
+    assert_eq!(w.only_open_mr().number, number, "held: left open");
+
+    w.comment_as("ops", number, "/imagebump unhold").await;
+    assert!(w.open_mrs().is_empty(), "released: closed as unneeded");
 }
 
 async fn ignore_major_proposes_the_minor_instead(kind: Kind) {
