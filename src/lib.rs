@@ -2,6 +2,7 @@
 //! date. See DESIGN.md for the shape of the system.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod event;

@@ -7,6 +7,10 @@
 //! repository from overlapping. A job is completed only after its work is
 //! done: a crash leaves it leased, and it is claimed again once the lease
 //! expires.
+//!
+//! A comment command is carried out (see [`crate::commands`]) before its
+//! repository's reconcile is enqueued; reconciles honour the store's
+//! ignores and holds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -181,8 +185,12 @@ impl Workers {
                 .collect(),
             Event::ChecksCompleted(e) => self.repos_named(&e.repo).collect(),
             Event::Command(e) => {
-                tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, "comment command received; commands are not handled yet, reconciling");
-                self.repos_named(&e.repo).collect()
+                let targets: Vec<&Arc<Repo>> = self.repos_named(&e.repo).collect();
+                for r in &targets {
+                    let handled = crate::commands::handle(&self.store, r, e).await?;
+                    tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, ?handled, "comment command");
+                }
+                targets
             }
         };
         for r in targets {
@@ -211,7 +219,10 @@ impl Workers {
             return Ok(());
         };
         let started = Instant::now();
-        let result = reconcile::reconcile(repo, &self.locks).await;
+        let result = match reconcile::Overrides::load(&self.store, name).await {
+            Ok(overrides) => reconcile::reconcile_with(repo, &self.locks, &overrides).await,
+            Err(e) => Err(e),
+        };
         crate::metrics::reconcile(name, started.elapsed(), result.is_ok());
         let outcome = result?;
         for a in &outcome.actions {

@@ -217,6 +217,29 @@ impl Forge for GitHub {
         Ok(mrs)
     }
 
+    async fn get_mr(&self, number: u64) -> Result<MergeRequest, ForgeError> {
+        let reply = self
+            .rest
+            .send(Verb::Get, &self.repo_path(&format!("pulls/{number}")), None)
+            .await?;
+        model::pull_request(reply.body, &self.full_name()).map(|(mr, _)| mr)
+    }
+
+    async fn can_write(&self, user: &str) -> Result<bool, ForgeError> {
+        if !crate::forge::is_plain_login(user) {
+            return Ok(false);
+        }
+        let path = self.repo_path(&format!("collaborators/{user}/permission"));
+        match self.rest.send(Verb::Get, &path, None).await {
+            Ok(reply) => {
+                let writes = |v: &Value| matches!(v.as_str(), Some("admin" | "maintain" | "write"));
+                Ok(writes(&reply.body["permission"]) || writes(&reply.body["role_name"]))
+            }
+            Err(ForgeError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError> {
         let body = json!({
             "title": draft.title,

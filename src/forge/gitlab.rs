@@ -169,6 +169,38 @@ impl Forge for GitLab {
             .collect())
     }
 
+    async fn get_mr(&self, number: u64) -> Result<MergeRequest, ForgeError> {
+        let mr: ApiMr = self.api.get(&self.mr_path(number), &[]).await?;
+        Ok(mr.into())
+    }
+
+    async fn can_write(&self, user: &str) -> Result<bool, ForgeError> {
+        /// GitLab's Developer role: may push to unprotected branches.
+        const DEVELOPER: u64 = 30;
+        if !crate::forge::is_plain_login(user) {
+            return Ok(false);
+        }
+        let users: Vec<ApiUser> = self
+            .api
+            .get("/users", &[("username", user.to_string())])
+            .await?;
+        let Some(id) = users
+            .into_iter()
+            .find(|u| u.username.eq_ignore_ascii_case(user))
+            .map(|u| u.id)
+        else {
+            return Ok(false);
+        };
+        let path = format!("{}/members/all/{id}", self.project);
+        match self.api.get::<serde_json::Value>(&path, &[]).await {
+            Ok(member) => Ok(member["access_level"]
+                .as_u64()
+                .is_some_and(|level| level >= DEVELOPER)),
+            Err(ForgeError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError> {
         let reviewer_ids = self.reviewer_ids(&draft.reviewers).await?;
         let body = json!({

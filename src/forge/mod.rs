@@ -151,6 +151,13 @@ pub trait Forge: Send + Sync {
     /// Closed and merged MRs of one head branch, newest first, every page.
     async fn closed_mrs(&self, head_branch: &str) -> Result<Vec<MergeRequest>, ForgeError>;
 
+    /// One MR by number, whatever its state.
+    async fn get_mr(&self, number: u64) -> Result<MergeRequest, ForgeError>;
+
+    /// Whether `user` may push to the repository (GitHub: admin, maintain
+    /// or write; GitLab: Developer or above). Unknown users cannot.
+    async fn can_write(&self, user: &str) -> Result<bool, ForgeError>;
+
     /// Opens an MR, then adds labels and requests reviewers.
     async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError>;
 
@@ -178,6 +185,15 @@ pub trait Forge: Send + Sync {
     /// open one with that title (the bot's tracking issue for problems that
     /// have no MR to comment on). Returns the issue number.
     async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError>;
+}
+
+/// A login as platforms allow them (letters, digits, `-`, `_`, `.`), so
+/// that it can go into a URL path as it is.
+pub fn is_plain_login(user: &str) -> bool {
+    !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// How often and how long to retry a forge call.

@@ -48,7 +48,7 @@ pub(super) async fn auto_merge(
 }
 
 /// Comments `body` unless a comment carrying `mark` is already there.
-pub(super) async fn comment_once(
+pub async fn comment_once(
     forge: &dyn Forge,
     policy: &RetryPolicy,
     number: u64,

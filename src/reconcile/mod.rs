@@ -24,15 +24,17 @@ use anyhow::Context;
 
 use crate::config::{DirectTarget, RepoSettings};
 use crate::domain::{Digest, ImageRepo};
-use crate::forge::{Forge, MrState, RetryPolicy};
+use crate::forge::{Forge, MergeRequest, MrState, RetryPolicy};
 use crate::git::{GitAuth, Mirror, PushError, Signature};
 use crate::lock::RepoLocks;
 use crate::plan::{self, Report, TagSource};
 use crate::policy::{self, CONFIG_FILE};
 use crate::registry::{self, Client, TagList};
+use crate::store::{Ignored, Store};
 
 pub use action::{Action, Memo};
 pub use change::{Change, Marker, decode_marker};
+pub use feedback::comment_once;
 
 /// Attempts of a run whose push was rejected because something moved.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -67,14 +69,52 @@ pub struct Outcome {
     pub problems: Vec<String>,
 }
 
-/// Reconciles `repo` once.
+/// What people asked for through comment commands (the store's ignores
+/// and holds of one repository). Empty for `imagebump reconcile`, which
+/// has no store.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub ignored: Ignored,
+    /// Policies on hold: no bumps proposed, their open MRs left alone.
+    pub holds: HashSet<String>,
+}
+
+impl Overrides {
+    /// The store's ignores and holds of `repo` (its mirror name).
+    pub async fn load(store: &Store, repo: &str) -> anyhow::Result<Overrides> {
+        Ok(Overrides {
+            ignored: store.ignored(repo).await?,
+            holds: store.holds(repo).await?,
+        })
+    }
+
+    fn drops(&self, bump: &plan::Bump) -> bool {
+        self.holds.contains(&bump.policy)
+            || self
+                .ignored
+                .update_types
+                .get(&bump.policy)
+                .is_some_and(|t| t.contains(bump.update.as_str()))
+    }
+}
+
+/// Reconciles `repo` once, without overrides.
 pub async fn reconcile(repo: &Repo, locks: &RepoLocks) -> anyhow::Result<Outcome> {
+    reconcile_with(repo, locks, &Overrides::default()).await
+}
+
+/// Reconciles `repo` once, honouring people's ignores and holds.
+pub async fn reconcile_with(
+    repo: &Repo,
+    locks: &RepoLocks,
+    overrides: &Overrides,
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let guard = locks.acquire(repo.mirror.name()).await;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match run_once(repo, &guard).await {
+        match run_once(repo, &guard, overrides).await {
             Ok(outcome) => {
                 tracing::info!(
                     repo = repo.mirror.name(),
@@ -99,7 +139,11 @@ fn is_push_rejection(e: &anyhow::Error) -> bool {
         .any(|c| matches!(c.downcast_ref::<PushError>(), Some(PushError::Rejected(_))))
 }
 
-async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result<Outcome> {
+async fn run_once(
+    repo: &Repo,
+    guard: &crate::lock::RepoGuard,
+    overrides: &Overrides,
+) -> anyhow::Result<Outcome> {
     let settings = &repo.settings;
     if let Some(forge) = &repo.forge {
         // Installation tokens live an hour: take the current one each run.
@@ -158,16 +202,33 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
         None => Vec::new(),
     };
 
-    // Plan; then drop versions people refused (closed MRs) and plan again.
+    // Plan; then drop versions people refused (closed MRs, `ignore`) and
+    // plan again. A bump of an ignored update type drops its target tag
+    // too, so that an allowed older tag (a minor under a major) is found.
     let mut report = plan::plan(&config, &files, &client).await;
-    let ignored = ignored_versions(repo, &config, &report).await?;
-    if !ignored.is_empty() {
+    let mut ignored = ignored_versions(repo, &config, &report).await?;
+    for (policy, versions) in &overrides.ignored.versions {
+        if let Some(p) = config.policy(policy) {
+            ignored
+                .entry(p.image.clone())
+                .or_default()
+                .extend(versions.iter().cloned());
+        }
+    }
+    let mut filtered = false;
+    for _ in 0..MAX_REPLANS {
+        let dropped = drop_ignored_types(&config, &report, overrides, &mut ignored);
+        if ignored.is_empty() || (filtered && !dropped) {
+            break;
+        }
+        filtered = true;
         let source = Ignoring {
             inner: &client,
             ignored: &ignored,
         };
         report = plan::plan(&config, &files, &source).await;
     }
+    report.bumps.retain(|b| !overrides.drops(b));
     report.errors.splice(0..0, read_problems);
     let changes = change::group(&report, &config);
     for e in &report.errors {
@@ -197,8 +258,9 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
             }
         }
         (Some(forge), _) => {
+            let held = held_branches(&open, &overrides.holds);
             let wanted: HashSet<&str> = changes.iter().map(|c| c.branch.as_str()).collect();
-            for c in &changes {
+            for c in changes.iter().filter(|c| !held.contains(c.branch.as_str())) {
                 let existing = open.iter().find(|m| m.head_branch == c.branch);
                 actions.extend(deliver::merge_request(&ctx, forge.as_ref(), c, existing).await?);
             }
@@ -206,7 +268,9 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
             // part of the plan failed (a registry outage must not close MRs).
             if report.errors.is_empty() {
                 for mr in open.iter().filter(|m| {
-                    m.state == MrState::Open && !wanted.contains(m.head_branch.as_str())
+                    m.state == MrState::Open
+                        && !wanted.contains(m.head_branch.as_str())
+                        && !held.contains(m.head_branch.as_str())
                 }) {
                     actions.extend(deliver::close_unneeded(&ctx, forge.as_ref(), mr).await?);
                 }
@@ -216,6 +280,49 @@ async fn run_once(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result
     outcome.report = report;
     outcome.actions = actions;
     Ok(outcome)
+}
+
+/// Re-plans at most this often to get past ignored update types.
+const MAX_REPLANS: usize = 8;
+
+/// Adds the target tags of bumps whose update type is ignored for their
+/// policy to `ignored`; true when any was new.
+fn drop_ignored_types(
+    config: &policy::RepoConfig,
+    report: &Report,
+    overrides: &Overrides,
+    ignored: &mut HashMap<ImageRepo, HashSet<String>>,
+) -> bool {
+    let mut added = false;
+    for b in &report.bumps {
+        let refused = overrides
+            .ignored
+            .update_types
+            .get(&b.policy)
+            .is_some_and(|t| t.contains(b.update.as_str()));
+        if refused && let Some(p) = config.policy(&b.policy) {
+            added |= ignored
+                .entry(p.image.clone())
+                .or_default()
+                .insert(b.to.tag.clone());
+        }
+    }
+    added
+}
+
+/// Head branches of open bot MRs that bump a held policy: neither updated
+/// nor closed while the hold lasts.
+fn held_branches<'a>(open: &'a [MergeRequest], holds: &HashSet<String>) -> HashSet<&'a str> {
+    if holds.is_empty() {
+        return HashSet::new();
+    }
+    open.iter()
+        .filter(|m| {
+            decode_marker(&m.body)
+                .is_some_and(|marker| marker.bumps.iter().any(|b| holds.contains(&b.policy)))
+        })
+        .map(|m| m.head_branch.as_str())
+        .collect()
 }
 
 /// Versions that people refused: the (policy, tag) pairs of the bot's MRs

@@ -80,6 +80,7 @@ impl FakeGitHub {
             requests: Vec::new(),
             write_calls: 0,
             rate_used: 0,
+            permissions: HashMap::new(),
         };
         let state = Arc::new(Mutex::new(world));
         let data = web::Data::new(state.clone());
@@ -176,6 +177,14 @@ impl FakeGitHub {
 
     pub fn close_as_human(&self, number: u64) {
         self.world().close(number);
+    }
+
+    /// `user`'s role on the repository (`admin`, `maintain`, `write`,
+    /// `triage`, `read`, `none`); unknown users answer 404.
+    pub fn set_permission(&self, user: &str, role: &str) {
+        self.world()
+            .permissions
+            .insert(user.to_string(), role.to_string());
     }
 
     /// The repository setting "Allow auto-merge".

@@ -111,6 +111,7 @@ impl FakeGitLab {
             requests: Vec::new(),
             clock: 0,
             next_id: 100,
+            access_levels: HashMap::new(),
         }));
         let data = web::Data::from(model.clone());
         let server = HttpServer::new(move || {
@@ -190,6 +191,20 @@ impl FakeGitLab {
     /// has none): `created`, `pending`, `running`, `success`, `failed`,
     /// `canceled`, … On `success`, open MRs with auto-merge whose head is
     /// `sha` are merged, as GitLab does.
+    /// Makes `user` (created if unknown) a project member with `level`
+    /// (10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner).
+    pub fn set_access_level(&self, user: &str, level: u64) {
+        let mut m = self.lock();
+        if !m.users.iter().any(|u| u.username == user) {
+            let id = m.users.iter().map(|u| u.id).max().unwrap_or(0) + 1;
+            m.users.push(User {
+                id,
+                username: user.to_string(),
+            });
+        }
+        m.access_levels.insert(user.to_string(), level);
+    }
+
     pub fn set_pipeline(&self, sha: &str, status: &str) {
         let mut m = self.lock();
         m.set_pipeline(sha, status);

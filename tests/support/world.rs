@@ -5,12 +5,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use imagebump::config::ServiceConfig;
 use imagebump::forge::RetryPolicy;
 use imagebump::lock::RepoLocks;
-use imagebump::reconcile::{self, Outcome, Repo};
+use imagebump::reconcile::{self, Outcome, Overrides, Repo};
+use imagebump::store::Store;
+use imagebump::worker::Workers;
 
 use super::github::FakeGitHub;
 use super::gitlab::FakeGitLab;
@@ -46,8 +50,13 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub remote: PathBuf,
     pub fake: Fake,
-    pub repo: Repo,
+    pub repo: Arc<Repo>,
     pub locks: RepoLocks,
+    /// An in-memory store, for comment commands and what they record.
+    pub store: Store,
+    /// Workers over `store` and `repo` (never started: tests drive them).
+    pub workers: Arc<Workers>,
+    deliveries: AtomicU64,
 }
 
 /// The environment repository's default `.imagebump.yaml`.
@@ -122,6 +131,16 @@ impl World {
             base: Duration::from_millis(20),
             max_wait: Duration::from_millis(200),
         };
+        let repo = Arc::new(repo);
+        let locks = RepoLocks::default();
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let workers = Workers::new(
+            store.clone(),
+            vec![repo.clone()],
+            locks.clone(),
+            Arc::default(),
+            Duration::from_secs(60),
+        );
         World {
             kind,
             registry,
@@ -129,7 +148,80 @@ impl World {
             remote,
             fake,
             repo,
-            locks: RepoLocks::default(),
+            locks,
+            store,
+            workers,
+            deliveries: AtomicU64::new(0),
+        }
+    }
+
+    /// The platform's name of the env repo (as webhooks say it).
+    pub fn project(&self) -> &'static str {
+        match self.kind {
+            Kind::GitHub => "acme/env",
+            Kind::GitLab => "group/env",
+        }
+    }
+
+    /// A reconcile as the service runs it: honouring the store's ignores
+    /// and holds.
+    pub async fn reconcile_with_store(&self) -> Outcome {
+        let overrides = Overrides::load(&self.store, self.repo.mirror.name())
+            .await
+            .expect("overrides");
+        reconcile::reconcile_with(&self.repo, &self.locks, &overrides)
+            .await
+            .expect("reconcile")
+    }
+
+    /// `user` comments `text` on MR `number`: the event goes through the
+    /// store's inbox and the workers, until the queue is empty (the
+    /// command, then the reconcile it enqueues).
+    pub async fn comment_as(&self, user: &str, number: u64, text: &str) {
+        let event = imagebump::event::Event::Command(imagebump::event::Command {
+            repo: self.project().to_string(),
+            number,
+            user: user.to_string(),
+            text: text.to_string(),
+        });
+        let delivery = self.deliveries.fetch_add(1, Ordering::SeqCst).to_string();
+        let now = imagebump::server::now_ms();
+        self.store
+            .accept("test", &delivery, &[event], now)
+            .await
+            .expect("accept");
+        self.drain().await;
+    }
+
+    /// Processes every due job.
+    pub async fn drain(&self) {
+        for _ in 0..20 {
+            let job = self
+                .store
+                .claim("test", Duration::from_secs(60), imagebump::server::now_ms())
+                .await
+                .expect("claim");
+            let Some(job) = job else {
+                // A failed job is scheduled for later: it still counts.
+                let stats = self
+                    .store
+                    .queue_stats(imagebump::server::now_ms())
+                    .await
+                    .expect("stats");
+                assert_eq!(stats.depth, 0, "a job failed (see the log)");
+                return;
+            };
+            self.workers.process(job).await;
+        }
+        panic!("the queue did not drain");
+    }
+
+    /// Lets `user` write to the repository (GitHub `write`, GitLab
+    /// Developer) or only read it (`read`, Reporter).
+    pub fn grant(&self, user: &str, write: bool) {
+        match &self.fake {
+            Fake::GitHub(f) => f.set_permission(user, if write { "write" } else { "read" }),
+            Fake::GitLab(f) => f.set_access_level(user, if write { 30 } else { 20 }),
         }
     }
 

@@ -207,6 +207,25 @@ fn repo_route(
             None => error(404, "Not Found"),
         },
         ("PATCH", ["pulls", n]) => update_pull(w, num(n), body),
+        ("GET", ["collaborators", user, "permission"]) => match w.permissions.get(*user) {
+            Some(role) => {
+                // The legacy `permission` knows no maintain/triage.
+                let legacy = match role.as_str() {
+                    "maintain" => "write",
+                    "triage" => "read",
+                    other => other,
+                };
+                answer(
+                    200,
+                    json!({
+                        "permission": legacy,
+                        "role_name": role,
+                        "user": user_json(&w.base_url, user),
+                    }),
+                )
+            }
+            None => error(404, "Not Found"),
+        },
         ("PUT", ["pulls", n, "merge"]) => merge_pull(w, num(n), body),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(w, num(n), body),
         ("POST", ["issues", n, "labels"]) => add_labels(w, num(n), body),

@@ -89,6 +89,9 @@ pub struct World {
     pub requests: Vec<(String, String)>,
     pub write_calls: usize,
     pub rate_used: u64,
+    /// login → `admin`, `maintain`, `write`, `triage`, `read` or `none`;
+    /// logins not listed are unknown (404).
+    pub permissions: HashMap<String, String>,
 }
 
 pub fn now_secs() -> u64 {

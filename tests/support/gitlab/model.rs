@@ -111,6 +111,9 @@ pub(super) struct Model {
     pub(super) requests: Vec<(String, String)>,
     pub(super) clock: u64,
     pub(super) next_id: u64,
+    /// username → project access level (10 guest … 30 developer … 50
+    /// owner); users not listed are not members (404).
+    pub(super) access_levels: HashMap<String, u64>,
 }
 
 impl Model {

@@ -72,6 +72,21 @@ impl Model {
                 Ok(Reply::json(200, self.mr_json(self.mr(n)?)))
             }
             ("PUT", ["merge_requests", n]) => self.update_mr(iid(n)?, input),
+            ("GET", ["members", "all", uid]) => {
+                let member = uid.parse::<u64>().ok().and_then(|uid| {
+                    let user = self.users.iter().find(|u| u.id == uid)?;
+                    let level = *self.access_levels.get(&user.username)?;
+                    Some(json!({
+                        "id": user.id,
+                        "username": user.username,
+                        "state": "active",
+                        "access_level": level,
+                    }))
+                });
+                member
+                    .map(|m| Reply::json(200, m))
+                    .ok_or_else(|| Reply::message(404, "404 Not found"))
+            }
             ("PUT", ["merge_requests", n, "merge"]) => self.merge_endpoint(iid(n)?, input),
             ("GET", ["merge_requests", n, "notes"]) => {
                 let n = iid(n)?;

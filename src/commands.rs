@@ -1,0 +1,224 @@
+//! Comment commands on the bot's MRs: `/imagebump <command> [arg]` on the
+//! first line of a comment.
+//!
+//! | command        | effect                                                   |
+//! | -------------- | -------------------------------------------------------- |
+//! | `rebase`       | rebuild the branch on the current base now (the reconcile that follows every command does it: a bot branch on an old base is rebuilt; a branch someone else pushed to is still left alone) |
+//! | `recreate`     | close this MR (its marker removed first, so its versions are not taken as refused) and let the reconcile open a fresh one |
+//! | `ignore`       | never propose the MR's target versions again (per policy) |
+//! | `ignore major` / `ignore minor` | never propose updates of that type for the MR's policies |
+//! | `hold` / `unhold` | stop / resume changing MRs of the MR's policies         |
+//!
+//! Only users who may write to the repository are obeyed; others get a
+//! comment saying so. An unknown command gets a short help comment. Both
+//! replies are made once per comment text (a retried job does not repeat
+//! them). A comment on an MR that is not the bot's is ignored. After a
+//! command the worker reconciles the repository.
+
+use anyhow::Context;
+
+use crate::event::Command as CommandEvent;
+use crate::forge::{Forge, MergeRequest, retry};
+use crate::reconcile::{Marker, Repo, comment_once, decode_marker};
+use crate::store::Store;
+
+/// The prefix that makes a comment a command.
+pub const PREFIX: &str = "/imagebump";
+
+/// The reply to an unknown command.
+pub const HELP: &str = "imagebump commands (on the first line of a comment):\n\n\
+- `/imagebump rebase`: rebuild this branch on the current base\n\
+- `/imagebump recreate`: close this MR and open a fresh one\n\
+- `/imagebump ignore`: never propose these versions again\n\
+- `/imagebump ignore major` / `/imagebump ignore minor`: never propose major / minor updates of these images\n\
+- `/imagebump hold` / `/imagebump unhold`: stop / resume updating MRs of these images";
+
+/// A parsed command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    Rebase,
+    Recreate,
+    Ignore,
+    /// `"major"` or `"minor"`.
+    IgnoreUpdates(&'static str),
+    Hold,
+    Unhold,
+    /// Anything else after the prefix (the text, for the help reply).
+    Unknown(String),
+}
+
+/// The command in a comment's first line, or `None` when it is no command.
+pub fn parse(text: &str) -> Option<Cmd> {
+    let line = text.lines().next().unwrap_or_default().trim();
+    let rest = line.strip_prefix(PREFIX)?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None; // `/imagebumpx`
+    }
+    let words: Vec<String> = rest.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    Some(match words.as_slice() {
+        ["rebase"] => Cmd::Rebase,
+        ["recreate"] => Cmd::Recreate,
+        ["ignore"] => Cmd::Ignore,
+        ["ignore", "major"] => Cmd::IgnoreUpdates("major"),
+        ["ignore", "minor"] => Cmd::IgnoreUpdates("minor"),
+        ["hold"] => Cmd::Hold,
+        ["unhold"] => Cmd::Unhold,
+        _ => Cmd::Unknown(rest.trim().to_string()),
+    })
+}
+
+/// What handling a comment came to (for logs and tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Not a command, not on a bot MR, or no forge: nothing done.
+    Ignored,
+    /// The user may not write to the repository.
+    Refused,
+    /// An unknown command: help was given.
+    Help,
+    Done(Cmd),
+}
+
+/// Carries out `event`'s command on `repo`. The caller reconciles after.
+pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow::Result<Handled> {
+    let Some(cmd) = parse(&event.text) else {
+        return Ok(Handled::Ignored);
+    };
+    let Some(forge) = &repo.forge else {
+        return Ok(Handled::Ignored);
+    };
+    let forge = forge.as_ref();
+    let policy = &repo.retry;
+    let number = event.number;
+    let mr = retry("read MR", policy, || forge.get_mr(number)).await?;
+    let Some(marker) = decode_marker(&mr.body) else {
+        tracing::debug!(
+            mr = number,
+            "a command on an MR that is not imagebump's; ignored"
+        );
+        return Ok(Handled::Ignored);
+    };
+    let writer = retry("read permission", policy, || forge.can_write(&event.user)).await?;
+    let mark = format!(
+        "<!-- imagebump: command {:016x} -->",
+        fingerprint(&format!("{}\n{}", event.user, event.text))
+    );
+    if !writer {
+        tracing::info!(mr = number, user = %event.user, "command refused: no write access");
+        let note = format!(
+            "imagebump did not run this command: @{} may not write to this repository.\n\n{mark}",
+            event.user
+        );
+        comment_once(forge, policy, number, &note, &mark).await?;
+        return Ok(Handled::Refused);
+    }
+    let name = repo.mirror.name();
+    match &cmd {
+        Cmd::Unknown(_) => {
+            let note = format!("{HELP}\n\n{mark}");
+            comment_once(forge, policy, number, &note, &mark).await?;
+            return Ok(Handled::Help);
+        }
+        Cmd::Rebase => {} // the reconcile that follows rebuilds a stale branch
+        Cmd::Recreate => recreate(forge, repo, &mr).await?,
+        Cmd::Ignore => {
+            for b in &marker.bumps {
+                store.ignore_version(name, &b.policy, &b.to).await?;
+            }
+        }
+        Cmd::IgnoreUpdates(kind) => {
+            for p in policies(&marker) {
+                store.ignore_update_type(name, &p, kind).await?;
+            }
+        }
+        Cmd::Hold | Cmd::Unhold => {
+            for p in policies(&marker) {
+                store.set_hold(name, &p, cmd == Cmd::Hold).await?;
+            }
+        }
+    }
+    tracing::info!(repo = name, mr = number, user = %event.user, command = ?cmd, "command carried out");
+    Ok(Handled::Done(cmd))
+}
+
+/// Closes the MR after removing its marker, so that reconcile neither takes
+/// its versions as refused nor updates it, and opens a new MR instead.
+async fn recreate(forge: &dyn Forge, repo: &Repo, mr: &MergeRequest) -> anyhow::Result<()> {
+    let policy = &repo.retry;
+    let body =
+        "imagebump closed this MR on request (`/imagebump recreate`); a fresh one replaces it.";
+    retry("update MR", policy, || {
+        forge.update_mr(mr.number, &mr.title, body)
+    })
+    .await
+    .context("removing the marker before recreating")?;
+    retry("close MR", policy, || forge.close_mr(mr.number)).await?;
+    Ok(())
+}
+
+/// The MR's policies, each once, in order.
+fn policies(marker: &Marker) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for b in &marker.bumps {
+        if !out.contains(&b.policy) {
+            out.push(b.policy.clone());
+        }
+    }
+    out
+}
+
+/// A short, stable fingerprint (FNV-1a).
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse("/imagebump rebase"), Some(Cmd::Rebase));
+        assert_eq!(parse("  /imagebump   Recreate  \nwhy"), Some(Cmd::Recreate));
+        assert_eq!(parse("/imagebump ignore"), Some(Cmd::Ignore));
+        assert_eq!(
+            parse("/imagebump ignore major"),
+            Some(Cmd::IgnoreUpdates("major"))
+        );
+        assert_eq!(
+            parse("/imagebump ignore minor\r\n"),
+            Some(Cmd::IgnoreUpdates("minor"))
+        );
+        assert_eq!(parse("/imagebump hold"), Some(Cmd::Hold));
+        assert_eq!(parse("/imagebump unhold"), Some(Cmd::Unhold));
+    }
+
+    #[test]
+    fn unknown_commands_and_arguments() {
+        assert_eq!(parse("/imagebump"), Some(Cmd::Unknown(String::new())));
+        assert_eq!(
+            parse("/imagebump frobnicate"),
+            Some(Cmd::Unknown("frobnicate".into()))
+        );
+        assert_eq!(
+            parse("/imagebump ignore patch"),
+            Some(Cmd::Unknown("ignore patch".into()))
+        );
+        assert_eq!(
+            parse("/imagebump rebase now"),
+            Some(Cmd::Unknown("rebase now".into()))
+        );
+    }
+
+    #[test]
+    fn not_commands() {
+        assert_eq!(parse("LGTM"), None);
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("/imagebumpx rebase"), None);
+        assert_eq!(parse("please\n/imagebump rebase"), None, "first line only");
+        assert_eq!(parse("say /imagebump rebase"), None);
+    }
+}
