@@ -99,7 +99,8 @@ pub async fn build_all(
         std::collections::HashMap::new();
     for (name, s) in settings {
         let source: Arc<dyn Source> = match name.as_str() {
-            "github" => Arc::new(github::GitHub::new(s)?),
+            // GHCR announces pushes as GitHub `package` events, signed alike.
+            "github" | "ghcr" => Arc::new(github::GitHub::new(s)?),
             "gitlab" => Arc::new(gitlab::GitLab::new(s)?),
             "gitea" => Arc::new(gitea::Gitea::new(s)?),
             "bitbucket" => Arc::new(bitbucket::Bitbucket::new(s)?),
@@ -114,7 +115,7 @@ pub async fn build_all(
             "gar" => Arc::new(gar::Gar::new(s).await?),
             "cdevents" => Arc::new(cdevents::CdEvents::new(s)?),
             other => anyhow::bail!(
-                "invalid service config: `hooks.{other}`: unknown webhook source (github, gitlab, gitea, bitbucket, generic, distribution, dockerhub, harbor, quay, acr, artifactory, nexus, gar, cdevents)"
+                "invalid service config: `hooks.{other}`: unknown webhook source (github, ghcr, gitlab, gitea, bitbucket, generic, distribution, dockerhub, harbor, quay, acr, artifactory, nexus, gar, cdevents)"
             ),
         };
         out.insert(name.clone(), source);
