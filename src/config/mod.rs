@@ -88,6 +88,13 @@ pub struct HookSettings {
     /// Where the OIDC signing keys are (a JWKS URL or file).
     pub jwks_url: Option<String>,
     pub jwks_file: Option<PathBuf>,
+    /// Service-account emails allowed to sign OIDC tokens (Google Pub/Sub
+    /// push); without it any Google-signed token for the audience passes.
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+    /// The registry host that events of a source naming none belong to
+    /// (Nexus sends only its repository name).
+    pub registry: Option<String>,
 }
 
 impl HookSettings {

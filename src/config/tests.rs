@@ -153,3 +153,35 @@ fn durations() {
     assert!(parse_duration("m").is_err());
     assert!(parse_duration("").is_err());
 }
+
+#[test]
+fn webhook_sources_are_configured_per_name() {
+    let c = load(
+        "[hooks.github]\nsecrets = [\"a\", \"b\"]\n[hooks.gar]\naudience = \"https://bot.example/hooks/gar\"\njwks_url = \"https://www.googleapis.com/oauth2/v3/certs\"\nservice_accounts = [\"push@proj.iam.gserviceaccount.com\"]\n[hooks.nexus]\nsecrets = [\"n\"]\nregistry = \"nexus.example:8443\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.hooks["github"].all_secrets("github").unwrap().len(), 2);
+    assert_eq!(
+        c.hooks["gar"].service_accounts,
+        ["push@proj.iam.gserviceaccount.com"]
+    );
+    assert_eq!(
+        c.hooks["nexus"].registry.as_deref(),
+        Some("nexus.example:8443")
+    );
+    assert_eq!(c.hook_body_limit, 1 << 20);
+    let empty = load("[hooks.github]\nsecrets = [\"\"]\n", &[]).unwrap();
+    let e = format!(
+        "{:#}",
+        empty.hooks["github"].all_secrets("github").unwrap_err()
+    );
+    assert!(
+        e.contains("`hooks.github.secrets` has an empty secret"),
+        "{e}"
+    );
+    assert!(
+        err("[hooks.github]\nsecret = \"x\"\n", &[]).contains("secret"),
+        "unknown key named"
+    );
+}

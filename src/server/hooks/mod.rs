@@ -111,8 +111,25 @@ pub async fn build_all(
             "quay" => Arc::new(quay::Quay::new(s)?),
             "acr" => Arc::new(acr::Acr::new(s)?),
             "artifactory" => Arc::new(artifactory::Artifactory::new(s)?),
-            "nexus" => Arc::new(nexus::Nexus::new(s)?),
-            "gar" => Arc::new(gar::Gar::new(s).await?),
+            "nexus" => {
+                let source = nexus::Nexus::new(s)?;
+                Arc::new(match &s.registry {
+                    Some(host) => source.with_registry(host.clone()),
+                    None => source,
+                })
+            }
+            "gar" => {
+                if s.service_accounts.is_empty() {
+                    tracing::warn!(
+                        "hooks.gar has no `service_accounts`: any Google-signed token for the audience is accepted"
+                    );
+                }
+                Arc::new(
+                    gar::Gar::new(s)
+                        .await?
+                        .with_service_accounts(s.service_accounts.clone()),
+                )
+            }
             "cdevents" => Arc::new(cdevents::CdEvents::new(s)?),
             other => anyhow::bail!(
                 "invalid service config: `hooks.{other}`: unknown webhook source (github, ghcr, gitlab, gitea, bitbucket, generic, distribution, dockerhub, harbor, quay, acr, artifactory, nexus, gar, cdevents)"
