@@ -89,6 +89,9 @@ pub trait Source: Send + Sync {
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError>;
 }
 
+/// How often the OIDC signing keys of `gar` are reloaded.
+pub const JWKS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Builds every configured source; an unknown source name or a source
 /// without its secret stops start-up with a message naming the key.
 pub async fn build_all(
