@@ -20,20 +20,6 @@ const ROUNDS: usize = 100;
 const TOKEN: &str = "bench-path-token";
 const AUTH: &str = "Bearer bench-notify";
 
-fn get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.starts_with("HTTP/1.1 200")
-        .then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,7 +59,7 @@ fn main() {
             .spawn()
             .expect("serve");
         let ready = Instant::now();
-        while get(port, "/readyz").is_none() && ready.elapsed() < Duration::from_secs(30) {
+        while support::http_get(port, "/readyz").is_none() && ready.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut times = Vec::new();

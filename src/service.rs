@@ -33,14 +33,7 @@ pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Opti
     if let Some(rps) = r.max_rps_per_host {
         options.max_rps_per_host = rps;
     }
-    let mut credentials = match r
-        .docker_config
-        .clone()
-        .or_else(Credentials::default_docker_config)
-    {
-        Some(p) if r.docker_config.is_some() || p.exists() => Credentials::from_docker_config(&p)?,
-        _ => Credentials::default(),
-    };
+    let mut credentials = Credentials::discover(r.docker_config.as_deref())?;
     for (host, c) in &r.hosts {
         let at = || format!("registry.hosts.\"{host}\"");
         match (
@@ -66,7 +59,7 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
     let name = &settings.name;
     let token = settings.token()?;
     let project = settings.project().unwrap_or_default();
-    let (forge, git_auth): (Option<Arc<dyn Forge>>, Option<GitAuth>) = match settings.forge {
+    let forge: Option<Arc<dyn Forge>> = match settings.forge {
         ForgeKind::Github => {
             let api = settings.api_url.as_deref().unwrap_or(GITHUB_API);
             let auth = match (&token, &settings.github_app) {
@@ -89,14 +82,7 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
             };
             let gh =
                 GitHub::new(api, &project, auth).with_context(|| format!("repository `{name}`"))?;
-            let git_token = gh
-                .git_token()
-                .await
-                .with_context(|| format!("repository `{name}`: minting a git token"))?;
-            (
-                Some(Arc::new(gh)),
-                Some(GitAuth::basic("x-access-token", &git_token)),
-            )
+            Some(Arc::new(gh))
         }
         ForgeKind::Gitlab => {
             let api = settings.api_url.as_deref().unwrap_or(GITLAB_URL);
@@ -106,22 +92,21 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
             let gl = GitLab::new(api, &project, t.expose())
                 .await
                 .with_context(|| format!("repository `{name}`"))?;
-            (
-                Some(Arc::new(gl)),
-                Some(GitAuth::basic("oauth2", t.expose())),
-            )
+            Some(Arc::new(gl))
         }
-        ForgeKind::Direct => (None, token.as_ref().map(|t| GitAuth::bearer(t.expose()))),
+        ForgeKind::Direct => None,
     };
-    let git_auth = match (&forge, git_auth) {
-        (Some(f), _) => {
+    // Git over HTTPS uses the forge's current credentials (refreshed on
+    // every reconcile), or the plain token in `direct` mode.
+    let git_auth = match &forge {
+        Some(f) => {
             let (user, token) = f
                 .git_credentials()
                 .await
                 .with_context(|| format!("repository `{name}`: git credentials"))?;
             Some(GitAuth::basic(&user, &token))
         }
-        (None, auth) => auth,
+        None => token.as_ref().map(|t| GitAuth::bearer(t.expose())),
     };
     let dir = config.data_dir.join("repos").join(format!("{name}.git"));
     std::fs::create_dir_all(dir.parent().unwrap_or(Path::new(".")))

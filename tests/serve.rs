@@ -5,10 +5,10 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::TestRegistry;
 use support::world::git;
+use support::{TestRegistry, http_get, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
 
@@ -253,15 +253,15 @@ async fn serve_answers_healthz_and_bumps_a_newly_pushed_tag() {
         .spawn()
         .unwrap();
     let _kill = KillOnDrop(&mut child);
-    let health = wait_for(Duration::from_secs(20), || {
-        http_probe::get(&format!("http://127.0.0.1:{port}/healthz"))
+    let health = wait_for("/healthz", Duration::from_secs(20), || {
+        http_get(port, "/healthz")
     });
     assert_eq!(health, "ok\n");
-    wait_for(Duration::from_secs(30), || {
+    wait_for("the bump on main", Duration::from_secs(30), || {
         e.main_file().ends_with("web:1.4.3").then_some(())
     });
     e.registry.push_image("acme/web", "1.5.0").await;
-    wait_for(Duration::from_secs(30), || {
+    wait_for("the bump on main", Duration::from_secs(30), || {
         e.main_file().ends_with("web:1.5.0").then_some(())
     });
     assert_eq!(
@@ -276,40 +276,5 @@ impl Drop for KillOnDrop<'_> {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Polls `f` until it returns `Some`, failing after `limit`.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "condition not met within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-mod http_probe {
-    /// A tiny blocking GET over a raw socket (the test needs no HTTP client
-    /// feature for one health probe).
-    pub fn get(url: &str) -> Option<String> {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://")?;
-        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
-        let mut s = std::net::TcpStream::connect(host).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        buf.starts_with("HTTP/1.1 200")
-            .then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
     }
 }

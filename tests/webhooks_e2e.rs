@@ -8,11 +8,12 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::github::FakeGitHub;
 use support::registry::TestRegistry;
 use support::world::{default_config, git};
+use support::{http_get, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
 const PATH_TOKEN: &str = "dist-path-token-7f3a";
@@ -107,7 +108,7 @@ fn serve(e: &Env) -> Service {
     wait_for(
         "the service to answer /readyz",
         Duration::from_secs(30),
-        || get(s.port, "/readyz").filter(|b| b == "ready\n"),
+        || http_get(s.port, "/readyz").filter(|b| b == "ready\n"),
     );
     s
 }
@@ -119,34 +120,9 @@ fn now_tag() -> u128 {
         .as_nanos()
 }
 
-fn get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.starts_with("HTTP/1.1 200")
-        .then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Reconciles finished so far, from the service's own metrics.
 fn finished(port: u16) -> usize {
-    let text = get(port, "/metrics").unwrap_or_default();
+    let text = http_get(port, "/metrics").unwrap_or_default();
     text.lines()
         .filter(|l| l.starts_with("imagebump_reconcile_duration_seconds_count"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
@@ -224,7 +200,7 @@ async fn registry_notification_opens_an_mr_without_polling() {
     assert_eq!(e.fake.prs().len(), 1);
     // The run that opened the MR records push -> MR latency once it ends.
     wait_for("the detect -> MR latency", Duration::from_secs(10), || {
-        get(port, "/metrics").filter(|m| m.contains("imagebump_detect_to_mr_seconds_count 1"))
+        http_get(port, "/metrics").filter(|m| m.contains("imagebump_detect_to_mr_seconds_count 1"))
     });
 }
 

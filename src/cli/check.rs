@@ -137,16 +137,7 @@ fn client(args: &CheckArgs) -> anyhow::Result<Client> {
         );
         options.max_rps_per_host = rps;
     }
-    let path = args
-        .docker_config
-        .clone()
-        .or_else(Credentials::default_docker_config);
-    let credentials = match path {
-        Some(p) if p.exists() || args.docker_config.is_some() => {
-            Credentials::from_docker_config(&p)?
-        }
-        _ => Credentials::default(),
-    };
+    let credentials = Credentials::discover(args.docker_config.as_deref())?;
     Client::new(options, credentials)
 }
 

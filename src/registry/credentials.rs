@@ -59,6 +59,18 @@ impl Credentials {
         Some(PathBuf::from(home).join(".docker").join("config.json"))
     }
 
+    /// The credentials of `explicit` (which must exist), or else of the
+    /// default `config.json` if there is one, or none.
+    pub fn discover(explicit: Option<&Path>) -> anyhow::Result<Credentials> {
+        match explicit {
+            Some(p) => Credentials::from_docker_config(p),
+            None => match Credentials::default_docker_config() {
+                Some(p) if p.exists() => Credentials::from_docker_config(&p),
+                _ => Ok(Credentials::default()),
+            },
+        }
+    }
+
     /// Reads the `auths` of a Docker `config.json`: `auth` (base64
     /// `user:password`) or `username` + `password`. Credential helpers and
     /// identity tokens are not supported and are skipped.

@@ -36,3 +36,31 @@ pub fn write_docker_config(
     path
 }
 pub mod world;
+
+/// GET `path` on 127.0.0.1:`port` over a raw socket: the body of a 200
+/// answer, else `None` (no HTTP client needed for probes).
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.starts_with("HTTP/1.1 200")
+        .then(|| buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+/// Polls `f` until it returns `Some`, failing after `limit` with `what`.
+pub fn wait_for<T>(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
