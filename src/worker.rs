@@ -101,17 +101,7 @@ impl Workers {
             match &job.kind {
                 JobKind::Event(event) => match self.route(event, job.enqueued_at_ms).await {
                     Ok(()) => routed.push(job.id),
-                    Err(e) => {
-                        let message = format!("{e:#}");
-                        tracing::warn!(job = job.id, error = %message, "job failed");
-                        if let Err(e) = self.store.fail(job.id, &message, now_ms()).await {
-                            tracing::error!(
-                                job = job.id,
-                                error = format!("{e:#}"),
-                                "cannot record the failure; retried after its lease"
-                            );
-                        }
-                    }
+                    Err(e) => self.failed(job.id, e).await,
                 },
                 JobKind::Reconcile { .. } => self.process(job).await,
             }
@@ -131,22 +121,29 @@ impl Workers {
             JobKind::Event(event) => self.route(event, job.enqueued_at_ms).await,
             JobKind::Reconcile { repo, .. } => self.reconcile(repo).await,
         };
-        let done = match result {
-            Ok(()) => self.store.complete(job.id).await,
-            Err(e) => {
-                let message = format!("{e:#}");
-                tracing::warn!(job = job.id, error = %message, "job failed");
-                self.store
-                    .fail(job.id, &message, now_ms())
-                    .await
-                    .map(|_| ())
+        match result {
+            Ok(()) => {
+                if let Err(e) = self.store.complete(job.id).await {
+                    tracing::error!(
+                        job = job.id,
+                        error = format!("{e:#}"),
+                        "cannot complete the job; it runs again after its lease"
+                    );
+                }
             }
-        };
-        if let Err(e) = done {
+            Err(e) => self.failed(job.id, e).await,
+        }
+    }
+
+    /// Records a failed attempt (retried with backoff, or dead-lettered).
+    async fn failed(&self, job: i64, error: anyhow::Error) {
+        let message = format!("{error:#}");
+        tracing::warn!(job, error = %message, "job failed");
+        if let Err(e) = self.store.fail(job, &message, now_ms()).await {
             tracing::error!(
-                job = job.id,
+                job,
                 error = format!("{e:#}"),
-                "cannot record the job's end; it will be retried after its lease"
+                "cannot record the failure; the job runs again after its lease"
             );
         }
     }
