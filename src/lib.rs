@@ -15,6 +15,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod registry;
+pub mod router;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -1,10 +1,12 @@
 //! The workers: claim jobs from the store's inbox with a lease and turn
 //! them into reconciles (DESIGN.md §1).
 //!
-//! An event job only decides WHICH repositories to reconcile (and enqueues
-//! those reconciles, which the store coalesces per repository); a reconcile
-//! job runs `reconcile(repo)`, whose per-repo lock keeps runs of one
-//! repository from overlapping. A job is completed only after its work is
+//! The inbox usually stores an event as the reconciles it asks for (see
+//! [`crate::router`]); an event job that reaches a worker (a comment
+//! command, or any event stored without routing) is routed with the same
+//! [`Router`] and enqueues those reconciles, which the store coalesces per
+//! repository. A reconcile job runs `reconcile(repo)`, whose per-repo lock
+//! keeps runs of one repository from overlapping. A job is completed only after its work is
 //! done: a crash leaves it leased, and it is claimed again once the lease
 //! expires.
 //!
@@ -12,16 +14,15 @@
 //! repository's reconcile is enqueued; reconciles honour the store's
 //! ignores and holds.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::domain::ImageRepo;
 use crate::event::Event;
 use crate::lock::RepoLocks;
 use crate::reconcile::{self, Action, Repo};
+use crate::router::{self, Router, Target};
 use crate::server::now_ms;
 use crate::store::{Job, JobKind, Store};
 
@@ -37,11 +38,8 @@ pub struct Workers {
     pub wake: Arc<Notify>,
     /// How long a claimed job is this worker's (`job_lease`).
     pub lease: Duration,
-    /// Images each repository's policies named at its last reconcile.
-    images: Mutex<HashMap<String, HashSet<ImageRepo>>>,
-    /// When a new image was first reported for a repository (for the
-    /// detect → MR latency).
-    detected: Mutex<HashMap<String, i64>>,
+    /// Which repositories an event concerns; learns from reconciles.
+    router: Arc<Router>,
 }
 
 impl Workers {
@@ -52,15 +50,28 @@ impl Workers {
         wake: Arc<Notify>,
         lease: Duration,
     ) -> Arc<Workers> {
+        let targets = repos
+            .iter()
+            .map(|r| Target {
+                name: r.mirror.name().to_string(),
+                project: r.settings.project(),
+                branch: r.settings.branch.clone(),
+            })
+            .collect();
         Arc::new(Workers {
             store,
             repos,
             locks,
             wake,
             lease,
-            images: Mutex::default(),
-            detected: Mutex::default(),
+            router: Arc::new(Router::new(targets)),
         })
+    }
+
+    /// The routing table these workers keep up to date; give it to the
+    /// inbox ([`crate::server::Inbox::routed`]).
+    pub fn router(&self) -> Arc<Router> {
+        self.router.clone()
     }
 
     /// Runs `n` workers until the process stops.
@@ -148,70 +159,32 @@ impl Workers {
         }
     }
 
-    /// Which repositories an event concerns; enqueues their reconciles.
+    /// Which repositories an event concerns; carries out a comment
+    /// command, then enqueues their reconciles.
     async fn route(&self, event: &Event, enqueued_at_ms: i64) -> anyhow::Result<()> {
-        let targets: Vec<&Arc<Repo>> = match event {
-            Event::ImagePushed(e) => {
-                let image = ImageRepo::parse(&format!("{}/{}", e.registry, e.repository)).ok();
-                let known = self.images.lock().map(|m| m.clone()).unwrap_or_default();
-                let hit: Vec<&Arc<Repo>> = self
-                    .repos
-                    .iter()
-                    .filter(|r| match (known.get(r.mirror.name()), &image) {
-                        (Some(images), Some(image)) => images.contains(image),
-                        // Not reconciled yet: its policies are unknown.
-                        (None, _) => true,
-                        (Some(_), None) => false,
-                    })
-                    .collect();
-                if let Ok(mut d) = self.detected.lock() {
-                    for r in &hit {
-                        d.entry(r.mirror.name().to_string())
-                            .or_insert(enqueued_at_ms);
-                    }
-                }
-                hit
+        let targets = self.router.repos(event, enqueued_at_ms);
+        if let Event::Command(e) = event {
+            for name in &targets {
+                let Some(r) = self.repo(name) else { continue };
+                let handled = crate::commands::handle(&self.store, r, e).await?;
+                tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, ?handled, "comment command");
             }
-            Event::RepoPushed(e) => self
-                .repos_named(&e.repo)
-                .filter(|r| r.settings.branch == e.branch)
-                .collect(),
-            Event::ChangeRequestUpdated(e) => self
-                .repos_named(&e.repo)
-                .filter(|_| e.head.starts_with("imagebump/"))
-                .collect(),
-            Event::ChecksCompleted(e) => self.repos_named(&e.repo).collect(),
-            Event::Command(e) => {
-                let targets: Vec<&Arc<Repo>> = self.repos_named(&e.repo).collect();
-                for r in &targets {
-                    let handled = crate::commands::handle(&self.store, r, e).await?;
-                    tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, ?handled, "comment command");
-                }
-                targets
-            }
-        };
-        for r in targets {
+        }
+        for name in &targets {
             self.store
-                .enqueue_reconcile(r.mirror.name(), event_reason(event), now_ms())
+                .enqueue_reconcile(name, router::reason(event), now_ms())
                 .await?;
         }
         self.wake.notify_waiters();
         Ok(())
     }
 
-    fn repos_named<'a>(
-        &'a self,
-        platform_name: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<Repo>> + 'a {
-        self.repos.iter().filter(move |r| {
-            r.settings
-                .project()
-                .is_some_and(|p| p.eq_ignore_ascii_case(platform_name))
-        })
+    fn repo(&self, name: &str) -> Option<&Arc<Repo>> {
+        self.repos.iter().find(|r| r.mirror.name() == name)
     }
 
     async fn reconcile(&self, name: &str) -> anyhow::Result<()> {
-        let Some(repo) = self.repos.iter().find(|r| r.mirror.name() == name) else {
+        let Some(repo) = self.repo(name) else {
             tracing::warn!(repo = %name, "a job names a repository that is no longer configured; dropping it");
             return Ok(());
         };
@@ -225,9 +198,8 @@ impl Workers {
         for a in &outcome.actions {
             tracing::info!(repo = %name, "{a}");
         }
-        if let Ok(mut m) = self.images.lock() {
-            m.insert(name.to_string(), outcome.images.iter().cloned().collect());
-        }
+        self.router
+            .learned(name, outcome.images.iter().cloned().collect());
         let delivered = outcome.actions.iter().any(|a| {
             matches!(
                 a,
@@ -247,21 +219,10 @@ impl Workers {
         }
         if delivered {
             crate::metrics::bumps_proposed(name, outcome.report.bumps.len());
-            let since = self.detected.lock().ok().and_then(|mut d| d.remove(name));
-            if let Some(at) = since {
+            if let Some(at) = self.router.take_detected(name) {
                 crate::metrics::detect_to_mr(Duration::from_millis((now_ms() - at).max(0) as u64));
             }
         }
         Ok(())
-    }
-}
-
-fn event_reason(event: &Event) -> &'static str {
-    match event {
-        Event::ImagePushed(_) => "image pushed",
-        Event::RepoPushed(_) => "repository pushed",
-        Event::ChangeRequestUpdated(_) => "merge request updated",
-        Event::ChecksCompleted(_) => "checks completed",
-        Event::Command(_) => "comment command",
     }
 }

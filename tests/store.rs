@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use imagebump::event::{Event, ImagePushed, RepoPushed};
 use imagebump::store::{
-    Accepted, CachedTags, DELIVERY_TTL, Failed, JobKind, MAX_ATTEMPTS, QueueStats,
+    Accepted, CachedTags, DELIVERY_TTL, Delivery, Failed, JobKind, MAX_ATTEMPTS, QueueStats,
     RETRY_BACKOFF_CAP, Store, retry_backoff,
 };
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
@@ -280,6 +280,97 @@ async fn accept_is_atomic(h: Harness) {
         Accepted::Stored { jobs: 2 }
     );
     assert_eq!(h.count("jobs").await, 2);
+}
+
+fn delivery(id: &str, jobs: Vec<JobKind>) -> Delivery {
+    Delivery {
+        source: "github".into(),
+        delivery: id.into(),
+        jobs,
+    }
+}
+
+fn reconcile(repo: &str) -> JobKind {
+    JobKind::Reconcile {
+        repo: repo.into(),
+        reason: "repository pushed".into(),
+    }
+}
+
+both!(a_batch_stores_routed_jobs_once_and_coalesces_reconciles);
+async fn a_batch_stores_routed_jobs_once_and_coalesces_reconciles(h: Harness) {
+    let s = &h.store;
+    let answers = s
+        .accept_batch(
+            &[
+                delivery("1", vec![reconcile("env")]),
+                delivery("2", vec![reconcile("env"), reconcile("other")]),
+                delivery("1", vec![reconcile("env")]),
+                delivery("3", vec![]),
+                delivery("4", vec![JobKind::Event(pushed("1.0.0"))]),
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answers,
+        [
+            Accepted::Stored { jobs: 1 },
+            Accepted::Stored { jobs: 2 },
+            Accepted::Duplicate,
+            Accepted::Stored { jobs: 0 },
+            Accepted::Stored { jobs: 1 },
+        ]
+    );
+    // One reconcile per repository, and the event job.
+    assert_eq!(h.count("jobs").await, 3);
+    assert_eq!(h.count("deliveries").await, 4);
+
+    // A delivery that asked for nothing is still remembered.
+    let replay = s
+        .accept_batch(&[delivery("3", vec![reconcile("third")])], T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(replay, [Accepted::Duplicate]);
+    // A reconcile already pending absorbs a new delivery's.
+    let more = s
+        .accept_batch(&[delivery("5", vec![reconcile("env")])], T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(more, [Accepted::Stored { jobs: 1 }]);
+    assert_eq!(h.count("jobs").await, 3);
+    let mut kinds = Vec::new();
+    while let Some(job) = s.claim("w", LEASE, T0 + 3).await.unwrap() {
+        kinds.push(job.kind);
+    }
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    for kind in [
+        reconcile("env"),
+        reconcile("other"),
+        JobKind::Event(pushed("1.0.0")),
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+    }
+}
+
+both!(batches_larger_than_one_statement_store_and_complete_everything);
+async fn batches_larger_than_one_statement_store_and_complete_everything(h: Harness) {
+    let s = &h.store;
+    let deliveries: Vec<Delivery> = (0..1_200)
+        .map(|i| delivery(&format!("d-{i}"), vec![JobKind::Event(pushed("1.0.0"))]))
+        .collect();
+    let answers = s.accept_batch(&deliveries, T0).await.unwrap();
+    assert!(answers.iter().all(|a| *a == Accepted::Stored { jobs: 1 }));
+    assert_eq!(h.count("deliveries").await, 1_200);
+    let jobs = s.claim_many("w", LEASE, T0, 2_000).await.unwrap();
+    assert_eq!(jobs.len(), 1_200);
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    s.complete_many(&ids).await.unwrap();
+    assert_eq!(h.count("jobs").await, 0);
+    // Every id is remembered: the whole batch again is all duplicates.
+    let again = s.accept_batch(&deliveries, T0 + 1).await.unwrap();
+    assert!(again.iter().all(|a| *a == Accepted::Duplicate));
 }
 
 both!(each_job_goes_to_exactly_one_of_20_claimers);

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use imagebump::config::{HookSettings, Secret};
+use imagebump::router::{Router, Target};
 use imagebump::server::{self, AppState, hooks};
+use imagebump::store::JobKind;
 use imagebump::store::Store;
 use sha2::Sha256;
 use tokio::sync::Notify;
@@ -24,6 +26,12 @@ struct Server {
 }
 
 async fn start(body_limit: usize) -> Server {
+    start_routed(body_limit, None).await
+}
+
+/// With a router, deliveries are stored as the jobs they ask for, as
+/// `serve` does; without one, as event jobs.
+async fn start_routed(body_limit: usize, router: Option<Arc<Router>>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!(
         "sqlite://{}",
@@ -52,7 +60,10 @@ async fn start(body_limit: usize) -> Server {
     let state = Arc::new(AppState {
         sources,
         store: store.clone(),
-        inbox: server::Inbox::start(store.clone()),
+        inbox: match router {
+            Some(router) => server::Inbox::routed(store.clone(), router),
+            None => server::Inbox::start(store.clone()),
+        },
         metrics: imagebump::metrics::install(),
         body_limit,
         wake: Arc::new(Notify::new()),
@@ -83,9 +94,13 @@ fn sign(body: &[u8]) -> String {
 }
 
 fn push_body() -> Vec<u8> {
+    push_body_of("acme/env")
+}
+
+fn push_body_of(repo: &str) -> Vec<u8> {
     serde_json::json!({
         "ref": "refs/heads/main", "before": "0".repeat(40), "after": "a".repeat(40),
-        "repository": {"full_name": "acme/env", "name": "env", "owner": {"login": "acme"}},
+        "repository": {"full_name": repo, "name": "env", "owner": {"login": "acme"}},
         "sender": {"login": "ops"}, "commits": [], "head_commit": null
     })
     .to_string()
@@ -139,6 +154,56 @@ async fn signed_push_is_stored_then_a_replay_is_a_duplicate() {
         (200, Some("duplicate"))
     );
     assert_eq!(depth(&s).await, 1, "no second job");
+}
+
+#[tokio::test]
+async fn routed_pushes_of_a_configured_repo_become_one_pending_reconcile() {
+    let router = Router::new(vec![Target {
+        name: "env".into(),
+        project: Some("acme/env".into()),
+        branch: "main".into(),
+    }]);
+    let s = start_routed(1 << 20, Some(Arc::new(router))).await;
+    let body = push_body();
+    for id in ["r-1", "r-2", "r-3"] {
+        let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, id)).await;
+        assert_eq!(
+            (status, answer["jobs"].as_u64()),
+            (202, Some(1)),
+            "{answer}"
+        );
+    }
+    assert_eq!(depth(&s).await, 1, "three pushes, one pending reconcile");
+
+    // A push of a repository nobody configured (an organization-wide
+    // hook): recorded, so its replay is a duplicate, but no job.
+    let other = push_body_of("acme/unrelated");
+    let (status, answer) = post(&s, "/hooks/github", &other, &github_headers(&other, "u-1")).await;
+    assert_eq!(
+        (status, answer["jobs"].as_u64()),
+        (202, Some(0)),
+        "{answer}"
+    );
+    let (status, answer) = post(&s, "/hooks/github", &other, &github_headers(&other, "u-1")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(depth(&s).await, 1);
+
+    let job = s
+        .store
+        .claim("w", std::time::Duration::from_secs(60), server::now_ms())
+        .await
+        .unwrap()
+        .expect("the reconcile");
+    assert_eq!(
+        job.kind,
+        JobKind::Reconcile {
+            repo: "env".into(),
+            reason: "repository pushed".into()
+        }
+    );
 }
 
 #[tokio::test]

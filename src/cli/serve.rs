@@ -69,10 +69,17 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let wake = Arc::new(Notify::new());
+    let workers = Workers::new(
+        store.clone(),
+        repos.clone(),
+        RepoLocks::default(),
+        wake.clone(),
+        config.job_lease,
+    );
     let state = Arc::new(AppState {
         sources,
         store: store.clone(),
-        inbox: server::Inbox::start(store.clone()),
+        inbox: server::Inbox::routed(store.clone(), workers.router()),
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
         wake: wake.clone(),
@@ -86,13 +93,6 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
     let handle = http.handle();
-    let workers = Workers::new(
-        store.clone(),
-        repos.clone(),
-        RepoLocks::default(),
-        wake.clone(),
-        config.job_lease,
-    );
     let poller = service::poll_forever(config.clone(), repos, store, wake);
     tokio::select! {
         r = http => if let Err(e) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },

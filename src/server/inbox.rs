@@ -3,10 +3,20 @@
 //! transaction and then answers each request. Every request still gets its
 //! 2xx only after its own rows are committed; a burst costs one sync to
 //! disk instead of one per request.
+//!
+//! With a [`Router`], each event is stored as the jobs it asks for (a
+//! reconcile per concerned repository, coalesced with one already
+//! pending), so a burst of pushes to one repository costs one reconcile;
+//! without one, each event is stored as an event job for the workers to
+//! route.
+
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Accepted, Delivery, Store};
+use crate::event::Event;
+use crate::router::Router;
+use crate::store::{Accepted, Delivery, JobKind, Store};
 
 /// Deliveries stored in one transaction at most.
 pub const MAX_BATCH: usize = 256;
@@ -22,18 +32,47 @@ struct Pending {
 #[derive(Clone)]
 pub struct Inbox {
     tx: mpsc::Sender<Pending>,
+    router: Option<Arc<Router>>,
 }
 
 impl Inbox {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer task on the current runtime; events are stored
+    /// as event jobs.
     pub fn start(store: Store) -> Inbox {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(store, rx));
-        Inbox { tx }
+        Inbox { tx, router: None }
     }
 
-    /// Stores one delivery; returns once it is committed (or failed).
-    pub async fn accept(&self, delivery: Delivery) -> anyhow::Result<Accepted> {
+    /// Like [`start`](Self::start), but events are stored as the jobs
+    /// `router` says they ask for.
+    pub fn routed(store: Store, router: Arc<Router>) -> Inbox {
+        Inbox {
+            router: Some(router),
+            ..Inbox::start(store)
+        }
+    }
+
+    /// Stores one delivery of `source` with its events; returns once it is
+    /// committed (or failed).
+    pub async fn accept(
+        &self,
+        source: &str,
+        delivery: &str,
+        events: Vec<Event>,
+    ) -> anyhow::Result<Accepted> {
+        let jobs = match &self.router {
+            Some(router) => {
+                let now = super::now_ms();
+                events.iter().flat_map(|e| router.jobs(e, now)).collect()
+            }
+            None => events.into_iter().map(JobKind::Event).collect(),
+        };
+        let delivery = Delivery {
+            source: source.to_string(),
+            delivery: delivery.to_string(),
+            jobs,
+        };
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Pending { delivery, reply })

@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::store::{Accepted, Delivery, Store};
+use crate::store::{Accepted, Store};
 use hooks::{HookError, Incoming, Source, Verdict};
 
 /// What the handlers share.
@@ -195,37 +195,31 @@ async fn hook(
             crate::metrics::webhook(&name, "ignored");
             answer(StatusCode::OK, json!({"status": "ignored", "reason": why}))
         }
-        Ok(Verdict::Events { delivery, events }) => match state
-            .inbox
-            .accept(Delivery {
-                source: name.clone(),
-                delivery: delivery.clone(),
-                events,
-            })
-            .await
-        {
-            Ok(Accepted::Stored { jobs }) => {
-                crate::metrics::webhook(&name, "stored");
-                tracing::info!(source = %name, delivery = %delivery, jobs, "webhook stored");
-                state.wake.notify_waiters();
-                answer(
-                    StatusCode::ACCEPTED,
-                    json!({"status": "stored", "jobs": jobs}),
-                )
+        Ok(Verdict::Events { delivery, events }) => {
+            match state.inbox.accept(&name, &delivery, events).await {
+                Ok(Accepted::Stored { jobs }) => {
+                    crate::metrics::webhook(&name, "stored");
+                    tracing::info!(source = %name, delivery = %delivery, jobs, "webhook stored");
+                    state.wake.notify_waiters();
+                    answer(
+                        StatusCode::ACCEPTED,
+                        json!({"status": "stored", "jobs": jobs}),
+                    )
+                }
+                Ok(Accepted::Duplicate) => {
+                    crate::metrics::webhook(&name, "duplicate");
+                    answer(StatusCode::OK, json!({"status": "duplicate"}))
+                }
+                Err(e) => {
+                    tracing::error!(source = %name, delivery = %delivery, error = format!("{e:#}"), "cannot store webhook");
+                    crate::metrics::webhook(&name, "store_error");
+                    answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({"error": "cannot store the event now; retry"}),
+                    )
+                }
             }
-            Ok(Accepted::Duplicate) => {
-                crate::metrics::webhook(&name, "duplicate");
-                answer(StatusCode::OK, json!({"status": "duplicate"}))
-            }
-            Err(e) => {
-                tracing::error!(source = %name, delivery = %delivery, error = format!("{e:#}"), "cannot store webhook");
-                crate::metrics::webhook(&name, "store_error");
-                answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": "cannot store the event now; retry"}),
-                )
-            }
-        },
+        }
     }
 }
 

@@ -108,12 +108,13 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
-/// One webhook delivery to store.
+/// One webhook delivery to store, with the jobs it asks for (see
+/// [`crate::router`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
     pub source: String,
     pub delivery: String,
-    pub events: Vec<Event>,
+    pub jobs: Vec<JobKind>,
 }
 
 /// What [`Store::accept`] did with a delivery.

@@ -8,6 +8,7 @@
 //! of one. Each claim counts as an attempt, so a job that keeps crashing
 //! its worker still reaches the dead letters after [`MAX_ATTEMPTS`].
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -18,18 +19,42 @@ use super::{
 };
 use crate::event::Event;
 
-/// Records a delivery, or revives an expired record of it. Returns no row
-/// when the delivery is already recorded and still fresh (a replay).
-const INSERT_DELIVERY: &str = "\
-INSERT INTO deliveries (source, delivery, received_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)
+/// Records deliveries, or revives expired records of them: `$1` now,
+/// `$2` expiry, then `(source, delivery)` per row. Returns the rows written;
+/// a delivery already recorded and still fresh (a replay) is not returned.
+fn insert_deliveries_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| format!("(${}, ${}, $1, $2)", 2 * i + 3, 2 * i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO deliveries (source, delivery, received_at_ms, expires_at_ms) VALUES {values}
 ON CONFLICT (source, delivery) DO UPDATE
     SET received_at_ms = excluded.received_at_ms, expires_at_ms = excluded.expires_at_ms
-    WHERE deliveries.expires_at_ms <= $3
-RETURNING source";
+    WHERE deliveries.expires_at_ms <= $1
+RETURNING source, delivery"
+    )
+}
 
-const INSERT_EVENT_JOB: &str = "\
-INSERT INTO jobs (kind, payload, source, delivery, attempts, enqueued_at_ms, due_at_ms)
-VALUES ('event', $1, $2, $3, 0, $4, $4)";
+/// Event jobs: `$1` now, then `(payload, source, delivery)` per row.
+fn insert_event_jobs_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| {
+            let p = 3 * i + 2;
+            format!("('event', ${p}, ${}, ${}, 0, $1, $1)", p + 1, p + 2)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO jobs (kind, payload, source, delivery, attempts, enqueued_at_ms, due_at_ms) \
+         VALUES {values}"
+    )
+}
+
+/// Rows per multi-row statement of [`Store::accept_batch`]: few round
+/// trips, far below SQLite's (32,766) and Postgres' (65,535) parameter
+/// limits.
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// Inserts a reconcile job unless one for the repo is already pending and
 /// due (unleased, or its lease ran out).
@@ -138,7 +163,7 @@ impl Store {
         let one = Delivery {
             source: source.to_string(),
             delivery: delivery.to_string(),
-            events: events.to_vec(),
+            jobs: events.iter().cloned().map(JobKind::Event).collect(),
         };
         let mut answers = self
             .accept_batch(std::slice::from_ref(&one), now_ms)
@@ -147,57 +172,78 @@ impl Store {
     }
 
     /// [`accept`](Self::accept) for several deliveries in ONE transaction
-    /// (group commit: one sync to disk for the batch). Answers in order;
-    /// the same delivery twice in a batch is stored once.
+    /// (group commit: one sync to disk for the batch), each with the jobs
+    /// it asks for. Answers in order; the same delivery twice in a batch is
+    /// stored once. Reconcile jobs coalesce, as in
+    /// [`enqueue_reconcile`](Self::enqueue_reconcile), so `Stored { jobs }`
+    /// counts the jobs asked for, some of which may have joined one
+    /// already pending.
     pub async fn accept_batch(
         &self,
         deliveries: &[Delivery],
         now_ms: i64,
     ) -> anyhow::Result<Vec<Accepted>> {
-        let mut encoded = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            let payloads = d
-                .events
-                .iter()
-                .map(serde_json::to_string)
-                .collect::<Result<Vec<_>, _>>()
-                .context("encoding events")?;
-            encoded.push(payloads);
-        }
+        // The first of equal deliveries in the batch is the one stored.
+        let mut first = HashSet::new();
+        let candidates: Vec<&Delivery> = deliveries
+            .iter()
+            .filter(|d| first.insert((d.source.as_str(), d.delivery.as_str())))
+            .collect();
         let expires_at_ms = now_ms.saturating_add(millis(DELIVERY_TTL));
         let context = || format!("storing {} deliveries", deliveries.len());
-        let mut answers = Vec::with_capacity(deliveries.len());
+        let mut fresh: HashSet<(String, String)> = HashSet::new();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.with_context(context)?;
-            for (d, payloads) in deliveries.iter().zip(&encoded) {
-                // A replay of a fresh delivery inserts (and updates) nothing.
-                let fresh = sqlx::query(INSERT_DELIVERY)
-                    .bind(d.source.as_str())
-                    .bind(d.delivery.as_str())
+            for chunk in candidates.chunks(ROWS_PER_STATEMENT) {
+                let sql = insert_deliveries_sql(chunk.len());
+                let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql.as_str()))
+                    .persistent(false)
                     .bind(now_ms)
-                    .bind(expires_at_ms)
-                    .fetch_optional(&mut *tx)
+                    .bind(expires_at_ms);
+                for d in chunk {
+                    q = q.bind(d.source.as_str()).bind(d.delivery.as_str());
+                }
+                fresh.extend(q.fetch_all(&mut *tx).await.with_context(context)?);
+            }
+            let stored: Vec<&Delivery> = candidates
+                .iter()
+                .copied()
+                .filter(|d| fresh.contains(&(d.source.clone(), d.delivery.clone())))
+                .collect();
+            let (events, reconciles) = split_jobs(&stored)?;
+            for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                let sql = insert_event_jobs_sql(chunk.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .persistent(false)
+                    .bind(now_ms);
+                for (payload, source, delivery) in chunk {
+                    q = q.bind(payload.as_str()).bind(*source).bind(*delivery);
+                }
+                q.execute(&mut *tx).await.with_context(context)?;
+            }
+            for (repo, reason) in reconciles {
+                sqlx::query(INSERT_RECONCILE_JOB)
+                    .bind(repo)
+                    .bind(reason)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
                     .await
                     .with_context(context)?;
-                if fresh.is_none() {
-                    answers.push(Accepted::Duplicate);
-                    continue;
-                }
-                for payload in payloads {
-                    sqlx::query(INSERT_EVENT_JOB)
-                        .bind(payload.as_str())
-                        .bind(d.source.as_str())
-                        .bind(d.delivery.as_str())
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await
-                        .with_context(context)?;
-                }
-                answers.push(Accepted::Stored { jobs: payloads.len() });
             }
             tx.commit().await.with_context(context)?;
         });
-        Ok(answers)
+        let mut answered = HashSet::new();
+        Ok(deliveries
+            .iter()
+            .map(|d| {
+                let key = (d.source.clone(), d.delivery.clone());
+                if fresh.contains(&key) && answered.insert(key) {
+                    Accepted::Stored { jobs: d.jobs.len() }
+                } else {
+                    Accepted::Duplicate
+                }
+            })
+            .collect())
     }
 
     /// Enqueues a reconcile of `repo`, due now. Returns false (and writes
@@ -298,18 +344,25 @@ impl Store {
         })
     }
 
-    /// Completes several jobs in one transaction.
+    /// Completes several jobs (one statement per 500).
     pub async fn complete_many(&self, job_ids: &[i64]) -> anyhow::Result<()> {
         if job_ids.is_empty() {
             return Ok(());
         }
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await.context("completing jobs")?;
-            for id in job_ids {
-                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&mut *tx).await.context("completing jobs")?;
-            }
-            tx.commit().await.context("completing jobs")?;
-        });
+        for chunk in job_ids.chunks(ROWS_PER_STATEMENT) {
+            let params = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("DELETE FROM jobs WHERE id IN ({params})");
+            with_pool!(self, pool => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).persistent(false);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(pool).await.context("completing jobs")?;
+            });
+        }
         Ok(())
     }
 
@@ -446,4 +499,28 @@ fn dead_from_row(row: DeadRow) -> DeadJob {
         source,
         delivery,
     }
+}
+
+/// `(payload, source, delivery)` of each event job, and one reconcile per
+/// repository (with the first reason asked), of the deliveries stored.
+type SplitJobs<'a> = (Vec<(String, &'a str, &'a str)>, BTreeMap<&'a str, &'a str>);
+
+fn split_jobs<'a>(stored: &[&'a Delivery]) -> anyhow::Result<SplitJobs<'a>> {
+    let mut events = Vec::new();
+    let mut reconciles = BTreeMap::new();
+    for d in stored {
+        for job in &d.jobs {
+            match job {
+                JobKind::Event(e) => events.push((
+                    serde_json::to_string(e).context("encoding an event")?,
+                    d.source.as_str(),
+                    d.delivery.as_str(),
+                )),
+                JobKind::Reconcile { repo, reason } => {
+                    reconciles.entry(repo.as_str()).or_insert(reason.as_str());
+                }
+            }
+        }
+    }
+    Ok((events, reconciles))
 }

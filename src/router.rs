@@ -1,0 +1,138 @@
+//! Which environment repositories an event concerns (DESIGN.md §1: a
+//! webhook is a hint that says which repo to reconcile now, never what to
+//! write).
+//!
+//! The inbox routes each verified event to the jobs it asks for, in the
+//! same transaction that records the delivery: most events become a
+//! reconcile of a repository (coalesced by the store with one already
+//! pending), a comment command stays an event job because carrying it out
+//! needs the forge. An event that concerns no configured repository only
+//! records its delivery id. Workers route event jobs with the same rules.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use crate::domain::ImageRepo;
+use crate::event::Event;
+use crate::store::JobKind;
+
+/// A configured repository, as events name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The configured name (names the mirror, the lock and reconcile jobs).
+    pub name: String,
+    /// `owner/name` or `group/project` on the platform, when known.
+    pub project: Option<String>,
+    /// The base branch the bot watches.
+    pub branch: String,
+}
+
+/// The routing table; shared by the inbox and the workers.
+#[derive(Debug, Default)]
+pub struct Router {
+    targets: Vec<Target>,
+    /// Images each repository's policies named at its last reconcile. A
+    /// repository not reconciled yet is a target of every image push.
+    images: Mutex<HashMap<String, HashSet<ImageRepo>>>,
+    /// When a new image was first reported for a repository and not yet
+    /// delivered (for the detect → MR latency).
+    detected: Mutex<HashMap<String, i64>>,
+}
+
+impl Router {
+    pub fn new(targets: Vec<Target>) -> Router {
+        Router {
+            targets,
+            ..Router::default()
+        }
+    }
+
+    /// The jobs `event` asks for: a reconcile per concerned repository, or
+    /// the event itself for a comment command on a configured repository.
+    pub fn jobs(&self, event: &Event, now_ms: i64) -> Vec<JobKind> {
+        if matches!(event, Event::Command(_)) {
+            if self.repos(event, now_ms).is_empty() {
+                return Vec::new();
+            }
+            return vec![JobKind::Event(event.clone())];
+        }
+        self.repos(event, now_ms)
+            .into_iter()
+            .map(|repo| JobKind::Reconcile {
+                repo,
+                reason: reason(event).to_string(),
+            })
+            .collect()
+    }
+
+    /// Names of the configured repositories `event` concerns. An image
+    /// push also starts the detect → MR clock of each.
+    pub fn repos(&self, event: &Event, now_ms: i64) -> Vec<String> {
+        let names = |platform: &str| -> Vec<&Target> {
+            self.targets
+                .iter()
+                .filter(|t| {
+                    t.project
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(platform))
+                })
+                .collect()
+        };
+        let hit: Vec<&Target> = match event {
+            Event::ImagePushed(e) => {
+                let image = ImageRepo::parse(&format!("{}/{}", e.registry, e.repository)).ok();
+                let known = self.images.lock().unwrap_or_else(|p| p.into_inner());
+                let hit: Vec<&Target> = self
+                    .targets
+                    .iter()
+                    .filter(|t| match (known.get(&t.name), &image) {
+                        (Some(images), Some(image)) => images.contains(image),
+                        (None, _) => true,
+                        (Some(_), None) => false,
+                    })
+                    .collect();
+                let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
+                for t in &hit {
+                    detected.entry(t.name.clone()).or_insert(now_ms);
+                }
+                hit
+            }
+            Event::RepoPushed(e) => names(&e.repo)
+                .into_iter()
+                .filter(|t| t.branch == e.branch)
+                .collect(),
+            Event::ChangeRequestUpdated(e) if e.head.starts_with("imagebump/") => names(&e.repo),
+            Event::ChangeRequestUpdated(_) => Vec::new(),
+            Event::ChecksCompleted(e) => names(&e.repo),
+            Event::Command(e) => names(&e.repo),
+        };
+        hit.into_iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Records the images `repo`'s policies named at its latest reconcile.
+    pub fn learned(&self, repo: &str, images: HashSet<ImageRepo>) {
+        let mut known = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(repo.to_string(), images);
+    }
+
+    /// When a new image was first reported for `repo` since its last
+    /// delivered change; forgets it.
+    pub fn take_detected(&self, repo: &str) -> Option<i64> {
+        let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
+        detected.remove(repo)
+    }
+}
+
+/// Why a reconcile was enqueued, as jobs and logs say it.
+pub fn reason(event: &Event) -> &'static str {
+    match event {
+        Event::ImagePushed(_) => "image pushed",
+        Event::RepoPushed(_) => "repository pushed",
+        Event::ChangeRequestUpdated(_) => "merge request updated",
+        Event::ChecksCompleted(_) => "checks completed",
+        Event::Command(_) => "comment command",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+use std::collections::HashSet;
+
+use super::*;
+use crate::event::{ChangeRequestUpdated, ChecksCompleted, Command, ImagePushed, RepoPushed};
+
+fn router() -> Router {
+    Router::new(vec![
+        Target {
+            name: "prod".into(),
+            project: Some("acme/env".into()),
+            branch: "main".into(),
+        },
+        Target {
+            name: "staging".into(),
+            project: Some("acme/staging".into()),
+            branch: "develop".into(),
+        },
+    ])
+}
+
+fn pushed(registry: &str, repository: &str) -> Event {
+    Event::ImagePushed(ImagePushed {
+        registry: registry.into(),
+        repository: repository.into(),
+        tag: Some("1.2.3".into()),
+        digest: None,
+    })
+}
+
+fn reconcile(repo: &str, reason: &str) -> JobKind {
+    JobKind::Reconcile {
+        repo: repo.into(),
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn image_push_reconciles_repos_not_reconciled_yet_then_only_those_using_it() {
+    let r = router();
+    let event = pushed("ghcr.io", "acme/web");
+    assert_eq!(
+        r.jobs(&event, 1),
+        vec![
+            reconcile("prod", "image pushed"),
+            reconcile("staging", "image pushed")
+        ]
+    );
+    r.learned(
+        "prod",
+        HashSet::from([ImageRepo::parse("ghcr.io/acme/web").unwrap()]),
+    );
+    r.learned("staging", HashSet::new());
+    assert_eq!(r.repos(&event, 2), vec!["prod".to_string()]);
+    assert!(r.jobs(&pushed("ghcr.io", "acme/other"), 3).is_empty());
+}
+
+#[test]
+fn docker_hub_names_match_their_canonical_form() {
+    let r = router();
+    r.learned("prod", HashSet::from([ImageRepo::parse("nginx").unwrap()]));
+    r.learned("staging", HashSet::new());
+    assert_eq!(
+        r.repos(&pushed("docker.io", "library/nginx"), 1),
+        vec!["prod".to_string()]
+    );
+}
+
+#[test]
+fn detect_clock_starts_at_the_first_push_and_is_taken_once() {
+    let r = router();
+    r.repos(&pushed("ghcr.io", "acme/web"), 10);
+    r.repos(&pushed("ghcr.io", "acme/web"), 20);
+    assert_eq!(r.take_detected("prod"), Some(10));
+    assert_eq!(r.take_detected("prod"), None);
+    assert_eq!(r.take_detected("staging"), Some(10));
+}
+
+#[test]
+fn repo_push_reconciles_only_the_watched_branch_of_that_project() {
+    let r = router();
+    let push = |repo: &str, branch: &str| {
+        Event::RepoPushed(RepoPushed {
+            repo: repo.into(),
+            branch: branch.into(),
+            after: "a".repeat(40),
+        })
+    };
+    assert_eq!(
+        r.jobs(&push("ACME/env", "main"), 1),
+        vec![reconcile("prod", "repository pushed")]
+    );
+    assert!(r.jobs(&push("acme/env", "develop"), 1).is_empty());
+    assert!(r.jobs(&push("acme/unknown", "main"), 1).is_empty());
+    assert_eq!(
+        r.repos(&push("acme/staging", "develop"), 1),
+        vec!["staging".to_string()]
+    );
+}
+
+#[test]
+fn merge_request_events_count_only_on_the_bots_branches() {
+    let r = router();
+    let mr = |head: &str| {
+        Event::ChangeRequestUpdated(ChangeRequestUpdated {
+            repo: "acme/env".into(),
+            number: 7,
+            state: "closed".into(),
+            head: head.into(),
+            author: "ops".into(),
+        })
+    };
+    assert_eq!(
+        r.jobs(&mr("imagebump/web"), 1),
+        vec![reconcile("prod", "merge request updated")]
+    );
+    assert!(r.jobs(&mr("feature/x"), 1).is_empty());
+    let checks = Event::ChecksCompleted(ChecksCompleted {
+        repo: "acme/env".into(),
+        sha: "b".repeat(40),
+        conclusion: "success".into(),
+    });
+    assert_eq!(
+        r.jobs(&checks, 1),
+        vec![reconcile("prod", "checks completed")]
+    );
+}
+
+#[test]
+fn a_command_stays_an_event_job_for_a_configured_repo_only() {
+    let r = router();
+    let command = |repo: &str| {
+        Event::Command(Command {
+            repo: repo.into(),
+            number: 7,
+            user: "ops".into(),
+            text: "/imagebump rebase".into(),
+        })
+    };
+    let known = command("acme/env");
+    assert_eq!(r.jobs(&known, 1), vec![JobKind::Event(known.clone())]);
+    assert!(r.jobs(&command("acme/unknown"), 1).is_empty());
+}
+
+#[test]
+fn no_targets_routes_nothing() {
+    let r = Router::default();
+    assert!(r.jobs(&pushed("ghcr.io", "acme/web"), 1).is_empty());
+}
