@@ -3,14 +3,11 @@
 //! through the `Source` trait with payloads from `tests/data/hooks/` and
 //! signatures computed here.
 
+mod support;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
-use sha2::{Digest as _, Sha256};
-
-use imagebump::config::{HookSettings, Secret};
+use imagebump::config::Secret;
 use imagebump::event::{
     ChangeRequestUpdated, ChecksCompleted, Command, Event, ImagePushed, RepoPushed,
 };
@@ -20,55 +17,14 @@ use imagebump::server::hooks::gitea::Gitea;
 use imagebump::server::hooks::github::GitHub;
 use imagebump::server::hooks::gitlab::GitLab;
 use imagebump::server::hooks::{HookError, Incoming, Source, Verdict};
+use support::hooks::{
+    OLD_WHSEC, WHSEC, body_digest, fixture, hmac1_hex, hmac256_hex, settings, standard_sig,
+};
 
 const SECRET: &str = "It's a Secret to Everybody";
 const OLD_SECRET: &str = "the secret before the rotation";
-/// 32 bytes, base64: the Standard Webhooks test key.
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const OLD_WHSEC: &str = "whsec_c2VjcmV0LWJlZm9yZS10aGUtcm90YXRpb24hIQ==";
 const NOW: u64 = 1_714_637_976;
 const JSON: &str = "application/json";
-
-fn fixture(source: &str, name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/data/hooks/{source}/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn settings(secrets: &[&str]) -> HookSettings {
-    HookSettings {
-        secrets: secrets.iter().map(|s| Secret::new((*s).into())).collect(),
-        ..HookSettings::default()
-    }
-}
-
-fn hmac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn hex256(secret: &str, body: &[u8]) -> String {
-    hex::encode(hmac256(secret.as_bytes(), &[body]))
-}
-
-fn hex1(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// `v1,<base64>` for a `whsec_` secret.
-fn standard_sig(whsec: &str, id: &str, ts: u64, body: &[u8]) -> String {
-    let key = BASE64.decode(whsec.trim_start_matches("whsec_")).unwrap();
-    let ts = ts.to_string();
-    let mac = hmac256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
-    format!("v1,{}", BASE64.encode(mac))
-}
 
 /// A request under construction.
 struct Req {
@@ -174,11 +130,11 @@ const GH_SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 const GH_DIGEST: &str = "sha256:1f6be3ed1bb3e05da4bcb9b8ee1d4e3d61d5c29d4d1a49dd2b0d9b8c1f8b1c2a";
 
 fn github() -> GitHub {
-    GitHub::new(&settings(&[SECRET])).unwrap()
+    GitHub::new(&settings(&[SECRET], None)).unwrap()
 }
 
 fn gh_req(event: &str, body: Vec<u8>, secret: &str) -> Req {
-    let sig = format!("sha256={}", hex256(secret, &body));
+    let sig = format!("sha256={}", hmac256_hex(secret, &body));
     Req::new(body)
         .header("X-GitHub-Event", event)
         .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
@@ -303,7 +259,7 @@ fn github_rejects_wrong_missing_and_tampered_signatures() {
             .tamper()
             .send(&github()),
     );
-    let bare = hex256(SECRET, &body);
+    let bare = hmac256_hex(SECRET, &body);
     unauthorized(
         Req::new(body)
             .header("X-GitHub-Event", "push")
@@ -352,7 +308,7 @@ fn github_malformed_json_is_malformed() {
 
 #[test]
 fn github_accepts_old_and_new_secret_during_rotation() {
-    let source = GitHub::new(&settings(&[SECRET, OLD_SECRET])).unwrap();
+    let source = GitHub::new(&settings(&[SECRET, OLD_SECRET], None)).unwrap();
     for secret in [SECRET, OLD_SECRET] {
         assert_eq!(
             gh_req("push", fixture("github", "push-branch.json"), secret).send(&source),
@@ -365,8 +321,8 @@ fn github_accepts_old_and_new_secret_during_rotation() {
 #[test]
 fn github_delivery_id_falls_back_to_body_digest() {
     let body = fixture("github", "push-branch.json");
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
-    let sig = format!("sha256={}", hex256(SECRET, &body));
+    let digest = body_digest(&body);
+    let sig = format!("sha256={}", hmac256_hex(SECRET, &body));
     assert_eq!(
         Req::new(body)
             .header("X-GitHub-Event", "push")
@@ -382,14 +338,17 @@ fn github_sha1_only_when_allowed() {
     let req = Req::new(body.clone())
         .header("X-GitHub-Event", "push")
         .header("X-GitHub-Delivery", GH_DELIVERY)
-        .header("X-Hub-Signature", format!("sha1={}", hex1(SECRET, &body)));
+        .header(
+            "X-Hub-Signature",
+            format!("sha1={}", hmac1_hex(SECRET, &body)),
+        );
     assert_eq!(
         req.send(&github()),
         Err(HookError::Unauthorized(
             "missing X-Hub-Signature-256".into()
         ))
     );
-    let mut allowing = settings(&[SECRET]);
+    let mut allowing = settings(&[SECRET], None);
     allowing.allow_sha1 = true;
     let allowing = GitHub::new(&allowing).unwrap();
     assert_eq!(
@@ -402,14 +361,15 @@ fn github_sha1_only_when_allowed() {
 #[test]
 fn github_settings_need_a_non_empty_secret() {
     assert!(
-        new_error(GitHub::new(&settings(&[]))).contains("hooks.github needs at least one secret")
+        new_error(GitHub::new(&settings(&[], None)))
+            .contains("hooks.github needs at least one secret")
     );
-    assert!(new_error(GitHub::new(&settings(&[""]))).contains("empty secret"));
+    assert!(new_error(GitHub::new(&settings(&[""], None))).contains("empty secret"));
 }
 
 #[test]
 fn github_path_token_when_configured() {
-    let mut s = settings(&[SECRET]);
+    let mut s = settings(&[SECRET], None);
     s.path_token = Some(Secret::new("p4th-t0ken".into()));
     let source = GitHub::new(&s).unwrap();
     let body = fixture("github", "push-branch.json");
@@ -436,7 +396,7 @@ const GL_SHA: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
 const GL_KEY: &str = "f0e4c2f7-6b1a-4d3e-9c3b-2a1d0e9f8c7b";
 
 fn gitlab(secrets: &[&str]) -> GitLab {
-    GitLab::new(&settings(secrets)).unwrap()
+    GitLab::new(&settings(secrets, None)).unwrap()
 }
 
 fn gl_token(event: &str, file: &str, token: &str) -> Req {
@@ -614,11 +574,12 @@ fn gitlab_content_type_and_malformed() {
 #[test]
 fn gitlab_settings() {
     assert!(
-        new_error(GitLab::new(&settings(&[]))).contains("hooks.gitlab needs at least one secret")
+        new_error(GitLab::new(&settings(&[], None)))
+            .contains("hooks.gitlab needs at least one secret")
     );
-    assert!(new_error(GitLab::new(&settings(&[""]))).contains("empty secret"));
-    assert!(new_error(GitLab::new(&settings(&["whsec_!!!"]))).contains("signing token"));
-    let mut s = settings(&[SECRET]);
+    assert!(new_error(GitLab::new(&settings(&[""], None))).contains("empty secret"));
+    assert!(new_error(GitLab::new(&settings(&["whsec_!!!"], None))).contains("signing token"));
+    let mut s = settings(&[SECRET], None);
     s.path_token = Some(Secret::new("p4th".into()));
     let source = GitLab::new(&s).unwrap();
     unauthorized(gl_token("Push Hook", "push.json", SECRET).send(&source));
@@ -636,11 +597,11 @@ const GT_SHA: &str = "bffeb74224043ba2feb48d137756c8a9331c449a";
 const GT_DELIVERY: &str = "b7d2a0c4-3f1e-4c5a-9d8b-7e6f5a4b3c2d";
 
 fn gitea() -> Gitea {
-    Gitea::new(&settings(&[SECRET, OLD_SECRET])).unwrap()
+    Gitea::new(&settings(&[SECRET, OLD_SECRET], None)).unwrap()
 }
 
 fn gt_req(event: &str, body: Vec<u8>, secret: &str) -> Req {
-    let sig = hex256(secret, &body);
+    let sig = hmac256_hex(secret, &body);
     Req::new(body)
         .header("X-Gitea-Event", event)
         .header("X-Gitea-Event-Type", event)
@@ -701,7 +662,7 @@ fn gitea_events() {
 #[test]
 fn forgejo_headers() {
     let body = fixture("gitea", "push.json");
-    let sig = hex256(SECRET, &body);
+    let sig = hmac256_hex(SECRET, &body);
     assert_eq!(
         Req::new(body)
             .header("X-Forgejo-Event", "push")
@@ -737,7 +698,8 @@ fn gitea_rejections() {
         Ok(Verdict::Events { .. })
     ));
     assert!(
-        new_error(Gitea::new(&settings(&[]))).contains("hooks.gitea needs at least one secret")
+        new_error(Gitea::new(&settings(&[], None)))
+            .contains("hooks.gitea needs at least one secret")
     );
 }
 
@@ -746,11 +708,11 @@ fn gitea_rejections() {
 const BB_REQUEST: &str = "6d4d5e3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c";
 
 fn bitbucket() -> Bitbucket {
-    Bitbucket::new(&settings(&[SECRET, OLD_SECRET])).unwrap()
+    Bitbucket::new(&settings(&[SECRET, OLD_SECRET], None)).unwrap()
 }
 
 fn bb_req(event: &str, body: Vec<u8>, secret: &str) -> Req {
-    let sig = format!("sha256={}", hex256(secret, &body));
+    let sig = format!("sha256={}", hmac256_hex(secret, &body));
     Req::new(body)
         .header("X-Event-Key", event)
         .header("X-Hook-UUID", "0b9f8e7d-6c5b-4a39-8271-605f4e3d2c1b")
@@ -853,7 +815,10 @@ fn bitbucket_rejections() {
     unauthorized(
         Req::new(body.clone())
             .header("X-Event-Key", "repo:push")
-            .header("X-Hub-Signature", format!("sha1={}", hex1(SECRET, &body)))
+            .header(
+                "X-Hub-Signature",
+                format!("sha1={}", hmac1_hex(SECRET, &body)),
+            )
             .send(&bitbucket()),
     );
     unsupported(
@@ -867,7 +832,7 @@ fn bitbucket_rejections() {
         Ok(Verdict::Events { .. })
     ));
     assert!(
-        new_error(Bitbucket::new(&settings(&[])))
+        new_error(Bitbucket::new(&settings(&[], None)))
             .contains("hooks.bitbucket needs at least one secret")
     );
 }
@@ -877,7 +842,7 @@ fn bitbucket_rejections() {
 const MSG_ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
 
 fn generic() -> Generic {
-    Generic::new(&settings(&[WHSEC])).unwrap()
+    Generic::new(&settings(&[WHSEC], None)).unwrap()
 }
 
 fn gen_req(body: Vec<u8>, sig: String, ts: u64) -> Req {
@@ -975,7 +940,7 @@ fn generic_timestamps() {
 
 #[test]
 fn generic_rotation_content_type_and_malformed() {
-    let source = Generic::new(&settings(&[WHSEC, OLD_WHSEC])).unwrap();
+    let source = Generic::new(&settings(&[WHSEC, OLD_WHSEC], None)).unwrap();
     for whsec in [WHSEC, OLD_WHSEC] {
         assert!(matches!(
             gen_signed("image-pushed.json", whsec, NOW).send(&source),
@@ -1000,11 +965,12 @@ fn generic_rotation_content_type_and_malformed() {
 #[test]
 fn generic_settings_and_path_token() {
     assert!(
-        new_error(Generic::new(&settings(&[]))).contains("hooks.generic needs at least one secret")
+        new_error(Generic::new(&settings(&[], None)))
+            .contains("hooks.generic needs at least one secret")
     );
-    assert!(new_error(Generic::new(&settings(&[""]))).contains("empty secret"));
-    assert!(new_error(Generic::new(&settings(&["whsec_not base64!"]))).contains("whsec_"));
-    let mut s = settings(&[WHSEC]);
+    assert!(new_error(Generic::new(&settings(&[""], None))).contains("empty secret"));
+    assert!(new_error(Generic::new(&settings(&["whsec_not base64!"], None))).contains("whsec_"));
+    let mut s = settings(&[WHSEC], None);
     s.path_token = Some(Secret::new("p4th".into()));
     let source = Generic::new(&s).unwrap();
     unauthorized(gen_signed("image-pushed.json", WHSEC, NOW).send(&source));

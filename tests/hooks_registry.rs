@@ -1,12 +1,12 @@
 //! Container-registry webhook sources: fixtures under `tests/data/hooks/`,
 //! secrets, HMACs and JWTs computed here.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use imagebump::config::{HookSettings, Secret};
 use imagebump::event::{Event, ImagePushed};
 use imagebump::server::hooks::{
@@ -14,25 +14,12 @@ use imagebump::server::hooks::{
     distribution::Distribution, dockerhub::DockerHub, gar::Gar, harbor::Harbor, nexus::Nexus,
     quay::Quay,
 };
-use sha2::{Digest, Sha256};
+use support::hooks::{
+    GAR_AUDIENCE, GAR_KID, body_digest, fixture, gar_jwks_path, gar_keys, gar_settings, good_token,
+    google_claims, hmac1_hex, hmac256_hex, jwt, pubsub_push, settings, unix_now,
+};
 
 // ---------------------------------------------------------------- helpers
-
-fn fixture(source: &str, name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/hooks")
-        .join(source)
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn settings(secrets: &[&str], path_token: Option<&str>) -> HookSettings {
-    HookSettings {
-        secrets: secrets.iter().map(|s| Secret::new(s.to_string())).collect(),
-        path_token: path_token.map(|t| Secret::new(t.to_string())),
-        ..HookSettings::default()
-    }
-}
 
 /// One request: headers (name, value), body, path token, content type.
 struct Req<'a> {
@@ -92,10 +79,6 @@ fn events(v: Result<Verdict, HookError>) -> (String, Vec<Event>) {
     }
 }
 
-fn body_digest(body: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(body)))
-}
-
 #[track_caller]
 fn unauthorized(v: Result<Verdict, HookError>) {
     assert!(matches!(v, Err(HookError::Unauthorized(_))), "{v:?}");
@@ -117,18 +100,6 @@ fn unsupported(v: Result<Verdict, HookError>) {
         matches!(v, Err(HookError::UnsupportedMediaType(_))),
         "{v:?}"
     );
-}
-
-fn hmac256_hex(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn hmac1_hex(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 const DIST_CT: &str = "application/vnd.docker.distribution.events.v1+json";
@@ -710,111 +681,8 @@ fn cdevents_rejects_and_ignores() {
 
 // -------------------------------------------------------------------- gar
 
-const AUDIENCE: &str = "https://imagebump.example.com/hooks/gar";
-
-/// A throwaway RSA key made with the openssl CLI, and its JWKS on disk.
-struct Keys {
-    dir: tempfile::TempDir,
-    pem: Vec<u8>,
-    other_pem: Vec<u8>,
-}
-
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let gen_key = |name: &str| -> (Vec<u8>, String) {
-            let path = dir.path().join(name);
-            let ok = std::process::Command::new("openssl")
-                .args(["genrsa", "-out"])
-                .arg(&path)
-                .arg("2048")
-                .output()
-                .unwrap();
-            assert!(ok.status.success(), "openssl genrsa failed");
-            let out = std::process::Command::new("openssl")
-                .args(["rsa", "-noout", "-modulus", "-in"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            let text = String::from_utf8(out.stdout).unwrap();
-            let modulus = hex::decode(text.trim().trim_start_matches("Modulus=")).unwrap();
-            let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(modulus);
-            (std::fs::read(&path).unwrap(), n)
-        };
-        let (pem, n) = gen_key("key.pem");
-        let (other_pem, _) = gen_key("other.pem");
-        let jwks = serde_json::json!({"keys": [
-            {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "test-kid-1", "n": n, "e": "AQAB"}
-        ]});
-        std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
-        Keys {
-            dir,
-            pem,
-            other_pem,
-        }
-    })
-}
-
-fn jwks_path() -> PathBuf {
-    keys().dir.path().join("jwks.json")
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn sign(claims: serde_json::Value, kid: &str, pem: &[u8]) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(kid.to_string());
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap();
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
-}
-
-fn claims(iss: &str, aud: &str, iat: i64, exp: i64) -> serde_json::Value {
-    serde_json::json!({
-        "iss": iss, "aud": aud, "iat": iat, "exp": exp,
-        "azp": "112233445566778899000", "sub": "112233445566778899000",
-        "email": "pubsub-push@acme-prod.iam.gserviceaccount.com", "email_verified": true,
-    })
-}
-
-fn good_token() -> String {
-    let now = unix_now();
-    sign(
-        claims("https://accounts.google.com", AUDIENCE, now, now + 3600),
-        "test-kid-1",
-        &keys().pem,
-    )
-}
-
-fn push_body(data_fixture: &str, message_id: &str) -> Vec<u8> {
-    let data = base64::engine::general_purpose::STANDARD.encode(fixture("gar", data_fixture));
-    serde_json::json!({
-        "message": {
-            "data": data,
-            "attributes": {},
-            "messageId": message_id,
-            "message_id": message_id,
-            "publishTime": "2026-11-20T14:23:08.123Z",
-            "publish_time": "2026-11-20T14:23:08.123Z",
-        },
-        "subscription": "projects/acme-prod/subscriptions/imagebump-gcr",
-    })
-    .to_string()
-    .into_bytes()
-}
-
 async fn gar() -> Gar {
-    let s = HookSettings {
-        audience: Some(AUDIENCE.into()),
-        jwks_file: Some(jwks_path()),
-        ..HookSettings::default()
-    };
-    Gar::new(&s).await.unwrap()
+    Gar::new(&gar_settings()).await.unwrap()
 }
 
 fn bearer(token: &str) -> String {
@@ -825,7 +693,7 @@ fn bearer(token: &str) -> String {
 async fn gar_insert_with_tag_and_digest() {
     let src = gar().await;
     assert!(!src.needs_path_token());
-    let body = push_body("insert.json", "11223344556677");
+    let body = pubsub_push("insert.json", "11223344556677");
     let (delivery, evs) = events(
         Req::new(&body)
             .header("authorization", &bearer(&good_token()))
@@ -841,7 +709,7 @@ async fn gar_insert_with_tag_and_digest() {
             Some("sha256:6ec128e26cd5f6c6bda2a5d5a6a6a6e7a7d1c5b1f1a2b3c4d5e6f708192a3b4c")
         )]
     );
-    let body = push_body("insert_digest_only.json", "99");
+    let body = pubsub_push("insert_digest_only.json", "99");
     let (_, evs) = events(
         Req::new(&body)
             .header("authorization", &bearer(&good_token()))
@@ -861,13 +729,13 @@ async fn gar_insert_with_tag_and_digest() {
 #[tokio::test]
 async fn gar_accepts_bare_issuer_and_small_clock_skew() {
     let src = gar().await;
-    let body = push_body("insert.json", "1");
+    let body = pubsub_push("insert.json", "1");
     let now = unix_now();
     // Issued a little in the future, expired a little ago: within 5 min.
-    let t = sign(
-        claims("accounts.google.com", AUDIENCE, now + 120, now - 120),
-        "test-kid-1",
-        &keys().pem,
+    let t = jwt(
+        google_claims("accounts.google.com", GAR_AUDIENCE, now + 120, now - 120),
+        GAR_KID,
+        &gar_keys().pem,
     );
     assert_eq!(
         events(
@@ -884,9 +752,9 @@ async fn gar_accepts_bare_issuer_and_small_clock_skew() {
 #[tokio::test]
 async fn gar_rejects_bad_tokens() {
     let src = gar().await;
-    let body = push_body("insert.json", "1");
+    let body = pubsub_push("insert.json", "1");
     let now = unix_now();
-    let pem = &keys().pem;
+    let pem = &gar_keys().pem;
     let send = |auth: Option<String>| {
         let mut r = Req::new(&body);
         if let Some(a) = auth {
@@ -901,7 +769,7 @@ async fn gar_rejects_bad_tokens() {
     let good = good_token();
     let mut parts: Vec<&str> = good.split('.').collect();
     let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        claims(
+        google_claims(
             "https://accounts.google.com",
             "https://evil.example",
             now,
@@ -912,38 +780,48 @@ async fn gar_rejects_bad_tokens() {
     parts[1] = &evil;
     unauthorized(send(Some(bearer(&parts.join(".")))));
     // Signed by a key not in the JWKS under a known kid.
-    let c = claims("https://accounts.google.com", AUDIENCE, now, now + 3600);
-    unauthorized(send(Some(bearer(&sign(
+    let c = google_claims("https://accounts.google.com", GAR_AUDIENCE, now, now + 3600);
+    unauthorized(send(Some(bearer(&jwt(
         c.clone(),
-        "test-kid-1",
-        &keys().other_pem,
+        GAR_KID,
+        &gar_keys().other_pem,
     )))));
     // Unknown kid.
-    unauthorized(send(Some(bearer(&sign(c, "unknown-kid", pem)))));
+    unauthorized(send(Some(bearer(&jwt(c, "unknown-kid", pem)))));
     // Wrong audience, wrong issuer.
-    let wrong_aud = claims(
+    let wrong_aud = google_claims(
         "https://accounts.google.com",
         "https://other",
         now,
         now + 3600,
     );
-    unauthorized(send(Some(bearer(&sign(wrong_aud, "test-kid-1", pem)))));
-    let wrong_iss = claims("https://evil.example", AUDIENCE, now, now + 3600);
-    unauthorized(send(Some(bearer(&sign(wrong_iss, "test-kid-1", pem)))));
+    unauthorized(send(Some(bearer(&jwt(wrong_aud, GAR_KID, pem)))));
+    let wrong_iss = google_claims("https://evil.example", GAR_AUDIENCE, now, now + 3600);
+    unauthorized(send(Some(bearer(&jwt(wrong_iss, GAR_KID, pem)))));
     // Expired beyond the tolerance; issued too far in the future.
-    let expired = claims("accounts.google.com", AUDIENCE, now - 7200, now - 301 - 5);
-    unauthorized(send(Some(bearer(&sign(expired, "test-kid-1", pem)))));
-    let future = claims("accounts.google.com", AUDIENCE, now + 301 + 5, now + 7200);
-    unauthorized(send(Some(bearer(&sign(future, "test-kid-1", pem)))));
-    let mut not_yet = claims("accounts.google.com", AUDIENCE, now, now + 7200);
+    let expired = google_claims(
+        "accounts.google.com",
+        GAR_AUDIENCE,
+        now - 7200,
+        now - 301 - 5,
+    );
+    unauthorized(send(Some(bearer(&jwt(expired, GAR_KID, pem)))));
+    let future = google_claims(
+        "accounts.google.com",
+        GAR_AUDIENCE,
+        now + 301 + 5,
+        now + 7200,
+    );
+    unauthorized(send(Some(bearer(&jwt(future, GAR_KID, pem)))));
+    let mut not_yet = google_claims("accounts.google.com", GAR_AUDIENCE, now, now + 7200);
     not_yet["nbf"] = serde_json::json!(now + 900);
-    unauthorized(send(Some(bearer(&sign(not_yet, "test-kid-1", pem)))));
+    unauthorized(send(Some(bearer(&jwt(not_yet, GAR_KID, pem)))));
 }
 
 #[tokio::test]
 async fn gar_uses_the_request_clock() {
     let src = gar().await;
-    let body = push_body("insert.json", "1");
+    let body = pubsub_push("insert.json", "1");
     let mut r = Req::new(&body).header("authorization", &bearer(&good_token()));
     r.now = SystemTime::now() + Duration::from_secs(2 * 3600);
     unauthorized(r.send(&src));
@@ -953,7 +831,7 @@ async fn gar_uses_the_request_clock() {
 async fn gar_type_json_delete_and_path_token() {
     let src = gar().await;
     let auth = bearer(&good_token());
-    let body = push_body("insert.json", "1");
+    let body = pubsub_push("insert.json", "1");
     unsupported(
         Req::new(&body)
             .ct(Some("text/plain"))
@@ -970,17 +848,17 @@ async fn gar_type_json_delete_and_path_token() {
             .header("authorization", &auth)
             .send(&src),
     );
-    let body = push_body("delete.json", "2");
+    let body = pubsub_push("delete.json", "2");
     ignored(Req::new(&body).header("authorization", &auth).send(&src));
 
     let s = HookSettings {
-        audience: Some(AUDIENCE.into()),
-        jwks_file: Some(jwks_path()),
+        audience: Some(GAR_AUDIENCE.into()),
+        jwks_file: Some(gar_jwks_path()),
         path_token: Some(Secret::new("gtok".into())),
         ..HookSettings::default()
     };
     let with_token = Gar::new(&s).await.unwrap();
-    let body = push_body("insert.json", "3");
+    let body = pubsub_push("insert.json", "3");
     unauthorized(
         Req::new(&body)
             .header("authorization", &auth)
@@ -1001,17 +879,17 @@ async fn gar_type_json_delete_and_path_token() {
 #[tokio::test]
 async fn gar_new_needs_audience_and_keys() {
     let no_aud = HookSettings {
-        jwks_file: Some(jwks_path()),
+        jwks_file: Some(gar_jwks_path()),
         ..HookSettings::default()
     };
     assert!(Gar::new(&no_aud).await.is_err());
     let no_keys = HookSettings {
-        audience: Some(AUDIENCE.into()),
+        audience: Some(GAR_AUDIENCE.into()),
         ..HookSettings::default()
     };
     assert!(Gar::new(&no_keys).await.is_err());
     let missing_file = HookSettings {
-        audience: Some(AUDIENCE.into()),
+        audience: Some(GAR_AUDIENCE.into()),
         jwks_file: Some(PathBuf::from("/nonexistent/jwks.json")),
         ..HookSettings::default()
     };
@@ -1024,15 +902,15 @@ async fn gar_new_needs_audience_and_keys() {
 async fn gar_service_account_and_email_verified() {
     let sa = "pubsub-push@acme-prod.iam.gserviceaccount.com".to_string();
     let src = gar().await.with_service_accounts([sa]);
-    let body = push_body("insert.json", "7");
+    let body = pubsub_push("insert.json", "7");
     let now = unix_now();
-    let pem = &keys().pem;
+    let pem = &gar_keys().pem;
     let send = |c: serde_json::Value| {
         Req::new(&body)
-            .header("authorization", &bearer(&sign(c, "test-kid-1", pem)))
+            .header("authorization", &bearer(&jwt(c, GAR_KID, pem)))
             .send(&src)
     };
-    let good = claims("https://accounts.google.com", AUDIENCE, now, now + 3600);
+    let good = google_claims("https://accounts.google.com", GAR_AUDIENCE, now, now + 3600);
     assert_eq!(events(send(good.clone())).0, "7");
     let mut other = good.clone();
     other["email"] = serde_json::json!("intruder@evil-project.iam.gserviceaccount.com");
@@ -1044,10 +922,7 @@ async fn gar_service_account_and_email_verified() {
     let open = gar().await;
     unauthorized(
         Req::new(&body)
-            .header(
-                "authorization",
-                &bearer(&sign(unverified, "test-kid-1", pem)),
-            )
+            .header("authorization", &bearer(&jwt(unverified, GAR_KID, pem)))
             .send(&open),
     );
 }

@@ -5,92 +5,34 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
+
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
-use imagebump::config::{HookSettings, Secret};
 use imagebump::router::{Router, Target};
-use imagebump::server::{self, AppState, hooks};
+use imagebump::server::now_ms;
 use imagebump::store::JobKind;
-use imagebump::store::Store;
-use sha2::Sha256;
-use tokio::sync::Notify;
+use support::hook_server::HookServer;
+use support::hooks::{hmac256_hex, settings};
 
 const SECRET: &str = "s3cret-github";
 
-struct Server {
-    base: String,
-    store: Store,
-    _dir: tempfile::TempDir,
-    _handle: actix_web::dev::ServerHandle,
-}
-
-async fn start(body_limit: usize) -> Server {
-    start_routed(body_limit, None).await
-}
-
-/// With a router, deliveries are stored as the jobs they ask for, as
-/// `serve` does; without one, as event jobs.
-async fn start_routed(body_limit: usize, router: Option<Arc<Router>>) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("imagebump.db").display()
-    ))
-    .await
-    .unwrap();
-    let mut settings = BTreeMap::new();
-    settings.insert(
-        "github".to_string(),
-        HookSettings {
-            secrets: vec![Secret::new(SECRET.into())],
-            ..Default::default()
-        },
-    );
-    settings.insert(
-        "dockerhub".to_string(),
-        HookSettings {
-            path_token: Some(Secret::new("hub-token-123".into())),
-            ..Default::default()
-        },
-    );
-    let sources: HashMap<String, Arc<dyn hooks::Source>> =
-        hooks::build_all(&settings).await.unwrap();
-    let port = support::free_port();
-    let state = Arc::new(AppState {
-        sources,
-        store: store.clone(),
-        inbox: match router {
-            Some(router) => server::Inbox::routed(store.clone(), router),
-            None => server::Inbox::start(store.clone()),
-        },
-        metrics: imagebump::metrics::install(),
+/// GitHub, and Docker Hub behind a path token.
+async fn start(body_limit: usize) -> HookServer {
+    HookServer::start(
+        BTreeMap::from([
+            ("github".to_string(), settings(&[SECRET], None)),
+            (
+                "dockerhub".to_string(),
+                settings(&[], Some("hub-token-123")),
+            ),
+        ]),
         body_limit,
-        wake: Arc::new(Notify::new()),
-    });
-    let http = server::start(&format!("127.0.0.1:{port}"), state).unwrap();
-    let handle = http.handle();
-    tokio::spawn(http);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    Server {
-        base,
-        store,
-        _dir: dir,
-        _handle: handle,
-    }
+    )
+    .await
 }
 
 fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", hmac256_hex(SECRET, body))
 }
 
 fn push_body() -> Vec<u8> {
@@ -107,23 +49,6 @@ fn push_body_of(repo: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn post(
-    s: &Server,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, String)],
-) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}{path}", s.base))
-        .body(body.to_vec());
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
-}
-
 fn github_headers(body: &[u8], delivery: &str) -> Vec<(&'static str, String)> {
     vec![
         ("content-type", "application/json".into()),
@@ -133,27 +58,27 @@ fn github_headers(body: &[u8], delivery: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn depth(s: &Server) -> u64 {
-    s.store.queue_stats(server::now_ms()).await.unwrap().depth
-}
-
 #[tokio::test]
 async fn signed_push_is_stored_then_a_replay_is_a_duplicate() {
     let s = start(1 << 20).await;
     let body = push_body();
-    let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, "d-1")).await;
+    let (status, answer) = s
+        .post("/hooks/github", &body, &github_headers(&body, "d-1"))
+        .await;
     assert_eq!(
         (status, answer["status"].as_str()),
         (202, Some("stored")),
         "{answer}"
     );
-    assert_eq!(depth(&s).await, 1, "committed before the answer");
-    let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, "d-1")).await;
+    assert_eq!(s.depth().await, 1, "committed before the answer");
+    let (status, answer) = s
+        .post("/hooks/github", &body, &github_headers(&body, "d-1"))
+        .await;
     assert_eq!(
         (status, answer["status"].as_str()),
         (200, Some("duplicate"))
     );
-    assert_eq!(depth(&s).await, 1, "no second job");
+    assert_eq!(s.depth().await, 1, "no second job");
 }
 
 #[tokio::test]
@@ -163,37 +88,48 @@ async fn routed_pushes_of_a_configured_repo_become_one_pending_reconcile() {
         project: Some("acme/env".into()),
         branch: "main".into(),
     }]);
-    let s = start_routed(1 << 20, Some(Arc::new(router))).await;
+    let s = HookServer::start_routed(
+        BTreeMap::from([("github".to_string(), settings(&[SECRET], None))]),
+        1 << 20,
+        Some(Arc::new(router)),
+    )
+    .await;
     let body = push_body();
     for id in ["r-1", "r-2", "r-3"] {
-        let (status, answer) = post(&s, "/hooks/github", &body, &github_headers(&body, id)).await;
+        let (status, answer) = s
+            .post("/hooks/github", &body, &github_headers(&body, id))
+            .await;
         assert_eq!(
             (status, answer["jobs"].as_u64()),
             (202, Some(1)),
             "{answer}"
         );
     }
-    assert_eq!(depth(&s).await, 1, "three pushes, one pending reconcile");
+    assert_eq!(s.depth().await, 1, "three pushes, one pending reconcile");
 
     // A push of a repository nobody configured (an organization-wide
     // hook): recorded, so its replay is a duplicate, but no job.
     let other = push_body_of("acme/unrelated");
-    let (status, answer) = post(&s, "/hooks/github", &other, &github_headers(&other, "u-1")).await;
+    let (status, answer) = s
+        .post("/hooks/github", &other, &github_headers(&other, "u-1"))
+        .await;
     assert_eq!(
         (status, answer["jobs"].as_u64()),
         (202, Some(0)),
         "{answer}"
     );
-    let (status, answer) = post(&s, "/hooks/github", &other, &github_headers(&other, "u-1")).await;
+    let (status, answer) = s
+        .post("/hooks/github", &other, &github_headers(&other, "u-1"))
+        .await;
     assert_eq!(
         (status, answer["status"].as_str()),
         (200, Some("duplicate"))
     );
-    assert_eq!(depth(&s).await, 1);
+    assert_eq!(s.depth().await, 1);
 
     let job = s
         .store
-        .claim("w", std::time::Duration::from_secs(60), server::now_ms())
+        .claim("w", std::time::Duration::from_secs(60), now_ms())
         .await
         .unwrap()
         .expect("the reconcile");
@@ -255,33 +191,33 @@ async fn bad_requests_get_their_status_and_store_nothing() {
         ),
     ];
     for (what, body, headers, expected) in cases {
-        let (status, answer) = post(&s, "/hooks/github", &body, &headers).await;
+        let (status, answer) = s.post("/hooks/github", &body, &headers).await;
         assert_eq!(status, expected, "{what}: {answer}");
         assert!(
             answer["error"].is_string(),
             "{what}: a short reason: {answer}"
         );
     }
-    let (status, _) = post(
-        &s,
-        "/hooks/nope",
-        b"{}",
-        &[("content-type", "application/json".into())],
-    )
-    .await;
+    let (status, _) = s
+        .post(
+            "/hooks/nope",
+            b"{}",
+            &[("content-type", "application/json")],
+        )
+        .await;
     assert_eq!(status, 404, "unknown source");
-    let (status, _) = post(
-        &s,
-        "/hooks/dockerhub",
-        b"{}",
-        &[("content-type", "application/json".into())],
-    )
-    .await;
+    let (status, _) = s
+        .post(
+            "/hooks/dockerhub",
+            b"{}",
+            &[("content-type", "application/json")],
+        )
+        .await;
     assert_eq!(
         status, 401,
         "a source that cannot sign is reachable only at its secret path"
     );
-    assert_eq!(depth(&s).await, 0);
+    assert_eq!(s.depth().await, 0);
 }
 
 #[tokio::test]
@@ -290,9 +226,9 @@ async fn ping_is_answered_200_and_stores_nothing() {
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_vec();
     let mut headers = github_headers(&body, "p-1");
     headers[1].1 = "ping".into();
-    let (status, answer) = post(&s, "/hooks/github", &body, &headers).await;
+    let (status, answer) = s.post("/hooks/github", &body, &headers).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("ignored")));
-    assert_eq!(depth(&s).await, 0);
+    assert_eq!(s.depth().await, 0);
 }
 
 #[tokio::test]
@@ -331,15 +267,11 @@ async fn flood_of_forged_requests_writes_nothing_and_stays_ready() {
         }
     }
     assert_eq!(statuses, HashMap::from([(401, 10_000)]));
-    assert_eq!(depth(&s).await, 0, "no store writes");
+    assert_eq!(s.depth().await, 0, "no store writes");
     // The forged delivery ids were not recorded: a real one with such an id is stored.
-    let (status, _) = post(
-        &s,
-        "/hooks/github",
-        &body,
-        &github_headers(&body, "flood-0-0"),
-    )
-    .await;
+    let (status, _) = s
+        .post("/hooks/github", &body, &github_headers(&body, "flood-0-0"))
+        .await;
     assert_eq!(status, 202);
     let ready = client
         .get(format!("{}/readyz", s.base))

@@ -79,10 +79,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let state = Arc::new(AppState {
         sources,
         store: store.clone(),
-        inbox: server::Inbox::routed(store.clone(), workers.router()),
+        inbox: server::Inbox::routed(store.clone(), workers.router(), wake.clone()),
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
-        wake: wake.clone(),
     });
     let http = match server::start(&config.listen, state) {
         Ok(s) => s,

@@ -9,10 +9,12 @@
 //! pending), so a burst of pushes to one repository costs one reconcile;
 //! without one, each event is stored as an event job for the workers to
 //! route.
+//!
+//! After a batch that enqueued jobs commits, the workers are woken once.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::event::Event;
 use crate::router::Router;
@@ -37,19 +39,19 @@ pub struct Inbox {
 
 impl Inbox {
     /// Starts the writer task on the current runtime; events are stored
-    /// as event jobs.
-    pub fn start(store: Store) -> Inbox {
+    /// as event jobs, and `wake` is notified when jobs were stored.
+    pub fn start(store: Store, wake: Arc<Notify>) -> Inbox {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(store, rx));
+        tokio::spawn(write_loop(store, rx, wake));
         Inbox { tx, router: None }
     }
 
     /// Like [`start`](Self::start), but events are stored as the jobs
     /// `router` says they ask for.
-    pub fn routed(store: Store, router: Arc<Router>) -> Inbox {
+    pub fn routed(store: Store, router: Arc<Router>, wake: Arc<Notify>) -> Inbox {
         Inbox {
             router: Some(router),
-            ..Inbox::start(store)
+            ..Inbox::start(store, wake)
         }
     }
 
@@ -85,7 +87,7 @@ impl Inbox {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>) {
+async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, wake: Arc<Notify>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -97,6 +99,12 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>) {
         let deliveries: Vec<Delivery> = batch.iter().map(|p| p.delivery.clone()).collect();
         match store.accept_batch(&deliveries, super::now_ms()).await {
             Ok(answers) => {
+                if answers
+                    .iter()
+                    .any(|a| matches!(a, Accepted::Stored { jobs } if *jobs > 0))
+                {
+                    wake.notify_waiters();
+                }
                 for (p, a) in batch.into_iter().zip(answers) {
                     let _ = p.reply.send(Ok(a));
                 }

@@ -6,7 +6,7 @@
 //! 202 stored, 200 duplicate or ignored, 401 unauthenticated, 400
 //! malformed, 413 too large, 415 wrong content type, 404 unknown source,
 //! 503 when the store cannot take it (the sender retries). No other work is
-//! done inside the request; a [`tokio::sync::Notify`] wakes the workers.
+//! done inside the request; the inbox wakes the workers.
 
 pub mod hooks;
 mod inbox;
@@ -22,7 +22,6 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
-use tokio::sync::Notify;
 
 use crate::store::{Accepted, Store};
 use hooks::{HookError, Incoming, Source, Verdict};
@@ -35,8 +34,6 @@ pub struct AppState {
     pub inbox: Inbox,
     pub metrics: Option<PrometheusHandle>,
     pub body_limit: usize,
-    /// Signalled after events are stored.
-    pub wake: Arc<Notify>,
 }
 
 /// Binds `listen` and returns the running server (await it to serve).
@@ -200,7 +197,6 @@ async fn hook(
                 Ok(Accepted::Stored { jobs }) => {
                     crate::metrics::webhook(&name, "stored");
                     tracing::info!(source = %name, delivery = %delivery, jobs, "webhook stored");
-                    state.wake.notify_waiters();
                     answer(
                         StatusCode::ACCEPTED,
                         json!({"status": "stored", "jobs": jobs}),

@@ -6,11 +6,15 @@
 //!   tiny images and multi-arch indexes.
 //! - [`FakeServer`]: a canned-answer HTTP/1.1 server, for status codes a
 //!   real registry cannot be made to send (429, 503, …).
+//! - [`hook_server::HookServer`]: the webhook endpoint over HTTP with a
+//!   real SQLite store; [`hooks`]: fixtures and signatures to send it.
 #![allow(dead_code)]
 
 pub mod fake_http;
 pub mod github;
 pub mod gitlab;
+pub mod hook_server;
+pub mod hooks;
 pub mod registry;
 
 #[allow(unused_imports)]
