@@ -232,7 +232,7 @@ async fn commit_changes_only_the_given_files_and_keeps_modes() {
     let base = m.branch_head("main").unwrap().expect("main");
     let c = bump(&m, &base);
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     m.push(&guard, &c, "imagebump/web", Lease::MustNotExist, true)
         .await
         .unwrap();
@@ -293,7 +293,7 @@ async fn stale_leases_are_rejected() {
     let base = m.branch_head("main").unwrap().expect("main");
     let c1 = bump(&m, &base);
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     m.push(&guard, &c1, "imagebump/web", Lease::MustNotExist, true)
         .await
         .unwrap();
@@ -360,7 +360,7 @@ async fn base_moved_upstream_is_seen_by_fetch_and_blocks_a_plain_push() {
     );
 
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     // Stale lease.
     let r = m
         .push(
@@ -404,7 +404,7 @@ async fn commits_between_lists_a_human_commit_on_the_bot_branch() {
     let base = m.branch_head("main").unwrap().expect("main");
     let c = bump(&m, &base);
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     m.push(&guard, &c, "imagebump/web", Lease::MustNotExist, true)
         .await
         .unwrap();
@@ -469,7 +469,7 @@ async fn delete_branch_is_lease_protected() {
     let base = m.branch_head("main").unwrap().expect("main");
     let c = bump(&m, &base);
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     m.push(&guard, &c, "imagebump/web", Lease::MustNotExist, true)
         .await
         .unwrap();
@@ -488,7 +488,7 @@ async fn a_guard_for_another_repo_is_refused() {
     let base = m.branch_head("main").unwrap().expect("main");
     let c = bump(&m, &base);
     let locks = RepoLocks::default();
-    let other = locks.acquire("other").await;
+    let other = locks.acquire("other").await.unwrap();
     let r = m
         .push(&other, &c, "imagebump/web", Lease::MustNotExist, true)
         .await;
@@ -509,7 +509,7 @@ async fn auth_is_passed_but_never_shown() {
     let base = m.branch_head("main").unwrap().expect("main");
     let c = bump(&m, &base);
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     m.push(&guard, &c, "imagebump/web", Lease::MustNotExist, true)
         .await
         .unwrap();
@@ -606,7 +606,7 @@ async fn the_authorization_header_reaches_fetch_and_push() {
     assert!(head.contains(&expected), "{head}");
 
     let locks = RepoLocks::default();
-    let guard = locks.acquire(REPO).await;
+    let guard = locks.acquire(REPO).await.unwrap();
     let r = m
         .push(&guard, &c, "imagebump/web", Lease::MustNotExist, true)
         .await;

@@ -72,7 +72,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let workers = Workers::new(
         store.clone(),
         repos.clone(),
-        RepoLocks::default(),
+        RepoLocks::for_store(&store),
         wake.clone(),
         config.job_lease,
     );
@@ -139,7 +139,18 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match reconcile::reconcile(&repo, &RepoLocks::default()).await {
+    // The store only for the repository's lock: a run by hand must not
+    // overlap a serving replica's run of the same repository.
+    let store = match Store::open(&config.store_url()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the store: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = reconcile::reconcile(&repo, &RepoLocks::for_store(&store)).await;
+    store.close().await;
+    match result {
         Ok(outcome) => {
             println!(
                 "{}: base {} at {}",

@@ -70,8 +70,8 @@ pub struct Outcome {
 }
 
 /// What people asked for through comment commands (the store's ignores
-/// and holds of one repository). Empty for `imagebump reconcile`, which
-/// has no store.
+/// and holds of one repository). Empty for `imagebump reconcile`, a run
+/// by hand that uses the store only for the repository's lock.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub ignored: Ignored,
@@ -110,7 +110,9 @@ pub async fn reconcile_with(
     overrides: &Overrides,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let guard = locks.acquire(repo.mirror.name()).await;
+    // Fails (and the job is retried) when the cross-replica lock cannot be
+    // taken: never run unlocked.
+    let guard = locks.acquire(repo.mirror.name()).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -11,6 +11,10 @@
 //!   it with a single atomic `UPDATE … RETURNING` (Postgres adds
 //!   `FOR UPDATE SKIP LOCKED`). A lease that runs out makes the job
 //!   claimable again, so a crashed worker loses nothing.
+//! - On Postgres the store also holds each repository's cross-replica
+//!   lock for [`RepoLocks`](crate::lock::RepoLocks): an advisory lock on a
+//!   connection outside the pool, released when the guard drops or the
+//!   replica dies (see `advisory.rs`). SQLite has none: one process.
 //! - Callers never see the backend. The SQL is written once, with `$n`
 //!   placeholders that both SQLite and Postgres accept; the few dialect
 //!   differences live next to the query that needs them.
@@ -18,9 +22,12 @@
 //! All times are unix milliseconds passed in by the caller (`now_ms`), so
 //! the clock is injected and tests need no sleeps.
 
+mod advisory;
 mod cache;
 mod queue;
 
+pub(crate) use advisory::ReplicaLock;
+pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
 pub use cache::{IGNORABLE_UPDATE_TYPES, TAG_INSERT_BATCH};
 
 use std::collections::{HashMap, HashSet};

@@ -132,8 +132,8 @@ impl World {
             max_wait: Duration::from_millis(200),
         };
         let repo = Arc::new(repo);
-        let locks = RepoLocks::default();
         let store = Store::open("sqlite::memory:").await.expect("store");
+        let locks = RepoLocks::for_store(&store);
         let workers = Workers::new(
             store.clone(),
             vec![repo.clone()],
