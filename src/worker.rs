@@ -153,6 +153,11 @@ impl Workers {
         let targets: Vec<&Arc<Repo>> = match event {
             Event::ImagePushed(e) => {
                 let image = ImageRepo::parse(&format!("{}/{}", e.registry, e.repository)).ok();
+                // News of a push: the next listing asks the registry.
+                if let Some(image) = &image {
+                    let key = reconcile::tag_cache_key(image);
+                    self.store.forget_tags(&key, now_ms()).await?;
+                }
                 let known = self.images.lock().map(|m| m.clone()).unwrap_or_default();
                 let hit: Vec<&Arc<Repo>> = self
                     .repos
