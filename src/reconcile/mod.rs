@@ -37,7 +37,8 @@ use crate::store::{Ignored, Store};
 pub use action::{Action, Memo};
 pub use change::{Change, Marker, decode_marker};
 pub use feedback::comment_once;
-pub use tags::{CachedSource, Clock, TagCache, is_fresh, tag_cache_key};
+use tags::CachedSource;
+pub use tags::{TagCache, tag_cache_key};
 
 /// Attempts of a run whose push was rejected because something moved.
 pub const MAX_ATTEMPTS: u32 = 3;

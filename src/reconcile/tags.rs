@@ -29,7 +29,7 @@ use crate::registry::TagList;
 use crate::store::{CachedTags, Store};
 
 /// Unix milliseconds now, as the store counts time (injected in tests).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The key of an image in the store's tag cache: the canonical repository
 /// name, so `nginx`, `docker.io/nginx` and `docker.io/library/nginx` share
@@ -88,10 +88,6 @@ impl TagCache {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 }
 

@@ -142,7 +142,7 @@ async fn a_run_looks_each_image_up_once_even_when_it_plans_again() {
     }
     assert_eq!(f.registry.listings(), 1);
     // The listing was saved with the run's start as its time.
-    let saved = f.cache.store().cached_tags("ghcr.io/acme/web").await;
+    let saved = f.cache.store.cached_tags("ghcr.io/acme/web").await;
     assert_eq!(saved.unwrap().unwrap().fetched_at_ms, T0);
 }
 
@@ -159,7 +159,7 @@ async fn a_registry_failure_is_never_answered_from_an_expired_list() {
     );
     assert_eq!(f.registry.listings(), 2);
     // The failure saved nothing: the old list and its time are unchanged.
-    let saved = f.cache.store().cached_tags("ghcr.io/acme/web").await;
+    let saved = f.cache.store.cached_tags("ghcr.io/acme/web").await;
     assert_eq!(saved.unwrap().unwrap().fetched_at_ms, T0);
 }
 
@@ -176,7 +176,7 @@ async fn zero_ttl_lists_every_time_and_still_records_first_seen() {
     assert_eq!(f.registry.listings(), 2);
     let saved = f
         .cache
-        .store()
+        .store
         .cached_tags("ghcr.io/acme/web")
         .await
         .unwrap()
@@ -191,7 +191,7 @@ async fn zero_ttl_lists_every_time_and_still_records_first_seen() {
 async fn a_closed_store_costs_only_the_cache() {
     let f = fixture(MINUTE).await;
     f.run().await.unwrap();
-    f.cache.store().close().await;
+    f.cache.store.close().await;
     f.registry.set(&f.image, Ok(&["1.0.0", "1.1.0"]));
     assert_eq!(
         f.run().await,
@@ -209,6 +209,6 @@ async fn without_a_cache_the_registry_answers_every_run() {
         source.tags(std::slice::from_ref(&f.image)).await;
     }
     assert_eq!(f.registry.listings(), 2);
-    let saved = f.cache.store().cached_tags("ghcr.io/acme/web").await;
+    let saved = f.cache.store.cached_tags("ghcr.io/acme/web").await;
     assert_eq!(saved.unwrap(), None);
 }
