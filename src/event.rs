@@ -25,6 +25,13 @@ pub struct ImagePushed {
     pub digest: Option<String>,
 }
 
+impl ImagePushed {
+    /// The image, as policies name it (`None` if the names are not valid).
+    pub fn image(&self) -> Option<crate::domain::ImageRepo> {
+        crate::domain::ImageRepo::parse(&format!("{}/{}", self.registry, self.repository)).ok()
+    }
+}
+
 /// Commits were pushed to a branch of a Git repository.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoPushed {

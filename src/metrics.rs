@@ -66,6 +66,13 @@ pub fn registry_request(host: &str, status: u16) {
     metrics::counter!("imagebump_registry_requests_total", "host" => host.to_string(), "status" => status.to_string()).increment(1);
 }
 
+/// A service reconcile's look-up of an image's tag list in the store's
+/// cache: `hit` (reused, no registry request), `miss` (listed), `error`
+/// (the store failed a read or a save; the registry was asked).
+pub fn tag_cache(result: &'static str) {
+    metrics::counter!("imagebump_tag_cache_total", "result" => result).increment(1);
+}
+
 /// From the event that revealed a new image to the MR (or commit) that
 /// carries it.
 pub fn detect_to_mr(took: Duration) {

@@ -80,7 +80,7 @@ impl Router {
         };
         let hit: Vec<&Target> = match event {
             Event::ImagePushed(e) => {
-                let image = ImageRepo::parse(&format!("{}/{}", e.registry, e.repository)).ok();
+                let image = e.image();
                 let known = self.images.lock().unwrap_or_else(|p| p.into_inner());
                 let hit: Vec<&Target> = self
                     .targets
@@ -120,6 +120,15 @@ impl Router {
     pub fn take_detected(&self, repo: &str) -> Option<i64> {
         let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
         detected.remove(repo)
+    }
+}
+
+/// The tag-cache key of the image `event` reports pushed, whose cached
+/// list the news makes stale.
+pub fn stale_image(event: &Event) -> Option<String> {
+    match event {
+        Event::ImagePushed(e) => e.image().map(|i| crate::reconcile::tag_cache_key(&i)),
+        _ => None,
     }
 }
 

@@ -13,8 +13,9 @@ use crate::forge::github::{GitHub, GitHubAuth};
 use crate::forge::gitlab::GitLab;
 use crate::forge::{Forge, RetryPolicy};
 use crate::git::{GitAuth, Mirror, Signature};
-use crate::reconcile::Repo;
+use crate::reconcile::{Repo, TagCache};
 use crate::registry::{self, Credentials};
+use crate::store::Store;
 
 /// GitHub's public API, used when a github repository names no `api_url`.
 pub const GITHUB_API: &str = "https://api.github.com";
@@ -54,8 +55,15 @@ pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Opti
     Ok((options, credentials))
 }
 
-/// Opens (or clones) the repository's mirror and connects its forge.
-pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyhow::Result<Repo> {
+/// Opens (or clones) the repository's mirror and connects its forge. With
+/// the service's `store`, reconciles list tags through its cache
+/// (`registry.tag_cache_ttl`); without (one-shot commands), every run asks
+/// the registry.
+pub async fn build_repo(
+    config: &ServiceConfig,
+    settings: &RepoSettings,
+    store: Option<&Store>,
+) -> anyhow::Result<Repo> {
     let name = &settings.name;
     let token = settings.token()?;
     let project = settings.project().unwrap_or_default();
@@ -125,6 +133,7 @@ pub async fn build_repo(config: &ServiceConfig, settings: &RepoSettings) -> anyh
         },
         registry_options,
         registry_credentials,
+        tag_cache: store.map(|s| TagCache::new(s.clone(), config.registry.tag_cache_ttl)),
         retry: RetryPolicy::default(),
         memo: Default::default(),
     })
@@ -143,7 +152,7 @@ pub fn next_poll(interval: Duration, jitter: f64) -> Duration {
 pub async fn poll_forever(
     config: Arc<ServiceConfig>,
     repos: Vec<Arc<Repo>>,
-    store: crate::store::Store,
+    store: Store,
     wake: Arc<tokio::sync::Notify>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();

@@ -163,6 +163,10 @@ impl Workers {
     /// command, then enqueues their reconciles.
     async fn route(&self, event: &Event, enqueued_at_ms: i64) -> anyhow::Result<()> {
         let targets = self.router.repos(event, enqueued_at_ms);
+        if let Some(image) = router::stale_image(event).filter(|_| !targets.is_empty()) {
+            // News of a push: the next listing asks the registry.
+            self.store.forget_tags(&image, now_ms()).await?;
+        }
         if let Event::Command(e) = event {
             for name in &targets {
                 let Some(r) = self.repo(name) else { continue };

@@ -287,6 +287,7 @@ fn delivery(id: &str, jobs: Vec<JobKind>) -> Delivery {
         source: "github".into(),
         delivery: id.into(),
         jobs,
+        stale_images: Vec::new(),
     }
 }
 
@@ -352,6 +353,29 @@ async fn a_batch_stores_routed_jobs_once_and_coalesces_reconciles(h: Harness) {
     ] {
         assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
     }
+}
+
+both!(a_stored_delivery_makes_its_images_cached_tags_stale_a_replay_does_not);
+async fn a_stored_delivery_makes_its_images_cached_tags_stale_a_replay_does_not(h: Harness) {
+    let s = &h.store;
+    let image = "ghcr.io/acme/web";
+    s.save_tags(image, &["1.0.0".to_string()], T0)
+        .await
+        .unwrap();
+    let pushed = Delivery {
+        stale_images: vec![image.to_string()],
+        ..delivery("p-1", vec![reconcile("env")])
+    };
+    s.accept_batch(std::slice::from_ref(&pushed), T0 + 5)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.forgotten_at_ms, Some(T0 + 5));
+    assert_eq!(cached.tags.len(), 1, "first-seen times stay");
+    // A replay is not news.
+    s.accept_batch(&[pushed], T0 + 9).await.unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.forgotten_at_ms, Some(T0 + 5));
 }
 
 both!(batches_larger_than_one_statement_store_and_complete_everything);
@@ -566,6 +590,7 @@ async fn tag_cache_keeps_first_seen_and_digests(h: Harness) {
         s.cached_tags(image).await.unwrap(),
         Some(CachedTags {
             fetched_at_ms: T0 + 1_000,
+            forgotten_at_ms: None,
             tags: vec![
                 ("1.1.0".into(), T0, Some("sha256:aa".into())),
                 ("1.2.0".into(), T0 + 1_000, None),
@@ -587,6 +612,101 @@ async fn tag_cache_keeps_first_seen_and_digests(h: Harness) {
     assert_eq!(cached.tags.len(), 1_235 - 100);
     assert_eq!(cached.tags.iter().filter(|t| t.1 == T0).count(), 1_134);
     assert_eq!(cached.tags.last().unwrap().0, "9.9.9");
+}
+
+both!(forgetting_tags_marks_the_list_stale_and_keeps_first_seen);
+async fn forgetting_tags_marks_the_list_stale_and_keeps_first_seen(h: Harness) {
+    let s = &h.store;
+    let image = "ghcr.io/acme/web";
+    let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    s.save_tags(image, &tags(&["1.0.0", "1.1.0"]), T0)
+        .await
+        .unwrap();
+    s.set_digest(image, "1.0.0", "sha256:aa").await.unwrap();
+    s.forget_tags(image, T0 + 5_000).await.unwrap();
+    // An older mark (another replica's clock, a late event) does not undo it.
+    s.forget_tags(image, T0 + 1_000).await.unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.fetched_at_ms, T0);
+    assert_eq!(cached.forgotten_at_ms, Some(T0 + 5_000));
+    assert_eq!(
+        cached.tags,
+        vec![
+            ("1.0.0".into(), T0, Some("sha256:aa".into())),
+            ("1.1.0".into(), T0, None),
+        ]
+    );
+    // The next listing keeps first-seen times and digests; the mark stays
+    // (the reader compares it with the listing's start).
+    s.save_tags(image, &tags(&["1.0.0", "1.1.0", "1.2.0"]), T0 + 6_000)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(
+        (cached.fetched_at_ms, cached.forgotten_at_ms),
+        (T0 + 6_000, Some(T0 + 5_000))
+    );
+    assert_eq!(
+        cached.tags,
+        vec![
+            ("1.0.0".into(), T0, Some("sha256:aa".into())),
+            ("1.1.0".into(), T0, None),
+            ("1.2.0".into(), T0 + 6_000, None),
+        ]
+    );
+
+    // Forgetting an image never listed leaves nothing to read, but a first
+    // listing that started before the mark is saved as stale.
+    s.forget_tags("docker.io/library/nginx", T0 + 2_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.cached_tags("docker.io/library/nginx").await.unwrap(),
+        None
+    );
+    s.save_tags("docker.io/library/nginx", &tags(&["1.27"]), T0 + 1_000)
+        .await
+        .unwrap();
+    let cached = s
+        .cached_tags("docker.io/library/nginx")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cached.fetched_at_ms, cached.forgotten_at_ms),
+        (T0 + 1_000, Some(T0 + 2_000))
+    );
+    assert_eq!(cached.tags, vec![("1.27".into(), T0 + 1_000, None)]);
+}
+
+both!(an_older_listing_never_replaces_a_newer_one);
+async fn an_older_listing_never_replaces_a_newer_one(h: Harness) {
+    let s = &h.store;
+    let image = "ghcr.io/acme/web";
+    let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    s.save_tags(image, &tags(&["1.0.0"]), T0).await.unwrap();
+    s.save_tags(image, &tags(&["1.0.0", "1.1.0"]), T0 + 2_000)
+        .await
+        .unwrap();
+    // A listing that started in between, and finished last.
+    s.save_tags(image, &tags(&["1.0.0"]), T0 + 1_000)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.fetched_at_ms, T0 + 2_000);
+    assert_eq!(
+        cached.tags,
+        vec![
+            ("1.0.0".into(), T0, None),
+            ("1.1.0".into(), T0 + 2_000, None)
+        ]
+    );
+    // The same start time again is a refresh, not an older listing.
+    s.save_tags(image, &tags(&["1.1.0"]), T0 + 2_000)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.tags, vec![("1.1.0".into(), T0 + 2_000, None)]);
 }
 
 both!(ignores_and_holds_round_trip);
@@ -641,7 +761,11 @@ async fn reopened_store_keeps_its_jobs(h: Harness) {
         drop(reopened);
         Store::open(&h.url).await.unwrap()
     };
-    assert_eq!(h.count("_sqlx_migrations").await, 1);
+    assert_eq!(
+        h.count("_sqlx_migrations").await,
+        2,
+        "one row per migration"
+    );
     let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();
     assert_eq!(job.kind, JobKind::Event(pushed("1.0.0")));
     assert_eq!(

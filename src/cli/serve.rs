@@ -44,16 +44,6 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => Arc::new(c),
         Err(code) => return code,
     };
-    let mut repos = Vec::new();
-    for settings in &config.repos {
-        match service::build_repo(&config, settings).await {
-            Ok(r) => repos.push(Arc::new(r)),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(1);
-            }
-        }
-    }
     let store = match Store::open(&config.store_url()).await {
         Ok(s) => s,
         Err(e) => {
@@ -61,6 +51,16 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut repos = Vec::new();
+    for settings in &config.repos {
+        match service::build_repo(&config, settings, Some(&store)).await {
+            Ok(r) => repos.push(Arc::new(r)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     let sources = match hooks::build_all(&config.hooks).await {
         Ok(s) => s,
         Err(e) => {
@@ -132,7 +132,8 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
         );
         return ExitCode::from(1);
     };
-    let repo = match service::build_repo(&config, settings).await {
+    // A one-shot run has no store: no ignores, holds or tag cache.
+    let repo = match service::build_repo(&config, settings, None).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -146,6 +146,25 @@ fn invalid_values_name_the_key() {
 }
 
 #[test]
+fn tag_cache_ttl_defaults_to_a_minute_and_zero_turns_reuse_off() {
+    let c = ServiceConfig::load_from(None, env(&[])).unwrap();
+    assert_eq!(c.registry.tag_cache_ttl, Duration::from_secs(60));
+    let c = load("[registry]\ntag_cache_ttl = \"0s\"\n", &[]).unwrap();
+    assert_eq!(c.registry.tag_cache_ttl, Duration::ZERO);
+    let c = load(
+        "[registry]\ntag_cache_ttl = \"0s\"\n",
+        &[("IMAGEBUMP_REGISTRY__TAG_CACHE_TTL", "2m30s")],
+    )
+    .unwrap();
+    assert_eq!(c.registry.tag_cache_ttl, Duration::from_secs(150));
+    let e = err("[registry]\ntag_cache_ttl = \"soon\"\n", &[]);
+    assert!(
+        e.contains("tag_cache_ttl") && e.contains("`soon` is not a duration"),
+        "{e}"
+    );
+}
+
+#[test]
 fn durations() {
     assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
     assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));

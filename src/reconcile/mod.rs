@@ -1,6 +1,7 @@
 //! `reconcile(repo)`: DESIGN.md §1 steps 1–7 for one environment
 //! repository — fetch the mirror, read `.imagebump.yaml` and the manifests
-//! at the base branch's HEAD, plan against the registries, group bumps into
+//! at the base branch's HEAD, plan against the registries (their tag lists
+//! through the store's cache, [`TagCache`]), group bumps into
 //! changes, and bring the bot's branches and MRs (or, in `direct` mode, the
 //! base branch) to match.
 //!
@@ -15,6 +16,7 @@ mod action;
 mod change;
 mod deliver;
 mod feedback;
+mod tags;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +37,8 @@ use crate::store::{Ignored, Store};
 pub use action::{Action, Memo};
 pub use change::{Change, Marker, decode_marker};
 pub use feedback::comment_once;
+use tags::CachedSource;
+pub use tags::{TagCache, tag_cache_key};
 
 /// Attempts of a run whose push was rejected because something moved.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -51,6 +55,9 @@ pub struct Repo {
     pub identity: Signature,
     pub registry_options: registry::Options,
     pub registry_credentials: registry::Credentials,
+    /// The store's tag cache (service reconciles); `None`: every run asks
+    /// the registry.
+    pub tag_cache: Option<TagCache>,
     pub retry: RetryPolicy,
     /// What earlier runs learnt that the platform does not show.
     pub memo: Memo,
@@ -195,6 +202,7 @@ async fn run_once(
         repo.registry_options.clone(),
         repo.registry_credentials.clone(),
     )?;
+    let registry = CachedSource::new(&client, repo.tag_cache.as_ref());
 
     let open = match &repo.forge {
         Some(f) => {
@@ -207,7 +215,7 @@ async fn run_once(
     // Plan; then drop versions people refused (closed MRs, `ignore`) and
     // plan again. A bump of an ignored update type drops its target tag
     // too, so that an allowed older tag (a minor under a major) is found.
-    let mut report = plan::plan(&config, &files, &client).await;
+    let mut report = plan::plan(&config, &files, &registry).await;
     let mut ignored = ignored_versions(repo, &config, &report).await?;
     for (policy, versions) in &overrides.ignored.versions {
         if let Some(p) = config.policy(policy) {
@@ -225,7 +233,7 @@ async fn run_once(
         }
         filtered = true;
         let source = Ignoring {
-            inner: &client,
+            inner: &registry,
             ignored: &ignored,
         };
         report = plan::plan(&config, &files, &source).await;
@@ -357,13 +365,13 @@ async fn ignored_versions(
 }
 
 /// A tag source without the versions people refused.
-struct Ignoring<'a> {
-    inner: &'a Client,
+struct Ignoring<'a, S> {
+    inner: &'a S,
     /// Refused tags per image.
     ignored: &'a HashMap<ImageRepo, HashSet<String>>,
 }
 
-impl TagSource for Ignoring<'_> {
+impl<S: TagSource> TagSource for Ignoring<'_, S> {
     async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>> {
         let lists = self.inner.tags(repos).await;
         lists
@@ -385,9 +393,6 @@ impl TagSource for Ignoring<'_> {
     }
 
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
-        self.inner
-            .digest(repo, tag)
-            .await
-            .map_err(|e| e.to_string())
+        self.inner.digest(repo, tag).await
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::event::Event;
-use crate::router::Router;
+use crate::router::{self, Router};
 use crate::store::{Accepted, Delivery, JobKind, Store};
 
 /// Deliveries stored in one transaction at most.
@@ -63,17 +63,26 @@ impl Inbox {
         delivery: &str,
         events: Vec<Event>,
     ) -> anyhow::Result<Accepted> {
-        let jobs = match &self.router {
-            Some(router) => {
-                let now = super::now_ms();
-                events.iter().flat_map(|e| router.jobs(e, now)).collect()
+        let mut jobs = Vec::new();
+        let mut stale_images = Vec::new();
+        let now = super::now_ms();
+        for event in events {
+            // News of a push makes the image's cached tags stale; with a
+            // router, only when some repository is reconciled for it.
+            let routed = match &self.router {
+                Some(router) => router.jobs(&event, now),
+                None => vec![JobKind::Event(event.clone())],
+            };
+            if !routed.is_empty() {
+                stale_images.extend(router::stale_image(&event));
             }
-            None => events.into_iter().map(JobKind::Event).collect(),
-        };
+            jobs.extend(routed);
+        }
         let delivery = Delivery {
             source: source.to_string(),
             delivery: delivery.to_string(),
             jobs,
+            stale_images,
         };
         let (reply, answer) = oneshot::channel();
         self.tx

@@ -5,6 +5,15 @@
 //! tag already known keeps its first-seen time and digest (cooldowns count
 //! from when the tag first appeared). Tags gone from the registry are
 //! removed. Saving is one transaction: readers see the old list or the new.
+//! A list is saved with the time its listing started, and an older listing
+//! never replaces a newer one (two reconciles listing the same image at
+//! once cannot roll the list, or first-seen times, back).
+//!
+//! [`Store::forget_tags`] records that a push of the image was reported: a
+//! list whose listing started before that is stale, whatever its age, so
+//! news of a push is never answered from the cache (even by a listing that
+//! was already running when the news came and saves afterwards). Its tags
+//! and their first-seen times stay.
 
 use std::collections::HashSet;
 
@@ -19,20 +28,34 @@ pub const TAG_INSERT_BATCH: usize = 500;
 /// Update types that can be ignored (the schema checks the same list).
 pub const IGNORABLE_UPDATE_TYPES: &[&str] = &["major", "minor"];
 
-/// Starts a new generation of the image's list; returns its number.
+/// Starts a new generation of the image's list and returns its number; no
+/// row when the list saved already comes from a later listing.
 const BUMP_LIST: &str = "\
 INSERT INTO tag_lists (image, fetched_at_ms, generation) VALUES ($1, $2, 1)
 ON CONFLICT (image) DO UPDATE
     SET fetched_at_ms = excluded.fetched_at_ms, generation = tag_lists.generation + 1
+    WHERE tag_lists.fetched_at_ms <= excluded.fetched_at_ms
 RETURNING generation";
+
+/// Marks the image's list stale from `$2` on (the latest mark wins). An
+/// image never listed gets a placeholder row (generation 0, no tags), so
+/// that a first listing already running cannot save a fresh-looking list.
+pub(super) const FORGET_TAGS: &str = "\
+INSERT INTO tag_lists (image, fetched_at_ms, generation, forgotten_at_ms) VALUES ($1, 0, 0, $2)
+ON CONFLICT (image) DO UPDATE
+    SET forgotten_at_ms = CASE
+        WHEN tag_lists.forgotten_at_ms > excluded.forgotten_at_ms THEN tag_lists.forgotten_at_ms
+        ELSE excluded.forgotten_at_ms
+    END";
 
 const DROP_STALE_TAGS: &str = "DELETE FROM tags WHERE image = $1 AND generation <> $2";
 
-/// One row per image even without tags (LEFT JOIN), oldest tags first.
+/// One row per image even without tags (LEFT JOIN), oldest tags first;
+/// nothing for an image never saved (generation 0: only forgotten).
 const CACHED_TAGS: &str = "\
-SELECT l.fetched_at_ms, t.tag, t.first_seen_ms, t.digest
+SELECT l.fetched_at_ms, l.forgotten_at_ms, t.tag, t.first_seen_ms, t.digest
 FROM tag_lists l LEFT JOIN tags t ON t.image = l.image
-WHERE l.image = $1
+WHERE l.image = $1 AND l.generation > 0
 ORDER BY t.first_seen_ms, t.tag";
 
 const SET_DIGEST: &str = "UPDATE tags SET digest = $3 WHERE image = $1 AND tag = $2";
@@ -67,9 +90,10 @@ fn insert_tags_sql(rows: usize) -> String {
 }
 
 impl Store {
-    /// Saves the tag list of `image` fetched at `now_ms`: new tags get
-    /// first-seen `now_ms`, known ones keep theirs (and their digest), and
-    /// tags no longer listed are dropped.
+    /// Saves the tag list of `image` whose listing started at `now_ms`: new
+    /// tags get first-seen `now_ms`, known ones keep theirs (and their
+    /// digest), and tags no longer listed are dropped. A list saved from a
+    /// listing that started later is kept instead (nothing is written).
     pub async fn save_tags(&self, image: &str, tags: &[String], now_ms: i64) -> anyhow::Result<()> {
         // Unique tags: one statement may not touch a row twice (Postgres).
         let mut seen = HashSet::new();
@@ -81,12 +105,16 @@ impl Store {
         let context = || format!("saving the tags of {image}");
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.with_context(context)?;
-            let generation: i64 = sqlx::query_scalar(BUMP_LIST)
+            let generation: Option<i64> = sqlx::query_scalar(BUMP_LIST)
                 .bind(image)
                 .bind(now_ms)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .with_context(context)?;
+            let Some(generation) = generation else {
+                tracing::debug!(image, "a later listing is saved already: keeping it");
+                return Ok(());
+            };
             for chunk in unique.chunks(TAG_INSERT_BATCH) {
                 let sql = insert_tags_sql(chunk.len());
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -109,23 +137,45 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the cached list of `image` stale: a listing that started
+    /// before `now_ms` is not reused any more, whatever the TTL (a webhook
+    /// said the image was pushed). Tags, first-seen times and digests stay.
+    pub async fn forget_tags(&self, image: &str, now_ms: i64) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(FORGET_TAGS)
+                .bind(image)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .with_context(|| format!("marking the cached tags of {image} stale"))?;
+        });
+        Ok(())
+    }
+
     /// The cached tag list of `image`, or `None` if it was never saved.
     pub async fn cached_tags(&self, image: &str) -> anyhow::Result<Option<CachedTags>> {
-        type Row = (i64, Option<String>, Option<i64>, Option<String>);
+        type Row = (
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
         let rows: Vec<Row> = with_pool!(self, pool => sqlx::query_as(CACHED_TAGS)
             .bind(image)
             .fetch_all(pool)
             .await
             .with_context(|| format!("reading the cached tags of {image}"))?);
-        let Some(&(fetched_at_ms, ..)) = rows.first() else {
+        let Some(&(fetched_at_ms, forgotten_at_ms, ..)) = rows.first() else {
             return Ok(None);
         };
         let tags = rows
             .into_iter()
-            .filter_map(|(_, tag, first_seen, digest)| Some((tag?, first_seen?, digest)))
+            .filter_map(|(_, _, tag, first_seen, digest)| Some((tag?, first_seen?, digest)))
             .collect();
         Ok(Some(CachedTags {
             fetched_at_ms,
+            forgotten_at_ms,
             tags,
         }))
     }

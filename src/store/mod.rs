@@ -72,18 +72,32 @@ pub const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite schema, embedded so the binary needs no files at run time.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "tag_lists_forgotten",
+        include_str!("../../migrations/sqlite/0002_tag_lists_forgotten.sql"),
+    ),
+];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "tag_lists_forgotten",
+        include_str!("../../migrations/postgres/0002_tag_lists_forgotten.sql"),
+    ),
+];
 
 /// The durable store. Cheap to clone (a handle on a connection pool).
 #[derive(Clone, Debug)]
@@ -117,11 +131,14 @@ pub(crate) use with_pool;
 
 /// One webhook delivery to store, with the jobs it asks for (see
 /// [`crate::router`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub source: String,
     pub delivery: String,
     pub jobs: Vec<JobKind>,
+    /// Images whose cached tag lists this delivery's news makes stale
+    /// ([`Store::forget_tags`]), in the same transaction as its jobs.
+    pub stale_images: Vec<String>,
 }
 
 /// What [`Store::accept`] did with a delivery.
@@ -195,7 +212,11 @@ pub struct QueueStats {
 /// The cached tag list of one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CachedTags {
+    /// When the listing that produced this list started.
     pub fetched_at_ms: i64,
+    /// When a push of the image was last reported ([`Store::forget_tags`]):
+    /// a list fetched before that is stale whatever its age.
+    pub forgotten_at_ms: Option<i64>,
     /// `(tag, first_seen_ms, digest)`, oldest first.
     pub tags: Vec<(String, i64, Option<String>)>,
 }

@@ -8,7 +8,7 @@
 //! of one. Each claim counts as an attempt, so a job that keeps crashing
 //! its worker still reaches the dead letters after [`MAX_ATTEMPTS`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -164,6 +164,7 @@ impl Store {
             source: source.to_string(),
             delivery: delivery.to_string(),
             jobs: events.iter().cloned().map(JobKind::Event).collect(),
+            stale_images: Vec::new(),
         };
         let mut answers = self
             .accept_batch(std::slice::from_ref(&one), now_ms)
@@ -173,7 +174,7 @@ impl Store {
 
     /// [`accept`](Self::accept) for several deliveries in ONE transaction
     /// (group commit: one sync to disk for the batch), each with the jobs
-    /// it asks for. Answers in order; the same delivery twice in a batch is
+    /// it asks for and the cached tag lists it makes stale. Answers in order; the same delivery twice in a batch is
     /// stored once. Reconcile jobs coalesce, as in
     /// [`enqueue_reconcile`](Self::enqueue_reconcile), so `Stored { jobs }`
     /// counts the jobs asked for, some of which may have joined one
@@ -220,6 +221,18 @@ impl Store {
                     q = q.bind(payload.as_str()).bind(*source).bind(*delivery);
                 }
                 q.execute(&mut *tx).await.with_context(context)?;
+            }
+            let stale: BTreeSet<&str> = stored
+                .iter()
+                .flat_map(|d| d.stale_images.iter().map(String::as_str))
+                .collect();
+            for image in stale {
+                sqlx::query(super::cache::FORGET_TAGS)
+                    .bind(image)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(context)?;
             }
             for (repo, reason) in reconciles {
                 sqlx::query(INSERT_RECONCILE_JOB)

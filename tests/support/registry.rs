@@ -24,25 +24,37 @@ pub struct TestRegistry {
     port: u16,
     basic: Option<(String, String)>,
     http: reqwest::Client,
+    /// The registry's stdout and stderr (and access log, if enabled).
+    log_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl TestRegistry {
     /// An anonymous registry.
     pub fn start() -> TestRegistry {
-        Self::launch(None, None)
+        Self::launch(None, None, false)
+    }
+
+    /// An anonymous registry that logs every request it answers, so a test
+    /// can count what reached it ([`Self::tag_list_requests`]).
+    pub fn start_with_access_log() -> TestRegistry {
+        Self::launch(None, None, true)
     }
 
     /// An anonymous registry that sends its notifications to `url` with
     /// `Authorization: <authorization>` (CNCF Distribution `notifications`).
     pub fn start_with_notifications(url: &str, authorization: &str) -> TestRegistry {
-        Self::launch(None, Some((url.to_string(), authorization.to_string())))
+        Self::launch(
+            None,
+            Some((url.to_string(), authorization.to_string())),
+            false,
+        )
     }
 
     /// A registry that requires `user`/`pass` (htpasswd, bcrypt). The
     /// harness's own pushes authenticate with them.
     pub fn start_with_htpasswd(user: &str, pass: &str) -> TestRegistry {
-        Self::launch(Some((user.to_string(), pass.to_string())), None)
+        Self::launch(Some((user.to_string(), pass.to_string())), None, false)
     }
 
     /// `127.0.0.1:PORT`.
@@ -50,7 +62,11 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn launch(basic: Option<(String, String)>, notify: Option<(String, String)>) -> TestRegistry {
+    fn launch(
+        basic: Option<(String, String)>,
+        notify: Option<(String, String)>,
+        access_log: bool,
+    ) -> TestRegistry {
         if !std::path::Path::new(REGISTRY_BIN).exists() {
             panic!(
                 "{REGISTRY_BIN} is missing: the registry tests need a real registry. \
@@ -63,10 +79,11 @@ impl TestRegistry {
         let port = super::free_port();
         let mut config = format!(
             "version: 0.1\n\
-             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: {no_access_log}\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: imagebump-test-secret\n",
-            storage = storage.display()
+            storage = storage.display(),
+            no_access_log = !access_log,
         );
         if let Some((user, pass)) = &basic {
             let hash = bcrypt::hash_with_result(pass, 4)
@@ -102,17 +119,19 @@ impl TestRegistry {
             port,
             basic,
             http: reqwest::Client::new(),
+            log_path,
             _dir: dir,
         };
-        registry.wait_ready(&log_path);
+        registry.wait_ready();
         registry
     }
 
-    fn wait_ready(&mut self, log_path: &std::path::Path) {
+    fn wait_ready(&mut self) {
+        let log_path = self.log_path.clone();
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("the test registry exited with {status} before answering:\n{log}");
             }
             if let Some(status) = probe(self.port)
@@ -121,13 +140,23 @@ impl TestRegistry {
                 return;
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!(
                     "the test registry did not answer GET /v2/ within {START_DEADLINE:?}:\n{log}"
                 );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Tag-list requests (`GET /v2/<repo>/tags/list`, any page) the
+    /// registry has answered so far, from its own access log. Needs
+    /// [`Self::start_with_access_log`]. The registry writes a request's
+    /// line before the (small) answer leaves it.
+    pub fn tag_list_requests(&self, repo: &str) -> usize {
+        let log = std::fs::read_to_string(&self.log_path).expect("registry log");
+        let needle = format!("\"GET /v2/{repo}/tags/list");
+        log.lines().filter(|l| l.contains(&needle)).count()
     }
 
     fn url(&self, path: &str) -> String {

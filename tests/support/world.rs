@@ -123,7 +123,7 @@ impl World {
         let path = dir.path().join("imagebump.toml");
         std::fs::write(&path, toml).expect("write config");
         let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("service config");
-        let mut repo = imagebump::service::build_repo(&config, &config.repos[0])
+        let mut repo = imagebump::service::build_repo(&config, &config.repos[0], None)
             .await
             .expect("build repo");
         repo.retry = RetryPolicy {
