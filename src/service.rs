@@ -123,6 +123,7 @@ pub async fn build_repo(
         .await
         .with_context(|| format!("repository `{name}`: cloning the mirror"))?;
     let (registry_options, registry_credentials) = registry_settings(&config.registry)?;
+    let registry = registry::Client::new(registry_options, registry_credentials)?;
     Ok(Repo {
         settings: settings.clone(),
         mirror,
@@ -131,8 +132,7 @@ pub async fn build_repo(
             name: config.git.name.clone(),
             email: config.git.email.clone(),
         },
-        registry_options,
-        registry_credentials,
+        registry,
         tag_cache: store.map(|s| TagCache::new(s.clone(), config.registry.tag_cache_ttl)),
         retry: RetryPolicy::default(),
         memo: Default::default(),

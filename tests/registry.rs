@@ -456,6 +456,47 @@ async fn bearer_challenge_token_is_fetched_once_and_reused() {
 }
 
 #[tokio::test]
+async fn a_new_run_lists_again_but_keeps_the_token() {
+    let server = FakeServer::start(move |request| {
+        if request.path() == "/token" {
+            return Reply::json(200, json!({ "token": "t1", "expires_in": 300 }));
+        }
+        if request.header("authorization") != Some("Bearer t1") {
+            let challenge = format!(
+                r#"Bearer realm="http://{}/token",service="test",scope="repository:acme/web:pull""#,
+                request.server
+            );
+            return Reply::new(401).header("www-authenticate", &challenge);
+        }
+        match request.path() {
+            "/v2/acme/web/tags/list" => tags_reply(&["1.0", "1.1"]),
+            _ => Reply::new(404),
+        }
+    });
+    let service = client(fast_options());
+    let web = repo(&server.host(), "acme/web");
+    let first = service.for_run();
+    first.list_tags(&web).await.expect("tags");
+    first.list_tags(&web).await.expect("tags");
+    assert_eq!(
+        server.hits("/v2/acme/web/tags/list"),
+        2,
+        "401, then the list"
+    );
+
+    let second = service.for_run();
+    assert_eq!(second.requests_made(), 0, "each run counts its own");
+    second.list_tags(&web).await.expect("tags");
+    assert_eq!(
+        server.hits("/v2/acme/web/tags/list"),
+        3,
+        "a new run lists again, with the token it already has"
+    );
+    assert_eq!(server.hits("/token"), 1, "the token carries over");
+    assert_eq!(second.requests_made(), 1);
+}
+
+#[tokio::test]
 async fn digest_without_header_hashes_the_manifest() {
     let body = r#"{"schemaVersion":2}"#;
     let server = FakeServer::start(move |_| Reply::new(200).body(body));

@@ -31,7 +31,7 @@ use crate::git::{GitAuth, Mirror, PushError, Signature};
 use crate::lock::RepoLocks;
 use crate::plan::{self, Report, TagSource};
 use crate::policy::{self, CONFIG_FILE};
-use crate::registry::{self, Client, TagList};
+use crate::registry::{self, TagList};
 use crate::store::{Ignored, Store};
 
 pub use action::{Action, Memo};
@@ -53,8 +53,8 @@ pub struct Repo {
     /// `None` in `direct` mode.
     pub forge: Option<Arc<dyn Forge>>,
     pub identity: Signature,
-    pub registry_options: registry::Options,
-    pub registry_credentials: registry::Credentials,
+    /// The registry client runs start from ([`registry::Client::for_run`]).
+    pub registry: registry::Client,
     /// The store's tag cache (service reconciles); `None`: every run asks
     /// the registry.
     pub tag_cache: Option<TagCache>,
@@ -198,10 +198,7 @@ async fn run_once(
     let (files, read_problems) = repo
         .mirror
         .read_files(&base, &config.files, &config.exclude)?;
-    let client = Client::new(
-        repo.registry_options.clone(),
-        repo.registry_credentials.clone(),
-    )?;
+    let client = repo.registry.for_run();
     let registry = CachedSource::new(&client, repo.tag_cache.as_ref());
 
     let open = match &repo.forge {

@@ -156,7 +156,10 @@ pub type TagList = Arc<[String]>;
 type TagListing = Arc<OnceCell<Result<TagList, RegistryError>>>;
 
 /// A registry client for one run. Cheap to clone (shared state); caches tag
-/// lists and bearer tokens.
+/// lists and bearer tokens. A service keeps one per repository and starts
+/// each run with [`for_run`](Self::for_run): the HTTP client (its
+/// connections and TLS roots), the per-host rate limit and the tokens
+/// carry over, the tag lists do not.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -167,8 +170,8 @@ struct Inner {
     options: Options,
     credentials: Credentials,
     requests: AtomicU64,
-    limiter: http::RateLimiter,
-    tokens: auth::TokenCache,
+    limiter: Arc<http::RateLimiter>,
+    tokens: Arc<auth::TokenCache>,
     tag_lists: Mutex<HashMap<ImageRepo, TagListing>>,
 }
 
@@ -191,14 +194,32 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                limiter: http::RateLimiter::new(options.max_rps_per_host),
+                limiter: Arc::new(http::RateLimiter::new(options.max_rps_per_host)),
                 options,
                 credentials,
                 requests: AtomicU64::new(0),
-                tokens: auth::TokenCache::default(),
+                tokens: Arc::default(),
                 tag_lists: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// A client for a new run: shares this one's HTTP connections, rate
+    /// limit and tokens, but lists every repository afresh and counts its
+    /// own requests.
+    pub fn for_run(&self) -> Client {
+        let inner = &self.inner;
+        Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                limiter: inner.limiter.clone(),
+                options: inner.options.clone(),
+                credentials: inner.credentials.clone(),
+                requests: AtomicU64::new(0),
+                tokens: inner.tokens.clone(),
+                tag_lists: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// HTTP requests sent so far, token requests and retries included.
