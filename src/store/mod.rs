@@ -3,9 +3,9 @@
 //! SQLite by default, Postgres when several replicas share one queue.
 //!
 //! Invariants callers rely on:
-//! - [`Store::accept`] returns only after the delivery id and one job per
-//!   event are committed in one transaction, so a webhook may be answered
-//!   2xx as soon as it returns. SQLite runs with `synchronous=FULL` (WAL):
+//! - [`Store::accept_batch`] (and [`Store::accept`]) returns only after
+//!   each new delivery id and the jobs it asks for are committed in one
+//!   transaction, so a webhook may be answered 2xx as soon as it returns. SQLite runs with `synchronous=FULL` (WAL):
 //!   a commit is on disk before `accept` returns, not only in the OS cache.
 //! - A job is held by at most one worker at a time: [`Store::claim`] leases
 //!   it with a single atomic `UPDATE … RETURNING` (Postgres adds
