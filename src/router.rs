@@ -121,6 +121,14 @@ impl Router {
         let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
         detected.remove(repo)
     }
+
+    /// Gives back a time [`take_detected`](Self::take_detected) returned
+    /// (the run failed): the earlier of it and any newer report stays.
+    pub fn restore_detected(&self, repo: &str, at_ms: i64) {
+        let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = detected.entry(repo.to_string()).or_insert(at_ms);
+        *entry = (*entry).min(at_ms);
+    }
 }
 
 /// The tag-cache key of the image `event` reports pushed, whose cached

@@ -192,13 +192,26 @@ impl Workers {
             tracing::warn!(repo = %name, "a job names a repository that is no longer configured; dropping it");
             return Ok(());
         };
+        // Pushes reported before this run starts are this run's to deliver
+        // (it lists the registry after them); a run that delivers nothing
+        // new does not leave them to time a later, unrelated MR.
+        let detected_at = self.router.take_detected(name);
         let started = Instant::now();
         let result = match reconcile::Overrides::load(&self.store, name).await {
             Ok(overrides) => reconcile::reconcile_with(repo, &self.locks, &overrides).await,
             Err(e) => Err(e),
         };
         crate::metrics::reconcile(name, started.elapsed(), result.is_ok());
-        let outcome = result?;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                if let Some(at) = detected_at {
+                    // The retry delivers them.
+                    self.router.restore_detected(name, at);
+                }
+                return Err(e);
+            }
+        };
         for a in &outcome.actions {
             tracing::info!(repo = %name, "{a}");
         }
@@ -223,7 +236,7 @@ impl Workers {
         }
         if delivered {
             crate::metrics::bumps_proposed(name, outcome.report.bumps.len());
-            if let Some(at) = self.router.take_detected(name) {
+            if let Some(at) = detected_at {
                 crate::metrics::detect_to_mr(Duration::from_millis((now_ms() - at).max(0) as u64));
             }
         }

@@ -73,6 +73,13 @@ fn detect_clock_starts_at_the_first_push_and_is_taken_once() {
     assert_eq!(r.take_detected("prod"), Some(10));
     assert_eq!(r.take_detected("prod"), None);
     assert_eq!(r.take_detected("staging"), Some(10));
+
+    // A failed run gives its time back; the earliest report stays.
+    r.repos(&pushed("ghcr.io", "acme/web"), 30);
+    r.restore_detected("prod", 20);
+    assert_eq!(r.take_detected("prod"), Some(20));
+    r.restore_detected("prod", 40);
+    assert_eq!(r.take_detected("prod"), Some(40));
 }
 
 #[test]
