@@ -15,7 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::world::{Kind, World, git};
+use support::world::{Kind, World, commit_all_as_ops, git};
 
 const ROUNDS: usize = 30;
 const FILES: usize = 10_000;
@@ -77,20 +77,7 @@ async fn large_repo() {
         )
         .expect("write");
     }
-    git(&work, &["add", "-A"]);
-    git(
-        &work,
-        &[
-            "-c",
-            "user.name=Ops",
-            "-c",
-            "user.email=ops@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "10k files",
-        ],
-    );
+    commit_all_as_ops(&work, "10k files");
     git(&work, &["push", "-q", "origin", "main"]);
     w.push_tag("1.5.0").await;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use support::github::FakeGitHub;
 use support::registry::TestRegistry;
-use support::world::{default_config, git};
+use support::world::{default_config, seed_env_repo};
 
 const ROUNDS: usize = 100;
 const TOKEN: &str = "bench-path-token";
@@ -31,15 +31,7 @@ fn main() {
         registry.push_image("acme/web", "1.0.0").await;
         let host = registry.host();
         let dir = tempfile::tempdir().expect("tempdir");
-        let seed = dir.path().join("seed");
-        std::fs::create_dir_all(seed.join("apps")).expect("mkdir");
-        std::fs::write(seed.join(".imagebump.yaml"), default_config(&host).replace("^1.4", "^1.0")).expect("write");
-        std::fs::write(seed.join("apps/web.yaml"), format!("image: {host}/acme/web:1.0.0\n")).expect("write");
-        git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
-        git(&seed, &["add", "-A"]);
-        git(&seed, &["-c", "user.name=Ops", "-c", "user.email=ops@example.com", "commit", "-q", "-m", "init"]);
-        git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
-        let remote = dir.path().join("remote.git");
+        let remote = seed_env_repo(dir.path(), &default_config(&host).replace("^1.4", "^1.0"), &format!("{host}/acme/web:1.0.0"));
         let fake = FakeGitHub::start("acme/env", &remote).await;
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\npoll_interval = \"1h\"\n[hooks.distribution]\nsecrets = [\"{AUTH}\"]\npath_token = \"{TOKEN}\"\n\

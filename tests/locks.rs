@@ -8,17 +8,18 @@
 //! the advisory lock) plus a bounded wait that it has not completed; every
 //! wait for progress has a generous deadline. Nothing asserts a duration.
 
-use std::future::Future;
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use imagebump::lock::{RepoGuard, RepoLocks};
 use imagebump::store::{LOCK_APPLICATION_NAME, Store, advisory_key};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::PgPool;
+use support::postgres::with_fresh_database;
 use tokio::task::JoinHandle;
 
-const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const REPO: &str = "acme/env";
 const OTHER: &str = "acme/other";
 
@@ -34,64 +35,6 @@ const STILL_PENDING: Duration = Duration::from_millis(300);
 const REPLICA_URL_ENV: &str = "IMAGEBUMP_TEST_LOCK_REPLICA_URL";
 /// What the replica process prints once it holds [`REPO`].
 const LOCKED_LINE: &str = "replica holds the lock";
-
-fn admin_url() -> String {
-    std::env::var("IMAGEBUMP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
-}
-
-/// A fresh database for one test.
-struct Db {
-    url: String,
-    name: String,
-    admin: PgPool,
-}
-
-impl Db {
-    async fn admin(&self, sql: String) {
-        sqlx::query(AssertSqlSafe(sql))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-    }
-}
-
-/// Runs `test` against a fresh database and drops it afterwards, also when
-/// the test panics (the panic is re-raised).
-async fn with_database<F, Fut>(test: F)
-where
-    F: FnOnce(Db) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let admin_url = admin_url();
-    let admin = PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!(
-            "the lock tests need Postgres at {admin_url} (set IMAGEBUMP_TEST_POSTGRES to another \
-             admin URL); connecting failed: {e}"
-        )
-    });
-    let name = format!("imagebump_test_{:016x}", rand::random::<u64>());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let db = Db {
-        url,
-        name: name.clone(),
-        admin: admin.clone(),
-    };
-    let outcome = tokio::spawn(test(db)).await;
-    sqlx::query(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    admin.close().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
 
 /// Looks at the database from a connection of its own.
 struct Observer(PgPool);
@@ -192,7 +135,7 @@ fn advisory_keys_are_stable_and_distinct() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_waits_for_the_other_replicas_run_then_runs() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let (a, b) = replicas(&db.url).await;
         let seen = Observer::connect(&db.url).await;
 
@@ -219,7 +162,7 @@ async fn a_replica_waits_for_the_other_replicas_run_then_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn different_repos_do_not_block_each_other() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let (a, b) = replicas(&db.url).await;
         let seen = Observer::connect(&db.url).await;
 
@@ -242,7 +185,7 @@ async fn different_repos_do_not_block_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dropping_the_guard_releases_the_lock_and_its_connection() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let store = Store::open(&db.url).await.unwrap();
         let locks = RepoLocks::for_store(&store);
         let seen = Observer::connect(&db.url).await;
@@ -270,7 +213,7 @@ async fn dropping_the_guard_releases_the_lock_and_its_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn runs_queued_in_process_hold_no_connection() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let store = Store::open(&db.url).await.unwrap();
         let locks = RepoLocks::for_store(&store);
         let seen = Observer::connect(&db.url).await;
@@ -324,7 +267,7 @@ async fn replica_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_replica_frees_its_lock() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["replica_process", "--exact", "--nocapture"])
             .env(REPLICA_URL_ENV, &db.url)
@@ -377,7 +320,7 @@ async fn a_crashed_replica_frees_its_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_postgres_while_waiting_is_an_error() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let (a, b) = replicas(&db.url).await;
         let seen = Observer::connect(&db.url).await;
 
@@ -410,7 +353,7 @@ async fn losing_postgres_while_waiting_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_postgres_is_an_error_and_leaves_the_repo_unlocked() {
-    with_database(|db| async move {
+    with_fresh_database(|db| async move {
         let store = Store::open(&db.url).await.unwrap();
         let locks = RepoLocks::for_store(&store);
         db.admin(format!(

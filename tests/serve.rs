@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::world::git;
+use support::world::{git, seed_env_repo, write_direct_config};
 use support::{TestRegistry, http_get, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
@@ -23,35 +23,11 @@ async fn env() -> Env {
     registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed");
-    std::fs::create_dir_all(seed.join("apps")).unwrap();
-    std::fs::write(
-        seed.join(".imagebump.yaml"),
-        format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        seed.join("apps/web.yaml"),
-        format!("image: {host}/acme/web:1.4.2\n"),
-    )
-    .unwrap();
-    git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
-    git(&seed, &["add", "-A"]);
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=Ops",
-            "-c",
-            "user.email=ops@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "init",
-        ],
+    let remote = seed_env_repo(
+        dir.path(),
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+        &format!("{host}/acme/web:1.4.2"),
     );
-    git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
-    let remote = dir.path().join("remote.git");
     Env {
         registry,
         dir,
@@ -61,14 +37,7 @@ async fn env() -> Env {
 
 impl Env {
     fn config(&self, extra: &str, direct: &str) -> PathBuf {
-        let path = self.dir.path().join("imagebump.toml");
-        let text = format!(
-            "data_dir = \"{}\"\n{extra}\n[[repos]]\nname = \"env\"\nurl = \"file://{}\"\nforge = \"direct\"\ndirect = \"{direct}\"\n",
-            self.dir.path().join("data").display(),
-            self.remote.display()
-        );
-        std::fs::write(&path, text).unwrap();
-        path
+        write_direct_config(self.dir.path(), &self.remote, extra, direct)
     }
 
     fn main_file(&self) -> String {

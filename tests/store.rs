@@ -5,6 +5,8 @@
 //! its own fresh database, dropped at the end. Postgres being unreachable
 //! fails the tests; it never skips them.
 
+mod support;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
@@ -15,8 +17,8 @@ use imagebump::store::{
     RETRY_BACKOFF_CAP, Store, retry_backoff,
 };
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use support::postgres::with_fresh_database;
 
-const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const T0: i64 = 1_800_000_000_000;
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -85,47 +87,21 @@ where
 
 async fn run_postgres<F, Fut>(test: F)
 where
-    F: FnOnce(Harness) -> Fut,
+    F: FnOnce(Harness) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url =
-        std::env::var("IMAGEBUMP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
-    let admin = PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!(
-            "the store tests need Postgres at {admin_url} (set IMAGEBUMP_TEST_POSTGRES to another \
-             admin URL); connecting failed: {e}"
-        )
-    });
-    let name = format!("imagebump_test_{:016x}", rand::random::<u64>());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
+    with_fresh_database(|db| async move {
+        let store = Store::open(&db.url)
+            .await
+            .unwrap_or_else(|e| panic!("opening {}: {e:#}", db.url));
+        test(Harness {
+            store,
+            url: db.url,
+            _dir: None,
+        })
         .await
-        .unwrap();
-    let base = admin_url.rsplit_once('/').unwrap().0;
-    let url = format!("{base}/{name}");
-    let outcome = match Store::open(&url).await {
-        Ok(store) => {
-            let harness = Harness {
-                store,
-                url,
-                _dir: None,
-            };
-            tokio::spawn(test(harness))
-                .await
-                .map_err(|e| e.into_panic())
-        }
-        Err(e) => Err(Box::new(format!("opening {url}: {e:#}")) as Box<dyn std::any::Any + Send>),
-    };
-    sqlx::query(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
+    })
     .await
-    .unwrap();
-    admin.close().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e);
-    }
 }
 
 macro_rules! both {

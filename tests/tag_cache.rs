@@ -24,7 +24,7 @@ use imagebump::store::Store;
 use imagebump::worker::Workers;
 use sqlx::{AssertSqlSafe, SqlitePool};
 use support::TestRegistry;
-use support::world::git;
+use support::world::{git, seed_env_repo, write_direct_config};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -47,44 +47,17 @@ async fn env(ttl: &str) -> Env {
     registry.push_tags("acme/web", &["1.4.2"]).await;
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed");
-    std::fs::create_dir_all(seed.join("apps")).unwrap();
-    std::fs::write(
-        seed.join(".imagebump.yaml"),
-        format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        seed.join("apps/web.yaml"),
-        format!("image: {host}/acme/web:1.4.2\n"),
-    )
-    .unwrap();
-    git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
-    git(&seed, &["add", "-A"]);
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=Ops",
-            "-c",
-            "user.email=ops@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "init",
-        ],
+    let remote = seed_env_repo(
+        dir.path(),
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n"),
+        &format!("{host}/acme/web:1.4.2"),
     );
-    git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
-    let remote = dir.path().join("remote.git");
-    let data = dir.path().join("data");
-    let toml = format!(
-        "data_dir = \"{data}\"\n[registry]\ntag_cache_ttl = \"{ttl}\"\n\
-         [[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"direct\"\ndirect = \"base\"\n",
-        data = data.display(),
-        remote = remote.display(),
+    let path = write_direct_config(
+        dir.path(),
+        &remote,
+        &format!("[registry]\ntag_cache_ttl = \"{ttl}\""),
+        "base",
     );
-    let path = dir.path().join("imagebump.toml");
-    std::fs::write(&path, toml).unwrap();
     let config = ServiceConfig::load_from(Some(&path), Vec::new()).unwrap();
     let store_url = config.store_url();
     let store = Store::open(&store_url).await.unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use support::github::FakeGitHub;
 use support::registry::TestRegistry;
-use support::world::{default_config, git};
+use support::world::{default_config, git, seed_env_repo};
 use support::{http_get, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
@@ -42,31 +42,11 @@ struct Env {
 /// service config (webhooks on, polling every hour).
 async fn env(host: &str, port: u16) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed");
-    std::fs::create_dir_all(seed.join("apps")).unwrap();
-    std::fs::write(seed.join(".imagebump.yaml"), default_config(host)).unwrap();
-    std::fs::write(
-        seed.join("apps/web.yaml"),
-        format!("image: {host}/acme/web:1.4.2\n"),
-    )
-    .unwrap();
-    git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
-    git(&seed, &["add", "-A"]);
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=Ops",
-            "-c",
-            "user.email=ops@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "init",
-        ],
+    let remote = seed_env_repo(
+        dir.path(),
+        &default_config(host),
+        &format!("{host}/acme/web:1.4.2"),
     );
-    git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
-    let remote = dir.path().join("remote.git");
     let fake = FakeGitHub::start("acme/env", &remote).await;
     let config = format!(
         "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{data}\"\npoll_interval = \"1h\"\njob_lease = \"2s\"\n\

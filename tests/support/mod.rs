@@ -8,6 +8,8 @@
 //!   real registry cannot be made to send (429, 503, …).
 //! - [`hook_server::HookServer`]: the webhook endpoint over HTTP with a
 //!   real SQLite store; [`hooks`]: fixtures and signatures to send it.
+//! - [`postgres::with_fresh_database`]: a fresh Postgres database per test,
+//!   dropped afterwards.
 #![allow(dead_code)]
 
 pub mod fake_http;
@@ -15,6 +17,7 @@ pub mod github;
 pub mod gitlab;
 pub mod hook_server;
 pub mod hooks;
+pub mod postgres;
 pub mod registry;
 
 #[allow(unused_imports)]

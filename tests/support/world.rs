@@ -81,6 +81,43 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Stages everything in the work tree `dir` and commits it as the human
+/// `Ops <ops@example.com>` with `message`.
+pub fn commit_all_as_ops(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    commit_as(dir, "Ops", message);
+}
+
+/// Seeds an environment repository in `dir`: a work tree `dir/seed` on
+/// `main` with `policy` as its `.imagebump.yaml` and `apps/web.yaml`
+/// deploying `image` (`image: <image>`), committed by Ops as `init`, and
+/// its bare clone `dir/remote.git`, whose path is returned (the remote the
+/// service is pointed at).
+pub fn seed_env_repo(dir: &Path, policy: &str, image: &str) -> PathBuf {
+    let seed = dir.join("seed");
+    std::fs::create_dir_all(seed.join("apps")).expect("mkdir");
+    std::fs::write(seed.join(".imagebump.yaml"), policy).expect("write");
+    std::fs::write(seed.join("apps/web.yaml"), format!("image: {image}\n")).expect("write");
+    git(dir, &["init", "-q", "-b", "main", "seed"]);
+    commit_all_as_ops(&seed, "init");
+    git(dir, &["clone", "-q", "--bare", "seed", "remote.git"]);
+    dir.join("remote.git")
+}
+
+/// Writes `dir/imagebump.toml`, a service config with `data_dir` =
+/// `dir/data`, the TOML `extra` after it, and one repo `env` at `remote` in
+/// `direct` mode `direct` (`base` or `branch`); returns its path.
+pub fn write_direct_config(dir: &Path, remote: &Path, extra: &str, direct: &str) -> PathBuf {
+    let path = dir.join("imagebump.toml");
+    let text = format!(
+        "data_dir = \"{}\"\n{extra}\n[[repos]]\nname = \"env\"\nurl = \"file://{}\"\nforge = \"direct\"\ndirect = \"{direct}\"\n",
+        dir.join("data").display(),
+        remote.display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
 impl World {
     /// acme/web has 1.4.2 in the registry; the repo deploys 1.4.2.
     pub async fn new(kind: Kind) -> World {
@@ -429,11 +466,17 @@ impl World {
 }
 
 fn human_commit(dir: &Path, message: &str) {
+    commit_as(dir, "Ops Human", message);
+}
+
+/// Commits what is staged in `dir` as `name <ops@example.com>`.
+fn commit_as(dir: &Path, name: &str, message: &str) {
+    let user = format!("user.name={name}");
     git(
         dir,
         &[
             "-c",
-            "user.name=Ops Human",
+            &user,
             "-c",
             "user.email=ops@example.com",
             "commit",
