@@ -402,13 +402,12 @@ async fn unauthorized_is_not_retried() {
     );
 }
 
-#[tokio::test]
-async fn bearer_challenge_token_is_fetched_once_and_reused() {
-    let digest = Digest::sha256_of(b"manifest");
-    let manifest_digest = digest.to_string();
-    let server = FakeServer::start(move |request| {
+/// A registry that challenges for a bearer token (`t1`, from its `/token`
+/// realm, for `acme/web`) and answers authorized requests with `route`.
+fn bearer_server(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> FakeServer {
+    FakeServer::start(move |request| {
         if request.path() == "/token" {
-            return Reply::json(200, json!({ "token": "t1" }));
+            return Reply::json(200, json!({ "token": "t1", "expires_in": 300 }));
         }
         if request.header("authorization") != Some("Bearer t1") {
             let challenge = format!(
@@ -417,13 +416,20 @@ async fn bearer_challenge_token_is_fetched_once_and_reused() {
             );
             return Reply::new(401).header("www-authenticate", &challenge);
         }
-        match request.path() {
-            "/v2/acme/web/tags/list" => tags_reply(&["1.0", "1.1"]),
-            "/v2/acme/web/manifests/1.1" => {
-                Reply::new(200).header("docker-content-digest", &manifest_digest)
-            }
-            _ => Reply::new(404),
+        route(request.path())
+    })
+}
+
+#[tokio::test]
+async fn bearer_challenge_token_is_fetched_once_and_reused() {
+    let digest = Digest::sha256_of(b"manifest");
+    let manifest_digest = digest.to_string();
+    let server = bearer_server(move |path| match path {
+        "/v2/acme/web/tags/list" => tags_reply(&["1.0", "1.1"]),
+        "/v2/acme/web/manifests/1.1" => {
+            Reply::new(200).header("docker-content-digest", &manifest_digest)
         }
+        _ => Reply::new(404),
     });
     let client = client(fast_options());
     let web = repo(&server.host(), "acme/web");
@@ -457,21 +463,9 @@ async fn bearer_challenge_token_is_fetched_once_and_reused() {
 
 #[tokio::test]
 async fn a_new_run_lists_again_but_keeps_the_token() {
-    let server = FakeServer::start(move |request| {
-        if request.path() == "/token" {
-            return Reply::json(200, json!({ "token": "t1", "expires_in": 300 }));
-        }
-        if request.header("authorization") != Some("Bearer t1") {
-            let challenge = format!(
-                r#"Bearer realm="http://{}/token",service="test",scope="repository:acme/web:pull""#,
-                request.server
-            );
-            return Reply::new(401).header("www-authenticate", &challenge);
-        }
-        match request.path() {
-            "/v2/acme/web/tags/list" => tags_reply(&["1.0", "1.1"]),
-            _ => Reply::new(404),
-        }
+    let server = bearer_server(|path| match path {
+        "/v2/acme/web/tags/list" => tags_reply(&["1.0", "1.1"]),
+        _ => Reply::new(404),
     });
     let service = client(fast_options());
     let web = repo(&server.host(), "acme/web");
