@@ -105,7 +105,8 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, wake: Arc<Not
                 Err(_) => break,
             }
         }
-        let deliveries: Vec<Delivery> = batch.iter().map(|p| p.delivery.clone()).collect();
+        let (deliveries, replies): (Vec<Delivery>, Vec<_>) =
+            batch.into_iter().map(|p| (p.delivery, p.reply)).unzip();
         match store.accept_batch(&deliveries, super::now_ms()).await {
             Ok(answers) => {
                 if answers
@@ -114,14 +115,14 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, wake: Arc<Not
                 {
                     wake.notify_waiters();
                 }
-                for (p, a) in batch.into_iter().zip(answers) {
-                    let _ = p.reply.send(Ok(a));
+                for (reply, a) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(a));
                 }
             }
             Err(e) => {
                 let message = format!("{e:#}");
-                for p in batch {
-                    let _ = p.reply.send(Err(message.clone()));
+                for reply in replies {
+                    let _ = reply.send(Err(message.clone()));
                 }
             }
         }
