@@ -133,7 +133,7 @@ pub async fn build_repo(
             email: config.git.email.clone(),
         },
         registry,
-        tag_cache: store.map(|s| TagCache::new(s.clone(), config.registry.tag_cache_ttl)),
+        tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config))),
         retry: RetryPolicy::default(),
         memo: Default::default(),
     })
@@ -178,4 +178,12 @@ pub async fn poll_forever(
     while tasks.join_next().await.is_some() {}
     // No repositories (or every poller ended): serving goes on regardless.
     std::future::pending::<()>().await;
+}
+
+/// How long a cached tag list is reused: `registry.tag_cache_ttl`, but
+/// never longer than one poll interval. Polling is the safety net for
+/// pushes no webhook reports, so each poll must see the registry as it was
+/// at most one interval ago.
+pub fn tag_cache_ttl(config: &ServiceConfig) -> std::time::Duration {
+    config.registry.tag_cache_ttl.min(config.poll_interval)
 }

@@ -139,8 +139,8 @@ pub struct RegistrySettings {
     pub max_rps_per_host: Option<f64>,
     /// How long a tag list that a service reconcile fetched is reused from
     /// the store instead of asking the registry again (`1m`); `0s` asks on
-    /// every reconcile. A reported push of the image makes its list stale
-    /// at once, whatever this says.
+    /// every reconcile; never longer than `poll_interval`. A reported push
+    /// of the image makes its list stale at once, whatever this says.
     #[serde(with = "duration")]
     pub tag_cache_ttl: Duration,
     /// Per-host credentials: basic (`username` + `password`) or `token`.

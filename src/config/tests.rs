@@ -165,6 +165,21 @@ fn tag_cache_ttl_defaults_to_a_minute_and_zero_turns_reuse_off() {
 }
 
 #[test]
+fn a_cached_tag_list_never_outlives_one_poll() {
+    use crate::service::tag_cache_ttl;
+    let c = ServiceConfig::load_from(None, env(&[])).unwrap();
+    assert_eq!(tag_cache_ttl(&c), Duration::from_secs(60), "5m polls");
+    let c = load("poll_interval = \"2s\"\n", &[]).unwrap();
+    assert_eq!(tag_cache_ttl(&c), Duration::from_secs(2));
+    let c = load(
+        "poll_interval = \"2s\"\n[registry]\ntag_cache_ttl = \"0s\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(tag_cache_ttl(&c), Duration::ZERO);
+}
+
+#[test]
 fn durations() {
     assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
     assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
