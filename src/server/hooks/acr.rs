@@ -12,8 +12,8 @@
 use serde::Deserialize;
 
 use super::registry_common::{
-    StaticAuth, body_digest, check_content_type, is_manifest_media_type, non_empty, normalize_host,
-    parse_json, required_path_token,
+    NotificationRequest, NotificationTarget, StaticAuth, body_digest, check_content_type,
+    is_manifest_media_type, non_empty, normalize_host, parse_json, required_path_token,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::HookSettings;
@@ -41,23 +41,9 @@ struct Payload {
     #[serde(default)]
     action: String,
     #[serde(default)]
-    target: Target,
+    target: NotificationTarget,
     #[serde(default)]
-    request: Request,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    media_type: Option<String>,
-    digest: Option<String>,
-    repository: Option<String>,
-    tag: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct Request {
-    host: Option<String>,
+    request: NotificationRequest,
 }
 
 impl Source for Acr {

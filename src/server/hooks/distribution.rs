@@ -12,8 +12,8 @@
 use serde::Deserialize;
 
 use super::registry_common::{
-    StaticAuth, body_digest, check_content_type, docker_hub_repository, is_manifest_media_type,
-    non_empty, normalize_host, parse_json,
+    NotificationRequest, NotificationTarget, StaticAuth, body_digest, check_content_type,
+    docker_hub_repository, is_manifest_media_type, non_empty, normalize_host, parse_json,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::HookSettings;
@@ -53,23 +53,9 @@ struct RawEvent {
     #[serde(default)]
     action: String,
     #[serde(default)]
-    target: Target,
+    target: NotificationTarget,
     #[serde(default)]
-    request: Request,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    media_type: Option<String>,
-    digest: Option<String>,
-    repository: Option<String>,
-    tag: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct Request {
-    host: Option<String>,
+    request: NotificationRequest,
 }
 
 /// A manifest push as an [`ImagePushed`], or `None` for anything else.

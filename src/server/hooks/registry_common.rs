@@ -8,6 +8,7 @@
 //! match.
 
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -222,6 +223,23 @@ pub fn docker_hub_repository(registry: &str, repository: &str) -> String {
     } else {
         repository.to_string()
     }
+}
+
+/// The `target` of a CNCF Distribution notification event (ACR sends the
+/// same shape): what was pushed.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationTarget {
+    pub media_type: Option<String>,
+    pub digest: Option<String>,
+    pub repository: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// The `request` of a notification event: the registry host it came to.
+#[derive(Default, Deserialize)]
+pub struct NotificationRequest {
+    pub host: Option<String>,
 }
 
 /// `None` for an empty string.
