@@ -49,14 +49,14 @@ impl Router {
 
     /// The jobs `event` asks for: a reconcile per concerned repository, or
     /// the event itself for a comment command on a configured repository.
-    pub fn jobs(&self, event: &Event, now_ms: i64) -> Vec<JobKind> {
+    pub fn jobs(&self, event: &Event) -> Vec<JobKind> {
         if matches!(event, Event::Command(_)) {
-            if self.repos(event, now_ms).is_empty() {
+            if self.repos(event).is_empty() {
                 return Vec::new();
             }
             return vec![JobKind::Event(event.clone())];
         }
-        self.repos(event, now_ms)
+        self.repos(event)
             .into_iter()
             .map(|repo| JobKind::Reconcile {
                 repo,
@@ -65,9 +65,8 @@ impl Router {
             .collect()
     }
 
-    /// Names of the configured repositories `event` concerns. An image
-    /// push also starts the detect → MR clock of each.
-    pub fn repos(&self, event: &Event, now_ms: i64) -> Vec<String> {
+    /// Names of the configured repositories `event` concerns.
+    pub fn repos(&self, event: &Event) -> Vec<String> {
         let names = |platform: &str| -> Vec<&Target> {
             self.targets
                 .iter()
@@ -82,20 +81,14 @@ impl Router {
             Event::ImagePushed(e) => {
                 let image = e.image();
                 let known = self.images.lock().unwrap_or_else(|p| p.into_inner());
-                let hit: Vec<&Target> = self
-                    .targets
+                self.targets
                     .iter()
                     .filter(|t| match (known.get(&t.name), &image) {
                         (Some(images), Some(image)) => images.contains(image),
                         (None, _) => true,
                         (Some(_), None) => false,
                     })
-                    .collect();
-                let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
-                for t in &hit {
-                    detected.entry(t.name.clone()).or_insert(now_ms);
-                }
-                hit
+                    .collect()
             }
             Event::RepoPushed(e) => names(&e.repo)
                 .into_iter()
@@ -113,6 +106,15 @@ impl Router {
     pub fn learned(&self, repo: &str, images: HashSet<ImageRepo>) {
         let mut known = self.images.lock().unwrap_or_else(|p| p.into_inner());
         known.insert(repo.to_string(), images);
+    }
+
+    /// Starts the detect → MR clock of `repos` at `at_ms` (a stored report
+    /// of an image push; a replay is not news), unless already running.
+    pub fn detected(&self, repos: &[String], at_ms: i64) {
+        let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
+        for repo in repos {
+            detected.entry(repo.clone()).or_insert(at_ms);
+        }
     }
 
     /// When a new image was first reported for `repo` since its last

@@ -6,9 +6,9 @@
 //! command, or any event stored without routing) is routed with the same
 //! [`Router`] and enqueues those reconciles, which the store coalesces per
 //! repository. A reconcile job runs `reconcile(repo)`, whose per-repo lock
-//! keeps runs of one repository from overlapping. A job is completed only after its work is
-//! done: a crash leaves it leased, and it is claimed again once the lease
-//! expires.
+//! keeps runs of one repository from overlapping. A job is completed only
+//! after its work is done: a crash leaves it leased, and it is claimed
+//! again once the lease expires.
 //!
 //! A comment command is carried out (see [`crate::commands`]) before its
 //! repository's reconcile is enqueued; reconciles honour the store's
@@ -162,10 +162,14 @@ impl Workers {
     /// Which repositories an event concerns; carries out a comment
     /// command, then enqueues their reconciles.
     async fn route(&self, event: &Event, enqueued_at_ms: i64) -> anyhow::Result<()> {
-        let targets = self.router.repos(event, enqueued_at_ms);
-        if let Some(image) = router::stale_image(event).filter(|_| !targets.is_empty()) {
+        let targets = self.router.repos(event);
+        if targets.is_empty() {
+            return Ok(());
+        }
+        if let Some(image) = router::stale_image(event) {
             // News of a push: the next listing asks the registry.
             self.store.forget_tags(&image, now_ms()).await?;
+            self.router.detected(&targets, enqueued_at_ms);
         }
         if let Event::Command(e) = event {
             for name in &targets {

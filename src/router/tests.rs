@@ -39,7 +39,7 @@ fn image_push_reconciles_repos_not_reconciled_yet_then_only_those_using_it() {
     let r = router();
     let event = pushed("ghcr.io", "acme/web");
     assert_eq!(
-        r.jobs(&event, 1),
+        r.jobs(&event),
         vec![
             reconcile("prod", "image pushed"),
             reconcile("staging", "image pushed")
@@ -50,8 +50,8 @@ fn image_push_reconciles_repos_not_reconciled_yet_then_only_those_using_it() {
         HashSet::from([ImageRepo::parse("ghcr.io/acme/web").unwrap()]),
     );
     r.learned("staging", HashSet::new());
-    assert_eq!(r.repos(&event, 2), vec!["prod".to_string()]);
-    assert!(r.jobs(&pushed("ghcr.io", "acme/other"), 3).is_empty());
+    assert_eq!(r.repos(&event), vec!["prod".to_string()]);
+    assert!(r.jobs(&pushed("ghcr.io", "acme/other")).is_empty());
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn docker_hub_names_match_their_canonical_form() {
     r.learned("prod", HashSet::from([ImageRepo::parse("nginx").unwrap()]));
     r.learned("staging", HashSet::new());
     assert_eq!(
-        r.repos(&pushed("docker.io", "library/nginx"), 1),
+        r.repos(&pushed("docker.io", "library/nginx")),
         vec!["prod".to_string()]
     );
 }
@@ -68,14 +68,19 @@ fn docker_hub_names_match_their_canonical_form() {
 #[test]
 fn detect_clock_starts_at_the_first_push_and_is_taken_once() {
     let r = router();
-    r.repos(&pushed("ghcr.io", "acme/web"), 10);
-    r.repos(&pushed("ghcr.io", "acme/web"), 20);
+    let both = ["prod".to_string(), "staging".to_string()];
+    assert!(
+        r.take_detected("prod").is_none(),
+        "routing alone starts no clock"
+    );
+    r.detected(&both, 10);
+    r.detected(&both[..1], 20);
     assert_eq!(r.take_detected("prod"), Some(10));
     assert_eq!(r.take_detected("prod"), None);
     assert_eq!(r.take_detected("staging"), Some(10));
 
     // A failed run gives its time back; the earliest report stays.
-    r.repos(&pushed("ghcr.io", "acme/web"), 30);
+    r.detected(&both[..1], 30);
     r.restore_detected("prod", 20);
     assert_eq!(r.take_detected("prod"), Some(20));
     r.restore_detected("prod", 40);
@@ -93,13 +98,13 @@ fn repo_push_reconciles_only_the_watched_branch_of_that_project() {
         })
     };
     assert_eq!(
-        r.jobs(&push("ACME/env", "main"), 1),
+        r.jobs(&push("ACME/env", "main")),
         vec![reconcile("prod", "repository pushed")]
     );
-    assert!(r.jobs(&push("acme/env", "develop"), 1).is_empty());
-    assert!(r.jobs(&push("acme/unknown", "main"), 1).is_empty());
+    assert!(r.jobs(&push("acme/env", "develop")).is_empty());
+    assert!(r.jobs(&push("acme/unknown", "main")).is_empty());
     assert_eq!(
-        r.repos(&push("acme/staging", "develop"), 1),
+        r.repos(&push("acme/staging", "develop")),
         vec!["staging".to_string()]
     );
 }
@@ -117,19 +122,16 @@ fn merge_request_events_count_only_on_the_bots_branches() {
         })
     };
     assert_eq!(
-        r.jobs(&mr("imagebump/web"), 1),
+        r.jobs(&mr("imagebump/web")),
         vec![reconcile("prod", "merge request updated")]
     );
-    assert!(r.jobs(&mr("feature/x"), 1).is_empty());
+    assert!(r.jobs(&mr("feature/x")).is_empty());
     let checks = Event::ChecksCompleted(ChecksCompleted {
         repo: "acme/env".into(),
         sha: "b".repeat(40),
         conclusion: "success".into(),
     });
-    assert_eq!(
-        r.jobs(&checks, 1),
-        vec![reconcile("prod", "checks completed")]
-    );
+    assert_eq!(r.jobs(&checks), vec![reconcile("prod", "checks completed")]);
 }
 
 #[test]
@@ -144,12 +146,12 @@ fn a_command_stays_an_event_job_for_a_configured_repo_only() {
         })
     };
     let known = command("acme/env");
-    assert_eq!(r.jobs(&known, 1), vec![JobKind::Event(known.clone())]);
-    assert!(r.jobs(&command("acme/unknown"), 1).is_empty());
+    assert_eq!(r.jobs(&known), vec![JobKind::Event(known.clone())]);
+    assert!(r.jobs(&command("acme/unknown")).is_empty());
 }
 
 #[test]
 fn no_targets_routes_nothing() {
     let r = Router::default();
-    assert!(r.jobs(&pushed("ghcr.io", "acme/web"), 1).is_empty());
+    assert!(r.jobs(&pushed("ghcr.io", "acme/web")).is_empty());
 }

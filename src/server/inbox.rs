@@ -65,19 +65,25 @@ impl Inbox {
     ) -> anyhow::Result<Accepted> {
         let mut jobs = Vec::new();
         let mut stale_images = Vec::new();
-        let now = super::now_ms();
+        // Repositories reconciled for a pushed image (detect → MR clock).
+        let mut image_targets = Vec::new();
         for event in events {
             // News of a push makes the image's cached tags stale; with a
             // router, only when some repository is reconciled for it.
             let routed = match &self.router {
-                Some(router) => router.jobs(&event, now),
+                Some(router) => router.jobs(&event),
                 None => vec![JobKind::Event(event.clone())],
             };
-            if !routed.is_empty() {
-                stale_images.extend(router::stale_image(&event));
+            if let Some(image) = router::stale_image(&event).filter(|_| !routed.is_empty()) {
+                stale_images.push(image);
+                image_targets.extend(routed.iter().filter_map(|job| match job {
+                    JobKind::Reconcile { repo, .. } => Some(repo.clone()),
+                    JobKind::Event(_) => None,
+                }));
             }
             jobs.extend(routed);
         }
+        let received_ms = super::now_ms();
         let delivery = Delivery {
             source: source.to_string(),
             delivery: delivery.to_string(),
@@ -89,10 +95,14 @@ impl Inbox {
             .send(Pending { delivery, reply })
             .await
             .map_err(|_| anyhow::anyhow!("the inbox writer has stopped"))?;
-        answer
+        let accepted = answer
             .await
             .map_err(|_| anyhow::anyhow!("the inbox writer dropped the delivery"))?
-            .map_err(|e| anyhow::anyhow!(e))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        if let (Some(router), Accepted::Stored { .. }) = (&self.router, accepted) {
+            router.detected(&image_targets, received_ms);
+        }
+        Ok(accepted)
     }
 }
 
