@@ -433,7 +433,8 @@ fn invalid_config_is_reported_by_check_and_validate() {
     let out = imagebump(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(".imagebump.yaml:4:13: "), "{err}");
+    // The column of `1.x.q`, the unclear word, inside the quotes.
+    assert!(err.contains(".imagebump.yaml:4:15: "), "{err}");
     assert!(err.contains(".imagebump.yaml:5:5: unknown key `prerelase` in a policy (hint: did you mean `prerelease`?)"), "{err}");
     assert!(err.contains(".imagebump.yaml: 2 error(s)"), "{err}");
     let out = check(dir.path(), &["--format", "json"]);

@@ -104,6 +104,9 @@ pub fn load_config(dir: &Path) -> Result<RepoConfig, Vec<ConfigError>> {
 fn validate(dir: &Path) -> ExitCode {
     match load_config(dir) {
         Ok(c) => {
+            for note in &c.notes {
+                eprintln!("note: {note}");
+            }
             println!("{CONFIG_FILE}: valid ({} policies)", c.policies.len());
             ExitCode::SUCCESS
         }

@@ -1,8 +1,12 @@
-//! Choosing the target tag for one reference.
+//! Choosing the target tag for one reference, and saying why every other
+//! tag is not it.
 
 pub(in crate::policy) mod key;
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use serde::Serialize;
 
 use self::key::{Key, evaluate};
 use super::{Policy, Rule, UpdateType};
@@ -18,103 +22,333 @@ pub enum Decision {
     Skip(String),
 }
 
+/// The rule that keeps a tag from being the target. Rules apply in this
+/// order and a tag is reported with the first one it fails; `check`,
+/// `explain` and the service use these words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// Matches one of the policy's `exclude` regexes (or the defaults).
+    Exclude,
+    /// Not shaped for the rule: not a version, or not matching `pattern`.
+    Pattern,
+    /// Another number of release parts than the current tag (`15.6` never
+    /// becomes `15.7.1`).
+    Precision,
+    /// Another variant than the current tag (`-alpine3.19` vs `-alpine3.20`).
+    Variant,
+    /// Another kind of build counter (`_7`, `-r3`, `-0`) than the current tag.
+    Counter,
+    /// A prerelease, and the policy does not take prereleases.
+    Prerelease,
+    /// Outside the policy's `semver` range.
+    Range,
+    /// Refused by a person (a closed MR, an `ignore` command).
+    Ignored,
+    /// Not newer than the current tag.
+    Older,
+    /// Its manifest lacks a platform the policy names.
+    Platform,
+}
+
+/// The reason a tag lost: which rule, and a one-line detail.
+pub type Rejection = (Reason, String);
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Exclude => "exclude",
+            Reason::Pattern => "pattern",
+            Reason::Precision => "precision",
+            Reason::Variant => "variant",
+            Reason::Counter => "counter",
+            Reason::Prerelease => "prerelease",
+            Reason::Range => "range",
+            Reason::Ignored => "ignored",
+            Reason::Older => "older",
+            Reason::Platform => "platform",
+        }
+    }
+}
+
+/// The current tag read under a policy, and what candidates must share.
+pub(in crate::policy) struct Judge<'p> {
+    policy: &'p Policy,
+    current: Option<Key>,
+    allow_pre: bool,
+}
+
+impl<'p> Judge<'p> {
+    /// `Err` is the skip reason: the current tag is not shaped for the rule
+    /// and no marker asks for the bump.
+    pub(in crate::policy) fn new(
+        policy: &'p Policy,
+        current: &str,
+        marked: bool,
+    ) -> Result<Self, String> {
+        let current = match evaluate(&policy.rule, current) {
+            Ok(key) => Some(key),
+            Err(_) if marked => None,
+            Err(why) => return Err(skip_reason(policy, &why)),
+        };
+        let allow_pre = policy.prerelease
+            || matches!(&policy.rule, Rule::Semver(range) if range.names_prerelease());
+        Ok(Self {
+            policy,
+            current,
+            allow_pre,
+        })
+    }
+
+    /// The tag's key when the policy's rules allow it as a target, short of
+    /// being newer; else the first rule it fails.
+    pub(in crate::policy) fn allowed(&self, tag: &str) -> Result<Key, Rejection> {
+        if let Some(re) = self.policy.exclude.iter().find(|re| re.is_match(tag)) {
+            return Err((Reason::Exclude, format!("matches exclude `{re}`")));
+        }
+        let key = evaluate(&self.policy.rule, tag).map_err(|why| (Reason::Pattern, why))?;
+        if let Some(v) = key.version() {
+            match self.current.as_ref().and_then(Key::version) {
+                Some(cur) => {
+                    if v.release().len() != cur.release().len() {
+                        return Err((
+                            Reason::Precision,
+                            format!(
+                                "{} release parts, the current tag has {}",
+                                v.release().len(),
+                                cur.release().len()
+                            ),
+                        ));
+                    }
+                    if v.variant != cur.variant {
+                        return Err((
+                            Reason::Variant,
+                            format!(
+                                "variant {}, the current tag's is {}",
+                                shown(v.variant()),
+                                shown(cur.variant())
+                            ),
+                        ));
+                    }
+                    if !v.same_shape(cur) {
+                        return Err((
+                            Reason::Counter,
+                            "another kind of build counter than the current tag".into(),
+                        ));
+                    }
+                }
+                // A marked reference at `latest` moves to a plain version.
+                None if v.variant.is_some() || v.counter.is_some() => {
+                    return Err((
+                        Reason::Variant,
+                        "the current tag is no version; only plain versions are targets".into(),
+                    ));
+                }
+                None => {}
+            }
+            if v.is_prerelease() && !self.allow_pre {
+                return Err((
+                    Reason::Prerelease,
+                    "a prerelease; set `prerelease: true` or name one in the range".into(),
+                ));
+            }
+            if let Rule::Semver(range) = &self.policy.rule
+                && !range.matches(v)
+            {
+                return Err((Reason::Range, format!("outside `{}`", range.source)));
+            }
+        }
+        Ok(key)
+    }
+
+    /// True when `key` is above the current tag (any allowed key is, for a
+    /// marked reference whose tag is no version).
+    pub(in crate::policy) fn newer(&self, key: &Key) -> bool {
+        self.current
+            .as_ref()
+            .is_none_or(|cur| key.cmp_order(cur) == Ordering::Greater)
+    }
+
+    pub(in crate::policy) fn update(&self, target: &Key) -> UpdateType {
+        match &self.current {
+            None => UpdateType::Other,
+            Some(cur) => classify(cur, target),
+        }
+    }
+
+    /// Candidate order, `Greater` meaning preferred: rule order, then the
+    /// current's `v` style, then more release parts, then smaller bytes.
+    pub(in crate::policy) fn rank(&self, a: (&str, &Key), b: (&str, &Key)) -> Ordering {
+        let want_v = self.current.as_ref().and_then(Key::v_prefix);
+        let style = |key: &Key| want_v.is_some() && key.v_prefix() == want_v;
+        let parts = |key: &Key| key.version().map_or(0, |v| v.release().len());
+        a.1.cmp_order(b.1)
+            .then_with(|| style(a.1).cmp(&style(b.1)))
+            .then_with(|| parts(a.1).cmp(&parts(b.1)))
+            .then_with(|| b.0.as_bytes().cmp(a.0.as_bytes()))
+    }
+}
+
+fn shown(variant: Option<&str>) -> String {
+    variant.map_or("none".into(), |v| format!("`-{v}`"))
+}
+
 /// Picks the target for `current` among `tags` (the registry's list).
 /// `marked` is true when the reference carries an explicit marker.
 ///
-/// Candidates are the tags that match no `policy.exclude` regex, are shaped
-/// for the rule (a semver version; or match the pattern and give a value of
-/// the order's kind), are in the range, are prereleases only when the
-/// policy or its range opts in, and have the current tag's variant.
-///
-/// - The best candidate is the highest in the rule's order; among equals the
-///   one written like the current tag (`v` or not), then the smallest in
-///   byte order, so the result never depends on the order of `tags`.
+/// - Candidates pass every rule of [`Reason`] in order: not excluded, shaped
+///   for the rule, of the current tag's shape (precision, variant, counter),
+///   prereleases only when the policy or its range opts in, in the range.
+/// - The best candidate is the highest in the rule's order (see
+///   [`Judge::rank`]), so the result never depends on the order of `tags`.
 /// - Never downgrades, never moves sideways: when the current tag (read
 ///   under the same rule, even if excluded or out of range, e.g. a pinned
 ///   hotfix) is at or above the best candidate, the result is `Current`.
-/// - No candidates at all is also `Current`: there is nothing to move to,
-///   and the reference is left as it is without a warning.
+/// - No candidates at all is also `Current`.
 /// - A current tag that is not shaped for the rule (`latest`) is `Skip`
 ///   with the reason, unless `marked`: then the reference moves to the best
-///   plain (variant-less) candidate, with update `other`.
+///   plain (variant-less, counter-less) candidate, with update `other`.
 pub fn choose(policy: &Policy, current: &str, tags: &[String], marked: bool) -> Decision {
-    let current_key = match evaluate(&policy.rule, current) {
-        Ok(key) => Some(key),
-        Err(_) if marked => None,
-        Err(why) => return Decision::Skip(skip_reason(policy, &why)),
+    let judge = match Judge::new(policy, current, marked) {
+        Ok(j) => j,
+        Err(why) => return Decision::Skip(why),
     };
-    let variant = current_key.as_ref().and_then(Key::variant);
-    let want_v = current_key.as_ref().and_then(Key::v_prefix);
-    let allow_pre = policy.prerelease
-        || matches!(&policy.rule, Rule::Semver(range) if range.names_prerelease());
-
     let mut best: Option<(&str, Key)> = None;
     for tag in tags {
-        if policy.exclude.iter().any(|re| re.is_match(tag)) {
-            continue;
-        }
-        let Ok(key) = evaluate(&policy.rule, tag) else {
+        let Ok(key) = judge.allowed(tag) else {
             continue;
         };
-        if key.variant() != variant || (key.is_prerelease() && !allow_pre) {
+        if !judge.newer(&key) {
             continue;
         }
-        if let (Rule::Semver(range), Key::Version(v)) = (&policy.rule, &key)
-            && !range.matches(&v.version)
-        {
-            continue;
-        }
-        let better = match &best {
-            None => true,
-            Some((best_tag, best_key)) => {
-                rank(tag, &key, best_tag, best_key, want_v) == Ordering::Greater
-            }
-        };
+        let better = best
+            .as_ref()
+            .is_none_or(|(t, k)| judge.rank((tag, &key), (t, k)) == Ordering::Greater);
         if better {
             best = Some((tag, key));
         }
     }
-
-    let Some((to, target)) = best else {
-        return Decision::Current;
-    };
-    let update = match &current_key {
-        None => UpdateType::Other,
-        Some(cur) if target.cmp_order(cur) != Ordering::Greater => return Decision::Current,
-        Some(cur) => classify(cur, &target),
-    };
-    Decision::Bump {
-        to: to.to_string(),
-        update,
+    match best {
+        Some((to, target)) => Decision::Bump {
+            to: to.to_string(),
+            update: judge.update(&target),
+        },
+        None => Decision::Current,
     }
 }
 
-/// Total order of candidates: rule order, then the current's prefix style,
-/// then smaller bytes first (so `Greater` means "preferred").
-fn rank(a: &str, a_key: &Key, b: &str, b_key: &Key, want_v: Option<bool>) -> Ordering {
-    let style = |key: &Key| want_v.is_some() && key.v_prefix() == want_v;
-    a_key
-        .cmp_order(b_key)
-        .then_with(|| style(a_key).cmp(&style(b_key)))
-        .then_with(|| b.as_bytes().cmp(a.as_bytes()))
+/// Every allowed tag newer than `current`, best first, with its update
+/// type; `Err` is the skip reason. `choose` is the first of these.
+pub fn ranked(
+    policy: &Policy,
+    current: &str,
+    tags: &[String],
+    marked: bool,
+) -> Result<Vec<(String, UpdateType)>, String> {
+    let judge = Judge::new(policy, current, marked)?;
+    let mut newer: Vec<(&str, Key)> = tags
+        .iter()
+        .filter_map(|t| judge.allowed(t).ok().map(|k| (t.as_str(), k)))
+        .filter(|(_, k)| judge.newer(k))
+        .collect();
+    newer.sort_by(|a, b| judge.rank((b.0, &b.1), (a.0, &a.1)));
+    newer.dedup_by(|a, b| a.0 == b.0);
+    Ok(newer
+        .into_iter()
+        .map(|(t, k)| (t.to_string(), judge.update(&k)))
+        .collect())
 }
 
-/// The kind of change from `current` to a higher `target`.
+/// One tag's fate under a policy, for `explain`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub tag: String,
+    /// `None` for a candidate, else the first rule it fails.
+    pub rule: Option<Reason>,
+    pub detail: String,
+    /// For candidates: the kind of change it would be.
+    pub update: Option<UpdateType>,
+}
+
+/// Every tag's verdict, candidates first (best first), then the rest in
+/// the rule's order, highest first. `ignored` are tags people refused.
+pub fn verdicts(
+    policy: &Policy,
+    current: &str,
+    tags: &[String],
+    marked: bool,
+    ignored: &HashSet<String>,
+) -> Result<Vec<Verdict>, String> {
+    let judge = Judge::new(policy, current, marked)?;
+    let mut judged: Vec<(&str, Option<Key>, Result<UpdateType, Rejection>)> = Vec::new();
+    for tag in tags {
+        let (key, outcome) = match judge.allowed(tag) {
+            Err(r) => (None, Err(r)),
+            Ok(key) if ignored.contains(tag) => (
+                Some(key),
+                Err((Reason::Ignored, "refused by a person".into())),
+            ),
+            Ok(key) if !judge.newer(&key) => (
+                Some(key),
+                Err((Reason::Older, "not newer than the current tag".into())),
+            ),
+            Ok(key) => {
+                let update = judge.update(&key);
+                (Some(key), Ok(update))
+            }
+        };
+        judged.push((tag, key, outcome));
+    }
+    judged.sort_by(|a, b| {
+        let tier = |o: &Result<UpdateType, Rejection>| o.is_ok();
+        tier(&b.2)
+            .cmp(&tier(&a.2))
+            .then_with(|| match (&a.1, &b.1) {
+                (Some(ka), Some(kb)) => judge.rank((b.0, kb), (a.0, ka)),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => a.0.cmp(b.0),
+            })
+    });
+    Ok(judged
+        .into_iter()
+        .map(|(tag, _, outcome)| match outcome {
+            Ok(update) => Verdict {
+                tag: tag.to_string(),
+                rule: None,
+                detail: "candidate".into(),
+                update: Some(update),
+            },
+            Err((rule, detail)) => Verdict {
+                tag: tag.to_string(),
+                rule: Some(rule),
+                detail,
+                update: None,
+            },
+        })
+        .collect())
+}
+
+/// The kind of change from `current` to a higher `target`: the first
+/// release part that differs names it (major, minor, then patch for the
+/// third and fourth); a prerelease change is `prerelease`; a new build
+/// counter of the same release (`-r3` → `-r4`, `_7` → `_9`) is `patch`.
 fn classify(current: &Key, target: &Key) -> UpdateType {
-    let (Key::Version(cur), Key::Version(new)) = (current, target) else {
+    let (Some(cur), Some(new)) = (current.version(), target.version()) else {
         return UpdateType::Other;
     };
-    let (c, n) = (&cur.version, &new.version);
-    if c.major != n.major {
-        UpdateType::Major
-    } else if c.minor != n.minor {
-        UpdateType::Minor
-    } else if c.patch != n.patch {
-        UpdateType::Patch
-    } else if c.pre != n.pre {
-        UpdateType::Prerelease
-    } else {
-        UpdateType::Other
+    let differs = cur
+        .padded()
+        .iter()
+        .zip(new.padded())
+        .position(|(a, b)| *a != b);
+    match differs {
+        Some(0) => UpdateType::Major,
+        Some(1) => UpdateType::Minor,
+        Some(_) => UpdateType::Patch,
+        None if cur.pre != new.pre => UpdateType::Prerelease,
+        None if cur.counter != new.counter => UpdateType::Patch,
+        None => UpdateType::Other,
     }
 }
 
@@ -132,7 +366,7 @@ fn skip_reason(policy: &Policy, why: &str) -> String {
         }
     };
     let line = format!(
-        "current tag {why} under policy `{}` (rule: {rule}); add a marker to let imagebump replace it",
+        "pattern: current tag {why} under policy `{}` (rule: {rule}); add a marker to let imagebump replace it",
         policy.name
     );
     line.replace(['\n', '\r'], " ")

@@ -34,6 +34,7 @@ const POLICY_KEYS: &[&str] = &[
     "prerelease",
     "digest",
     "automerge",
+    "platforms",
 ];
 const TAGS_KEYS: &[&str] = &["pattern", "extract", "order", "exclude"];
 const PR_KEYS: &[&str] = &["branchPrefix", "labels", "reviewers", "group"];
@@ -43,6 +44,7 @@ pub fn parse_config(file: &str, text: &str) -> Result<RepoConfig, Vec<ConfigErro
     let mut cx = Cx {
         file,
         errors: Vec::new(),
+        notes: Vec::new(),
     };
     let root = match yaml::parse(text) {
         Err(e) => {
@@ -102,6 +104,7 @@ impl Cx<'_> {
             exclude: Vec::new(),
             policies: Vec::new(),
             pull_requests: PullRequests::default(),
+            notes: Vec::new(),
         };
         let mut have_policies = false;
         for (k, v) in self.map(root, "the config", TOP_KEYS) {
@@ -123,6 +126,7 @@ impl Cx<'_> {
                 Some("add `policies:` with at least `name` and `image`"),
             );
         }
+        config.notes = std::mem::take(&mut self.notes);
         Some(config)
     }
 
@@ -160,6 +164,7 @@ impl Cx<'_> {
         let mut prerelease = false;
         let mut digest = DigestMode::Off;
         let mut automerge = Vec::new();
+        let mut platforms = Vec::new();
         let mut exclude = compile_defaults();
         for (k, v) in pairs {
             match k.as_str() {
@@ -170,6 +175,7 @@ impl Cx<'_> {
                 Some("prerelease") => prerelease = self.bool(v, "prerelease").unwrap_or(false),
                 Some("digest") => digest = self.digest(v),
                 Some("automerge") => automerge = self.automerge(v),
+                Some("platforms") => platforms = self.platforms(v),
                 _ => {}
             }
         }
@@ -211,6 +217,7 @@ impl Cx<'_> {
             digest,
             automerge,
             exclude,
+            platforms,
         })
     }
 
@@ -253,16 +260,62 @@ impl Cx<'_> {
     fn range(&mut self, node: &Node) -> Option<version::VersionRange> {
         let s = self.string(node, "semver")?;
         match version::parse_range(&s) {
-            Ok(r) => Some(r),
+            Ok(r) => {
+                for (offset, bare) in r.bare_versions() {
+                    let at = at_offset(node, &s, *offset);
+                    let note = ConfigError {
+                        file: self.file.to_string(),
+                        line: at.line,
+                        column: at.column,
+                        message: format!(
+                            "`{bare}` in `semver` means {} (as in Flux and npm)",
+                            bare_meaning(bare)
+                        ),
+                        hint: Some(format!(
+                            "before imagebump 0.2 a bare version meant `^{bare}`; write `^{bare}` to keep that"
+                        )),
+                    };
+                    self.notes.push(note);
+                }
+                Some(r)
+            }
             Err(e) => {
+                let at = at_offset(node, &s, e.offset);
                 self.err(
-                    node,
-                    &e,
-                    Some("ranges look like ^1.4, ~1.4.2, >=1.0.0 <2.0.0 or *"),
+                    &at,
+                    &format!(
+                        "`{}` is not a semver range: {}",
+                        s.escape_debug(),
+                        e.message
+                    ),
+                    Some(&e.hint),
                 );
                 None
             }
         }
+    }
+
+    fn platforms(&mut self, node: &Node) -> Vec<String> {
+        let mut out = Vec::new();
+        for (s, n) in self.strings(node, "platforms") {
+            let parts: Vec<&str> = s.split('/').collect();
+            let ok = (2..=3).contains(&parts.len())
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                });
+            if ok {
+                out.push(s);
+            } else {
+                self.err(
+                    &n,
+                    &format!("`{s}` is not a platform"),
+                    Some("write os/arch or os/arch/variant, e.g. linux/amd64, linux/arm64, linux/arm/v7"),
+                );
+            }
+        }
+        out
     }
 
     fn tags(&mut self, node: &Node, exclude: &mut Vec<Regex>) -> Option<TagRule> {
@@ -450,6 +503,31 @@ impl Cx<'_> {
             }
         }
         pr
+    }
+}
+
+/// The position of byte `offset` of scalar `text`, when the scalar is on
+/// one line as written; else the scalar's own position.
+fn at_offset(node: &Node, text: &str, offset: usize) -> Node {
+    let mut at = node.clone();
+    if let Some(scalar) = node.as_scalar()
+        && scalar.raw.is_some()
+        && let Some(before) = text.get(..offset)
+    {
+        let quote = usize::from(scalar.style != yaml::Style::Plain);
+        at.column += quote + before.chars().count();
+    }
+    at
+}
+
+/// What a bare version in a range means: `2.3` → "2.3.x".
+fn bare_meaning(bare: &str) -> String {
+    let v = bare.strip_prefix('v').unwrap_or(bare);
+    let parts = v.split('.').count();
+    if parts >= 3 && !v.contains(['x', 'X', '*']) {
+        format!("exactly {v}")
+    } else {
+        format!("{}.x", v.trim_end_matches(['x', 'X', '*', '.']))
     }
 }
 

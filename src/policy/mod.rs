@@ -3,7 +3,8 @@
 //! Pure: no I/O. `config` turns the file's text into a validated
 //! [`RepoConfig`] (or errors with file, line and column); `version` parses
 //! tags as versions and ranges; `choose` picks the target tag for one
-//! reference from a registry's tag list and classifies the bump.
+//! reference from a registry's tag list, classifies the bump, and says of
+//! every other tag which rule passed it over.
 
 pub mod choose;
 pub mod config;
@@ -18,7 +19,7 @@ use serde::Serialize;
 
 use crate::domain::ImageRepo;
 
-pub use choose::{Decision, choose};
+pub use choose::{Decision, Reason, Verdict, choose, ranked, verdicts};
 pub use config::{ConfigError, parse_config};
 pub use version::VersionRange;
 
@@ -38,6 +39,9 @@ pub struct RepoConfig {
     pub exclude: Vec<String>,
     pub policies: Vec<Policy>,
     pub pull_requests: PullRequests,
+    /// Remarks that do not make the file invalid (a bare version in a
+    /// range, whose meaning changed in 0.2); `validate` prints them.
+    pub notes: Vec<ConfigError>,
 }
 
 impl RepoConfig {
@@ -58,6 +62,9 @@ pub struct Policy {
     pub automerge: Vec<UpdateType>,
     /// Tag exclusions: the defaults plus the policy's own.
     pub exclude: Vec<Regex>,
+    /// Platforms (`linux/arm64`, `linux/arm/v7`) every target's manifest
+    /// must offer; empty for no check.
+    pub platforms: Vec<String>,
 }
 
 /// How tags are compared and filtered.

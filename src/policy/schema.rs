@@ -42,7 +42,7 @@ pub fn schema() -> Value {
                             "type": "string", "pattern": "^[^@]+$"
                         },
                         "semver": {
-                            "description": "Version range: ^1.4, ~1.4.2, >=1.0.0, <2.0.0, 1.*, * or npm-style `>=1.0.0 <2.0.0`. Default `*`.",
+                            "description": "Version range as Flux and npm read it: ^1.4, ~1.4.2, >=1.0.0 <2.0.0, 1.2 - 1.4, 1.x, a || b; a bare `2.3` means 2.3.x and `1.0.1` exactly 1.0.1. Default `*`.",
                             "type": "string", "minLength": 1
                         },
                         "tags": {
@@ -61,6 +61,10 @@ pub fn schema() -> Value {
                         },
                         "prerelease": {"description": "Prereleases are candidates.", "type": "boolean", "default": false},
                         "digest": {"description": "pin: write image:tag@sha256:… and re-pin when the tag moves.", "enum": ["pin", "off"], "default": "off"},
+                        "platforms": {
+                            "description": "Platforms (os/arch[/variant]) every target tag's manifest must offer, e.g. linux/amd64, linux/arm64.",
+                            "type": "array", "items": {"type": "string", "pattern": "^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$"}
+                        },
                         "automerge": {
                             "description": "Update types merged without a human.",
                             "type": "array", "items": {"enum": update_types}

@@ -2,6 +2,7 @@
 
 mod choose_rules;
 mod properties;
+mod range_rules;
 mod tag_rules;
 mod version_rules;
 
@@ -28,6 +29,7 @@ fn policy(rule: Rule, prerelease: bool, extra: &[&str]) -> Policy {
         digest: DigestMode::Off,
         automerge: Vec::new(),
         exclude,
+        platforms: Vec::new(),
     }
 }
 

@@ -17,23 +17,18 @@ pub(in crate::policy) enum Key {
 }
 
 impl Key {
-    /// The variant a reference must keep (`None` for plain versions and for
-    /// numerical/alphabetical keys, which have no variants).
-    pub(in crate::policy) fn variant(&self) -> Option<&str> {
-        match self {
-            Key::Version(v) => v.variant(),
-            _ => None,
-        }
-    }
-
-    pub(in crate::policy) fn is_prerelease(&self) -> bool {
-        matches!(self, Key::Version(v) if v.is_prerelease())
-    }
-
     /// Whether the tag was written with a `v` (only versions have one).
     pub(in crate::policy) fn v_prefix(&self) -> Option<bool> {
         match self {
             Key::Version(v) => Some(v.v_prefix),
+            _ => None,
+        }
+    }
+
+    /// The version, for semver rules and orders.
+    pub(in crate::policy) fn version(&self) -> Option<&TagVersion> {
+        match self {
+            Key::Version(v) => Some(v),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ use crate::yaml::Node;
 pub(super) struct Cx<'a> {
     pub(super) file: &'a str,
     pub(super) errors: Vec<ConfigError>,
+    pub(super) notes: Vec<ConfigError>,
 }
 
 impl Cx<'_> {

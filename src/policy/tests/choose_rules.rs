@@ -196,23 +196,6 @@ fn v_prefix_mixed_picks_higher_version_over_style() {
 }
 
 #[test]
-fn equal_build_metadata_tie_is_deterministic() {
-    let p = semver("*");
-    let a = tags(&["1.2.4+b", "1.2.4+a"]);
-    let b = tags(&["1.2.4+a", "1.2.4+b"]);
-    let expected = bump("1.2.4+a", UpdateType::Patch);
-    assert_eq!(choose(&p, "1.2.3", &a, false), expected);
-    assert_eq!(choose(&p, "1.2.3", &b, false), expected);
-}
-
-#[test]
-fn build_metadata_ignored_so_no_sideways_move() {
-    let p = semver("*");
-    let t = tags(&["1.2.3+build.9", "1.2.3+build.1"]);
-    assert_eq!(choose(&p, "1.2.3+build.1", &t, false), Decision::Current);
-}
-
-#[test]
 fn same_version_other_prefix_is_current() {
     let p = semver("*");
     assert_eq!(
@@ -318,12 +301,16 @@ fn latest_is_skipped_with_reason() {
 }
 
 #[test]
-fn two_part_current_is_skipped() {
+fn two_part_current_moves_only_to_two_parts() {
     let p = semver("*");
-    assert!(matches!(
-        choose(&p, "1.25", &tags(&["1.25.3"]), false),
-        Decision::Skip(_)
-    ));
+    assert_eq!(
+        choose(&p, "1.25", &tags(&["1.25.3", "1.26.1", "2"]), false),
+        Decision::Current
+    );
+    assert_eq!(
+        choose(&p, "1.25", &tags(&["1.25.3", "1.26", "2"]), false),
+        bump("1.26", UpdateType::Minor)
+    );
 }
 
 #[test]

@@ -21,36 +21,51 @@ const RANGES: &[&str] = &[
 fn version_tag() -> impl Strategy<Value = String> {
     (
         any::<bool>(),
-        0u64..4,
-        0u64..4,
-        0u64..4,
+        prop::collection::vec(0u64..4, 1..=4),
         prop::sample::select(vec![
-            "", "-rc.1", "-rc.2", "-rc.10", "-beta", "-alpine", "-slim",
+            "",
+            "",
+            "-rc.1",
+            "-rc.2",
+            "-rc.10",
+            "rc1",
+            "-beta",
+            "-alpine",
+            "-slim",
+            "_7",
+            "-r3",
+            "-debian-12-r1",
+            "-rc.1-alpine",
         ]),
-        prop::sample::select(vec!["", "+b1", "+b2"]),
     )
-        .prop_map(|(v, a, b, c, suffix, build)| {
-            format!("{}{a}.{b}.{c}{suffix}{build}", if v { "v" } else { "" })
+        .prop_map(|(v, parts, suffix)| {
+            let release: Vec<String> = parts.iter().map(u64::to_string).collect();
+            format!("{}{}{suffix}", if v { "v" } else { "" }, release.join("."))
         })
 }
 
-/// Tags that often tie in order: `1.0.x` with or without `v` and build.
+/// Tags that often tie in order: `1.0.x` with or without `v`, and `1.0`.
 fn tie_tag() -> impl Strategy<Value = String> {
     (
         any::<bool>(),
         0u64..2,
-        prop::sample::select(vec!["", "+b1", "+b2", "+b3"]),
+        prop::sample::select(vec!["", ".0", "-rc1", "-rc.1"]),
     )
-        .prop_map(|(v, c, build)| format!("{}1.0.{c}{build}", if v { "v" } else { "" }))
+        .prop_map(|(v, c, tail)| format!("{}1.{c}{tail}", if v { "v" } else { "" }))
 }
 
 fn any_tag() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => version_tag(),
-        1 => prop::sample::select(vec!["latest", "stable", "1.2", "1.2.3.4", "main"])
+        1 => prop::sample::select(vec!["latest", "stable", "bookworm", "20240801", "main"])
             .prop_map(str::to_string),
         1 => version_tag().prop_map(|t| format!("{t}.sig")),
     ]
+}
+
+/// Strings from the characters tags are made of, shaped loosely like tags.
+fn tag_like() -> impl Strategy<Value = String> {
+    "v?[0-9]{1,3}(\\.[0-9]{1,2}){0,4}([-_.a-zA-Z0-9]{0,12})"
 }
 
 fn semver_policy() -> impl Strategy<Value = Policy> {
@@ -108,14 +123,17 @@ fn range_of(p: &Policy) -> &crate::policy::VersionRange {
 fn candidates(c: &Case) -> Vec<(String, TagVersion)> {
     let range = range_of(&c.policy);
     let allow_pre = c.policy.prerelease || range.names_prerelease();
-    let variant = parse_tag(&c.current).and_then(|v| v.variant().map(str::to_string));
+    let current = parse_tag(&c.current);
     c.tags
         .iter()
         .filter(|t| !c.policy.exclude.iter().any(|re| re.is_match(t)))
         .filter_map(|t| parse_tag(t).map(|v| (t.clone(), v)))
-        .filter(|(_, v)| v.variant().map(str::to_string) == variant)
+        .filter(|(_, v)| match &current {
+            Some(cur) => v.shape() == cur.shape(),
+            None => v.variant.is_none() && v.counter.is_none(),
+        })
         .filter(|(_, v)| allow_pre || !v.is_prerelease())
-        .filter(|(_, v)| range.matches(&v.version))
+        .filter(|(_, v)| range.matches(v))
         .collect()
 }
 
@@ -157,9 +175,10 @@ proptest! {
         if let Decision::Bump { to, .. } = choose(&c.policy, &c.current, &c.tags, c.marked) {
             let range = range_of(&c.policy);
             let target = parse_tag(&to).unwrap();
-            prop_assert!(range.matches(&target.version));
-            let want = parse_tag(&c.current).and_then(|v| v.variant().map(str::to_string));
-            prop_assert_eq!(target.variant().map(str::to_string), want);
+            prop_assert!(range.matches(&target));
+            if let Some(cur) = parse_tag(&c.current) {
+                prop_assert_eq!(target.shape(), cur.shape());
+            }
             prop_assert!(
                 !target.is_prerelease() || c.policy.prerelease || range.names_prerelease()
             );
@@ -232,18 +251,80 @@ proptest! {
     }
 
     #[test]
-    fn version_order_ignores_prefix_and_build(
-        a in 0u64..5, b in 0u64..5, c in 0u64..5, build in "[a-z0-9]{1,5}",
-    ) {
+    fn version_order_ignores_prefix(a in 0u64..5, b in 0u64..5, c in 0u64..5) {
         let plain = parse_tag(&format!("{a}.{b}.{c}")).unwrap();
-        let fancy = parse_tag(&format!("v{a}.{b}.{c}+{build}")).unwrap();
+        let fancy = parse_tag(&format!("v{a}.{b}.{c}")).unwrap();
         prop_assert!(plain.cmp_precedence(&fancy).is_eq());
     }
 
     #[test]
     fn parse_range_error_is_one_line(s in "\\PC{0,20}") {
         if let Err(e) = parse_range(&s) {
-            prop_assert!(!e.contains('\n') && !e.contains('\r'), "{}", e);
+            let text = e.to_string();
+            prop_assert!(!text.contains('\n') && !text.contains('\r'), "{}", text);
+            prop_assert!(e.offset <= s.len());
+        }
+    }
+
+    /// Whatever the text, parsing never panics, and a version prints back
+    /// as the very tag it was read from.
+    #[test]
+    fn parse_print_round_trip(s in prop_oneof![tag_like(), version_tag(), "\\PC{0,24}"]) {
+        if let Some(v) = parse_tag(&s) {
+            prop_assert_eq!(v.to_string(), s.clone());
+            prop_assert_eq!(parse_tag(&v.to_string()), Some(v));
+        }
+    }
+
+    /// `Ord` on versions is a total order: antisymmetric, transitive, and
+    /// equal exactly when the tags are the same text.
+    #[test]
+    fn version_order_is_total(a in version_tag(), b in version_tag(), c in version_tag()) {
+        let (va, vb, vc) = (parse_tag(&a).unwrap(), parse_tag(&b).unwrap(), parse_tag(&c).unwrap());
+        prop_assert_eq!(va.cmp(&vb), vb.cmp(&va).reverse());
+        prop_assert_eq!(va.cmp(&vb).is_eq(), a == b);
+        if va <= vb && vb <= vc {
+            prop_assert!(va <= vc);
+        }
+        let (pa, pb, pc) = (&va, &vb, &vc);
+        if pa.cmp_precedence(pb).is_le() && pb.cmp_precedence(pc).is_le() {
+            prop_assert!(pa.cmp_precedence(pc).is_le());
+        }
+    }
+
+    /// "Same shape" is an equivalence: reflexive, symmetric, transitive.
+    #[test]
+    fn compatibility_is_an_equivalence(a in version_tag(), b in version_tag(), c in version_tag()) {
+        let (va, vb, vc) = (parse_tag(&a).unwrap(), parse_tag(&b).unwrap(), parse_tag(&c).unwrap());
+        prop_assert!(va.same_shape(&va));
+        prop_assert_eq!(va.same_shape(&vb), vb.same_shape(&va));
+        if va.same_shape(&vb) && vb.same_shape(&vc) {
+            prop_assert!(va.same_shape(&vc));
+        }
+        prop_assert_eq!(va.same_shape(&vb), va.shape() == vb.shape());
+    }
+
+    /// A bump always keeps the current tag's shape, whatever the list.
+    #[test]
+    fn bumps_keep_the_shape(current in version_tag(), tags in prop::collection::vec(version_tag(), 0..24)) {
+        let p = policy(Rule::Semver(parse_range("*").unwrap()), true, &[]);
+        if let Decision::Bump { to, .. } = choose(&p, &current, &tags, false) {
+            prop_assert!(parse_tag(&to).unwrap().same_shape(&parse_tag(&current).unwrap()));
+        }
+    }
+
+    /// `choose` is the head of `ranked`.
+    #[test]
+    fn choose_is_first_of_ranked(c in case()) {
+        let decision = choose(&c.policy, &c.current, &c.tags, c.marked);
+        let ranked = crate::policy::ranked(&c.policy, &c.current, &c.tags, c.marked);
+        match (decision, ranked) {
+            (Decision::Skip(a), Err(b)) => prop_assert_eq!(a, b),
+            (Decision::Current, Ok(list)) => prop_assert!(list.is_empty()),
+            (Decision::Bump { to, update }, Ok(list)) => {
+                prop_assert_eq!(list.first(), Some(&(to, update)));
+            }
+            (d, r) => prop_assert!(false, "{:?} vs {:?}", d, r),
         }
     }
 }
