@@ -33,6 +33,8 @@ pub struct SourceFile {
 pub trait TagSource {
     async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>>;
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String>;
+    /// The platforms (`os/arch[/variant]`) the image of `tag` offers.
+    async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String>;
 }
 
 impl TagSource for Client {
@@ -46,6 +48,12 @@ impl TagSource for Client {
 
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
         Client::digest(self, repo, tag)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
+        Client::platforms(self, repo, tag)
             .await
             .map_err(|e| e.to_string())
     }
@@ -68,8 +76,19 @@ pub struct Bump {
     pub update: UpdateType,
     pub from: Version,
     pub to: Version,
+    /// Better tags passed over on the way to `to` (a missing platform).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passed_over: Vec<PassedOver>,
     #[serde(skip)]
     pub edits: Vec<Edit>,
+}
+
+/// A tag better than the target that a rule passed over, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PassedOver {
+    pub tag: String,
+    pub rule: policy::Reason,
+    pub detail: String,
 }
 
 /// A reference a policy owns but that is left alone, and why.
@@ -147,6 +166,7 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
     repos.dedup();
     let tag_lists = source.tags(&repos).await;
     let mut digests = DigestCache::default();
+    let mut platforms = PlatformCache::default();
     // Many references share (policy, current tag): choose once for each.
     let mut choices: HashMap<(String, String, bool), Decision> = HashMap::new();
 
@@ -165,8 +185,8 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
             }
             None => continue,
         };
-        match decide(policy, &r, tags, source, &mut digests, &mut choices).await {
-            Ok(Outcome::Bump(update, from, to)) => {
+        match decide(policy, &r, tags, source, (&mut digests, &mut platforms), &mut choices).await {
+            Ok(Outcome::Bump(update, from, to, passed_over)) => {
                 let edits = edits_for(&r, &from, &to);
                 report.bumps.push(Bump {
                     file: file.clone(),
@@ -176,6 +196,7 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
                     update,
                     from,
                     to,
+                    passed_over,
                     edits,
                 });
             }
@@ -197,7 +218,7 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
 }
 
 enum Outcome {
-    Bump(UpdateType, Version, Version),
+    Bump(UpdateType, Version, Version, Vec<PassedOver>),
     Nothing,
     Skip(String),
 }
@@ -223,12 +244,79 @@ impl DigestCache {
     }
 }
 
+/// Platform lists looked up once per (image, tag) in a run.
+#[derive(Default)]
+struct PlatformCache(HashMap<(ImageRepo, String), Result<Vec<String>, String>>);
+
+impl PlatformCache {
+    async fn get(
+        &mut self,
+        source: &impl TagSource,
+        repo: &ImageRepo,
+        tag: &str,
+    ) -> Result<Vec<String>, String> {
+        let key = (repo.clone(), tag.to_string());
+        if let Some(p) = self.0.get(&key) {
+            return p.clone();
+        }
+        let p = source.platforms(repo, tag).await;
+        self.0.insert(key, p.clone());
+        p
+    }
+}
+
+/// How many candidates are tried for the policy's platforms before the
+/// reference is skipped.
+pub const MAX_PLATFORM_TRIES: usize = 5;
+
+/// The best candidate that offers every platform the policy names: the
+/// manifest of the winner is fetched, and of the next one only when the
+/// winner lacks a platform. `Err` is a skip reason or a registry error.
+async fn platform_target(
+    policy: &Policy,
+    current: &str,
+    tags: &[String],
+    marked: bool,
+    source: &impl TagSource,
+    cache: &mut PlatformCache,
+) -> Result<Result<(String, UpdateType, Vec<PassedOver>), String>, String> {
+    let ranked = match policy::ranked(policy, current, tags, marked) {
+        Ok(r) => r,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    let mut passed = Vec::new();
+    for (tag, update) in ranked.into_iter().take(MAX_PLATFORM_TRIES) {
+        let offered = cache.get(source, &policy.image, &tag).await?;
+        let missing: Vec<&str> = policy
+            .platforms
+            .iter()
+            .filter(|p| !crate::registry::offers(&offered, p))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return Ok(Ok((tag, update, passed)));
+        }
+        passed.push(PassedOver {
+            tag,
+            rule: policy::Reason::Platform,
+            detail: format!("lacks {} (offers {})", missing.join(", "), offered.join(", ")),
+        });
+    }
+    let tried: Vec<String> = passed.iter().map(|p| format!("{} {}", p.tag, p.detail)).collect();
+    Ok(Err(format!(
+        "platform: none of the {} best newer tags offers every platform of `{}`: {}",
+        passed.len(),
+        policy.name,
+        tried.join("; ")
+    )))
+}
+
 async fn decide(
     policy: &Policy,
     r: &Reference,
     tags: &[String],
     source: &impl TagSource,
-    digests: &mut DigestCache,
+    (digests, platforms): (&mut DigestCache, &mut PlatformCache),
     choices: &mut HashMap<(String, String, bool), Decision>,
 ) -> Result<Outcome, String> {
     let Some(tag) = &r.tag else {
@@ -252,7 +340,17 @@ async fn decide(
         .entry((policy.name.clone(), current.tag.clone(), marked))
         .or_insert_with(|| policy::choose(policy, &current.tag, tags, marked))
         .clone();
+    let mut passed_over = Vec::new();
     let (target_tag, update) = match decision {
+        Decision::Bump { .. } if !policy.platforms.is_empty() => {
+            match platform_target(policy, &current.tag, tags, marked, source, platforms).await? {
+                Ok((to, update, passed)) => {
+                    passed_over = passed;
+                    (to, Some(update))
+                }
+                Err(skip) => return Ok(Outcome::Skip(skip)),
+            }
+        }
         Decision::Bump { to, update } => (to, Some(update)),
         Decision::Current => (current.tag.clone(), None),
         Decision::Skip(reason) => return Ok(Outcome::Skip(reason)),
@@ -272,8 +370,8 @@ async fn decide(
         digest,
     };
     Ok(match update {
-        Some(u) => Outcome::Bump(u, current, to),
-        None if to != current => Outcome::Bump(UpdateType::Digest, current, to),
+        Some(u) => Outcome::Bump(u, current, to, passed_over),
+        None if to != current => Outcome::Bump(UpdateType::Digest, current, to, Vec::new()),
         None => Outcome::Nothing,
     })
 }

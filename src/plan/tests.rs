@@ -12,6 +12,9 @@ use crate::policy::parse_config;
 struct Tags {
     tags: HashMap<String, Vec<String>>,
     digests: HashMap<(String, String), String>,
+    platforms: HashMap<(String, String), Vec<String>>,
+    /// The tags whose platforms were asked for, in order.
+    asked: std::sync::Mutex<Vec<String>>,
     broken: Vec<String>,
 }
 
@@ -20,6 +23,14 @@ impl Tags {
         let repo = ImageRepo::parse(repo).unwrap().to_string();
         self.tags
             .insert(repo, tags.iter().map(|t| t.to_string()).collect());
+        self
+    }
+    fn platforms(mut self, repo: &str, tag: &str, platforms: &[&str]) -> Self {
+        let repo = ImageRepo::parse(repo).unwrap().to_string();
+        self.platforms.insert(
+            (repo, tag.into()),
+            platforms.iter().map(|p| p.to_string()).collect(),
+        );
         self
     }
     fn digest(mut self, repo: &str, tag: &str, hex_char: char) -> Self {
@@ -53,6 +64,13 @@ impl TagSource for Tags {
             .get(&(repo.to_string(), tag.to_string()))
             .ok_or("no such tag")?;
         Digest::parse(d)
+    }
+    async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
+        self.asked.lock().unwrap().push(tag.to_string());
+        self.platforms
+            .get(&(repo.to_string(), tag.to_string()))
+            .cloned()
+            .ok_or_else(|| format!("manifest unknown: {tag}"))
     }
 }
 
@@ -283,6 +301,10 @@ async fn each_image_is_listed_once() {
         async fn digest(&self, _: &ImageRepo, _: &str) -> Result<Digest, String> {
             Err("unused".into())
         }
+
+        async fn platforms(&self, _: &ImageRepo, _: &str) -> Result<Vec<String>, String> {
+            Err("unused".into())
+        }
     }
     let config = parse_config(
         ".imagebump.yaml",
@@ -318,4 +340,57 @@ async fn the_config_file_is_never_scanned_as_a_manifest() {
         "{report:?}"
     );
     assert_eq!(changes.len(), 1);
+}
+
+const MULTI_ARCH: &str = "policies:\n  - name: web\n    image: ghcr.io/acme/web\n    platforms: [linux/amd64, linux/arm64]\n";
+
+#[tokio::test]
+async fn a_tag_lacking_a_platform_is_passed_over_for_the_next() {
+    let tags = Tags::default()
+        .with("ghcr.io/acme/web", &["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
+        .platforms("ghcr.io/acme/web", "1.3.0", &["linux/amd64"])
+        .platforms("ghcr.io/acme/web", "1.2.0", &["linux/amd64", "linux/arm64/v8"])
+        .platforms("ghcr.io/acme/web", "1.1.0", &["linux/amd64", "linux/arm64"]);
+    let (report, _) = run(MULTI_ARCH, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let b = &report.bumps[0];
+    assert_eq!(b.to.tag, "1.2.0");
+    assert_eq!(b.passed_over.len(), 1);
+    assert_eq!(b.passed_over[0].tag, "1.3.0");
+    assert_eq!(b.passed_over[0].rule, crate::policy::Reason::Platform);
+    assert!(b.passed_over[0].detail.contains("lacks linux/arm64"), "{}", b.passed_over[0].detail);
+    // Only the winner and the next one were fetched.
+    assert_eq!(*tags.asked.lock().unwrap(), ["1.3.0", "1.2.0"]);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["bumps"][0]["passed_over"][0]["rule"], "platform");
+}
+
+#[tokio::test]
+async fn no_tag_with_every_platform_is_a_skip_that_says_why() {
+    let tags = Tags::default()
+        .with("ghcr.io/acme/web", &["1.0.0", "1.1.0"])
+        .platforms("ghcr.io/acme/web", "1.1.0", &["linux/amd64"]);
+    let (report, _) = run(MULTI_ARCH, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    assert!(report.bumps.is_empty());
+    let reason = &report.skipped[0].reason;
+    assert!(reason.starts_with("platform: "), "{reason}");
+    assert!(reason.contains("1.1.0 lacks linux/arm64"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_manifest_that_cannot_be_read_is_an_error_not_a_bump() {
+    let tags = Tags::default().with("ghcr.io/acme/web", &["1.0.0", "1.1.0"]);
+    let (report, changes) =
+        run(MULTI_ARCH, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    assert!(report.bumps.is_empty() && changes.is_empty());
+    assert!(report.errors[0].message.contains("manifest unknown"), "{:?}", report.errors);
+}
+
+#[tokio::test]
+async fn without_platforms_no_manifest_is_fetched() {
+    let config = "policies:\n  - name: web\n    image: ghcr.io/acme/web\n";
+    let tags = Tags::default().with("ghcr.io/acme/web", &["1.0.0", "1.1.0"]);
+    let (report, _) = run(config, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    assert_eq!(report.bumps[0].to.tag, "1.1.0");
+    assert!(tags.asked.lock().unwrap().is_empty());
 }

@@ -392,4 +392,8 @@ impl<S: TagSource> TagSource for Ignoring<'_, S> {
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
         self.inner.digest(repo, tag).await
     }
+
+    async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
+        self.inner.platforms(repo, tag).await
+    }
 }

@@ -224,6 +224,10 @@ impl<S: TagSource> TagSource for CachedSource<'_, S> {
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
         self.registry.digest(repo, tag).await
     }
+
+    async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
+        self.registry.platforms(repo, tag).await
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod auth;
 mod credentials;
 mod http;
+mod platforms;
 mod tags;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ use crate::domain::{Digest, ImageRepo, Tag};
 
 pub use auth::DEFAULT_TOKEN_LIFETIME;
 pub use credentials::{Credentials, HostAuth};
+pub use platforms::offers;
 
 /// Default `n` for tag-list pages.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;

@@ -17,6 +17,7 @@ fn bump(policy: &str, file: &str, from: &str, to: &str, update: UpdateType) -> B
             tag: to.into(),
             digest: None,
         },
+        passed_over: Vec::new(),
         edits: Vec::new(),
     }
 }

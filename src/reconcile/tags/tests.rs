@@ -96,6 +96,10 @@ impl TagSource for Registry {
     async fn digest(&self, _: &ImageRepo, _: &str) -> Result<Digest, String> {
         Err("not used".into())
     }
+
+    async fn platforms(&self, _: &ImageRepo, _: &str) -> Result<Vec<String>, String> {
+        Err("not used".into())
+    }
 }
 
 struct Fixture {
