@@ -185,7 +185,16 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
             }
             None => continue,
         };
-        match decide(policy, &r, tags, source, (&mut digests, &mut platforms), &mut choices).await {
+        match decide(
+            policy,
+            &r,
+            tags,
+            source,
+            (&mut digests, &mut platforms),
+            &mut choices,
+        )
+        .await
+        {
             Ok(Outcome::Bump(update, from, to, passed_over)) => {
                 let edits = edits_for(&r, &from, &to);
                 report.bumps.push(Bump {
@@ -299,10 +308,17 @@ async fn platform_target(
         passed.push(PassedOver {
             tag,
             rule: policy::Reason::Platform,
-            detail: format!("lacks {} (offers {})", missing.join(", "), offered.join(", ")),
+            detail: format!(
+                "lacks {} (offers {})",
+                missing.join(", "),
+                offered.join(", ")
+            ),
         });
     }
-    let tried: Vec<String> = passed.iter().map(|p| format!("{} {}", p.tag, p.detail)).collect();
+    let tried: Vec<String> = passed
+        .iter()
+        .map(|p| format!("{} {}", p.tag, p.detail))
+        .collect();
     Ok(Err(format!(
         "platform: none of the {} best newer tags offers every platform of `{}`: {}",
         passed.len(),

@@ -349,16 +349,29 @@ async fn a_tag_lacking_a_platform_is_passed_over_for_the_next() {
     let tags = Tags::default()
         .with("ghcr.io/acme/web", &["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
         .platforms("ghcr.io/acme/web", "1.3.0", &["linux/amd64"])
-        .platforms("ghcr.io/acme/web", "1.2.0", &["linux/amd64", "linux/arm64/v8"])
+        .platforms(
+            "ghcr.io/acme/web",
+            "1.2.0",
+            &["linux/amd64", "linux/arm64/v8"],
+        )
         .platforms("ghcr.io/acme/web", "1.1.0", &["linux/amd64", "linux/arm64"]);
-    let (report, _) = run(MULTI_ARCH, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    let (report, _) = run(
+        MULTI_ARCH,
+        &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")],
+        &tags,
+    )
+    .await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let b = &report.bumps[0];
     assert_eq!(b.to.tag, "1.2.0");
     assert_eq!(b.passed_over.len(), 1);
     assert_eq!(b.passed_over[0].tag, "1.3.0");
     assert_eq!(b.passed_over[0].rule, crate::policy::Reason::Platform);
-    assert!(b.passed_over[0].detail.contains("lacks linux/arm64"), "{}", b.passed_over[0].detail);
+    assert!(
+        b.passed_over[0].detail.contains("lacks linux/arm64"),
+        "{}",
+        b.passed_over[0].detail
+    );
     // Only the winner and the next one were fetched.
     assert_eq!(*tags.asked.lock().unwrap(), ["1.3.0", "1.2.0"]);
     let json = serde_json::to_value(&report).unwrap();
@@ -370,7 +383,12 @@ async fn no_tag_with_every_platform_is_a_skip_that_says_why() {
     let tags = Tags::default()
         .with("ghcr.io/acme/web", &["1.0.0", "1.1.0"])
         .platforms("ghcr.io/acme/web", "1.1.0", &["linux/amd64"]);
-    let (report, _) = run(MULTI_ARCH, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    let (report, _) = run(
+        MULTI_ARCH,
+        &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")],
+        &tags,
+    )
+    .await;
     assert!(report.bumps.is_empty());
     let reason = &report.skipped[0].reason;
     assert!(reason.starts_with("platform: "), "{reason}");
@@ -380,17 +398,30 @@ async fn no_tag_with_every_platform_is_a_skip_that_says_why() {
 #[tokio::test]
 async fn a_manifest_that_cannot_be_read_is_an_error_not_a_bump() {
     let tags = Tags::default().with("ghcr.io/acme/web", &["1.0.0", "1.1.0"]);
-    let (report, changes) =
-        run(MULTI_ARCH, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    let (report, changes) = run(
+        MULTI_ARCH,
+        &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")],
+        &tags,
+    )
+    .await;
     assert!(report.bumps.is_empty() && changes.is_empty());
-    assert!(report.errors[0].message.contains("manifest unknown"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].message.contains("manifest unknown"),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[tokio::test]
 async fn without_platforms_no_manifest_is_fetched() {
     let config = "policies:\n  - name: web\n    image: ghcr.io/acme/web\n";
     let tags = Tags::default().with("ghcr.io/acme/web", &["1.0.0", "1.1.0"]);
-    let (report, _) = run(config, &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")], &tags).await;
+    let (report, _) = run(
+        config,
+        &[("a.yaml", "image: ghcr.io/acme/web:1.0.0\n")],
+        &tags,
+    )
+    .await;
     assert_eq!(report.bumps[0].to.tag, "1.1.0");
     assert!(tags.asked.lock().unwrap().is_empty());
 }

@@ -1,6 +1,7 @@
 //! Tests of tag selection: versions, ranges, and `choose`.
 
 mod choose_rules;
+mod families;
 mod properties;
 mod range_rules;
 mod tag_rules;

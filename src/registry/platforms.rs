@@ -17,12 +17,18 @@ impl Client {
     /// The platforms `tag` offers, as `os/arch` or `os/arch/variant`.
     /// Attestation entries of an index (`unknown/unknown`) are not
     /// platforms.
-    pub async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, RegistryError> {
+    pub async fn platforms(
+        &self,
+        repo: &ImageRepo,
+        tag: &str,
+    ) -> Result<Vec<String>, RegistryError> {
         let inner = &self.inner;
         if Tag::parse(tag).is_err() {
             return Err(inner.protocol(repo, format!("`{tag}` is not a tag")));
         }
-        let (media_type, body) = self.document(repo, &format!("manifests/{tag}"), true).await?;
+        let (media_type, body) = self
+            .document(repo, &format!("manifests/{tag}"), true)
+            .await?;
         let bad = |e: oci_spec::OciSpecError| {
             inner.protocol(repo, format!("manifest of {tag} is not valid: {e}"))
         };
@@ -54,9 +60,14 @@ impl Client {
         }
         let digest = Digest::parse(config.digest().as_ref())
             .map_err(|e| inner.protocol(repo, format!("config digest of {tag}: {e}")))?;
-        let (_, blob) = self.document(repo, &format!("blobs/{digest}"), false).await?;
+        let (_, blob) = self
+            .document(repo, &format!("blobs/{digest}"), false)
+            .await?;
         if Digest::sha256_of(&blob) != digest {
-            return Err(inner.protocol(repo, format!("config blob of {tag} does not match its digest")));
+            return Err(inner.protocol(
+                repo,
+                format!("config blob of {tag} does not match its digest"),
+            ));
         }
         let image = ImageConfiguration::from_reader(blob.as_slice())
             .map_err(|e| inner.protocol(repo, format!("config of {tag} is not valid: {e}")))?;
@@ -94,7 +105,9 @@ impl Client {
             .map_err(|e| inner.protocol(repo, format!("cannot read {rest}: {e}")))?
         {
             if body.len().saturating_add(chunk.len()) > MAX_DOCUMENT {
-                return Err(inner.protocol(repo, format!("{rest} is larger than {MAX_DOCUMENT} bytes")));
+                return Err(
+                    inner.protocol(repo, format!("{rest} is larger than {MAX_DOCUMENT} bytes"))
+                );
             }
             body.extend_from_slice(&chunk);
         }
@@ -120,7 +133,12 @@ pub fn platform_name(p: &Platform) -> String {
 /// architecture, and the same variant when the wanted one names it
 /// (`linux/arm64` is `linux/arm64/v8`).
 pub fn offers(offered: &[String], wanted: &str) -> bool {
-    let normal = |p: &str| p.strip_suffix("/v8").filter(|s| s.ends_with("/arm64")).unwrap_or(p).to_string();
+    let normal = |p: &str| {
+        p.strip_suffix("/v8")
+            .filter(|s| s.ends_with("/arm64"))
+            .unwrap_or(p)
+            .to_string()
+    };
     let want = normal(wanted);
     let want_parts = want.split('/').count();
     offered.iter().any(|o| {

@@ -67,7 +67,13 @@ fn non_versions_are_rejected() {
 
 #[test]
 fn dates_and_timestamps_are_not_versions() {
-    for tag in ["20240801", "20240801120000", "2024.01.15", "20240801.1"] {
+    for tag in [
+        "20240801",
+        "20240801120000",
+        "2024.01.15",
+        "2024.01",
+        "20240801.1",
+    ] {
         assert!(parse_tag(tag).is_none(), "{tag} parsed as a version");
     }
     // Seven digits is still a number people count builds with.
@@ -77,9 +83,14 @@ fn dates_and_timestamps_are_not_versions() {
 
 #[test]
 fn leading_zeros_are_not_versions() {
-    for tag in ["01.2.3", "1.02.3", "1.2.03", "v01.0.0", "00"] {
+    for tag in ["01.2.3", "v01.0.0", "00", "007"] {
         assert!(parse_tag(tag).is_none(), "{tag} parsed as a version");
     }
+    // Ubuntu's `24.04`: later parts may be zero-padded, and print back so.
+    assert_eq!(v("24.04").release(), &[24, 4]);
+    assert_eq!(v("24.04").to_string(), "24.04");
+    assert!(order("22.04", "24.04").is_lt());
+    assert!(order("24.04", "24.10").is_lt());
     assert_eq!(v("0.0.0").release(), &[0, 0, 0]);
 }
 
@@ -230,6 +241,8 @@ fn printing_gives_back_the_tag() {
         "3.12.0-rc.2-management",
         "1.0.0-RC.1",
         "1.0.0-rc.01",
+        "24.04",
+        "1.02.3",
         "1.2.3-r0",
     ] {
         assert_eq!(v(tag).to_string(), tag);

@@ -14,8 +14,9 @@
 //!
 //! Codenames, dates and words (`latest`, `bookworm`, `noble-20240801`,
 //! `2024.01.15`, `20240801`) are not versions: a first part of eight or more
-//! digits is a date or a timestamp, and a part with a leading zero is never a
-//! version part. OCI tags cannot hold `+`, so there is no build metadata.
+//! digits is a date or a timestamp, a `YYYY.MM[.DD]` release is a date, and
+//! a first part with a leading zero is no version (later parts may have one:
+//! `24.04`). OCI tags cannot hold `+`, so there is no build metadata.
 //!
 //! A reference moves only to tags of its own [`Shape`]: the same number of
 //! release parts, the same variant text and the same kind of counter. Within
@@ -125,6 +126,8 @@ pub struct TagVersion {
     /// The tag started with `v` (ignored for order).
     pub v_prefix: bool,
     parts: [u64; MAX_PARTS],
+    /// Digits each part was written with (`24.04` keeps its zero).
+    widths: [u8; MAX_PARTS],
     len: usize,
     pub pre: Option<Prerelease>,
     pub counter: Option<Counter>,
@@ -197,6 +200,7 @@ impl Ord for TagVersion {
         self.cmp_precedence(other)
             .then_with(|| self.shape().cmp(&other.shape()))
             .then_with(|| self.v_prefix.cmp(&other.v_prefix))
+            .then_with(|| self.widths.cmp(&other.widths))
             .then_with(|| {
                 let spelling = |v: &Self| v.pre.as_ref().map(|p| (p.attached, p.text.clone()));
                 spelling(self).cmp(&spelling(other))
@@ -220,7 +224,8 @@ impl fmt::Display for TagVersion {
             if i > 0 {
                 f.write_str(".")?;
             }
-            write!(f, "{p}")?;
+            let width = usize::from(self.widths[i]);
+            write!(f, "{p:0width$}")?;
         }
         if let Some(pre) = self.pre.as_ref().filter(|p| p.attached) {
             f.write_str(&pre.text)?;
@@ -251,10 +256,11 @@ pub fn parse_tag(tag: &str) -> Option<TagVersion> {
         Some(rest) => (true, rest),
         None => (false, tag),
     };
-    let (parts, len, mut rest) = release(text)?;
+    let (parts, widths, len, mut rest) = release(text)?;
     let mut version = TagVersion {
         v_prefix,
         parts,
+        widths,
         len,
         pre: None,
         counter: None,
@@ -323,29 +329,53 @@ pub fn parse_tag(tag: &str) -> Option<TagVersion> {
     Some(version)
 }
 
-/// `N(.N){0,3}` at the start of `text`; the parts, their count and the
-/// rest. A part is followed by `.` only when another part follows.
-fn release(text: &str) -> Option<([u64; MAX_PARTS], usize, &str)> {
+/// `N(.N){0,3}` at the start of `text`: the parts, their widths, their
+/// count and the rest. A part is followed by `.` only when another part
+/// follows. The first part has no leading zero (`01.2` is no version); later
+/// ones may (`24.04`). A calendar date (`2024.01.15`, `2024.01`) and a
+/// first part of eight or more digits (`20240801`) are not versions.
+#[allow(clippy::type_complexity)]
+fn release(text: &str) -> Option<([u64; MAX_PARTS], [u8; MAX_PARTS], usize, &str)> {
     let mut parts = [0; MAX_PARTS];
+    let mut widths = [0; MAX_PARTS];
     let mut len = 0;
     let mut rest = text;
     loop {
         let end = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        parts[len] = number(&rest[..end])?;
+        let digits = &rest[..end];
+        parts[len] = if len == 0 {
+            number(digits)?
+        } else if !digits.is_empty() && end <= 20 {
+            digits.parse().ok()?
+        } else {
+            return None;
+        };
         if len == 0 && end >= DATE_DIGITS {
             return None;
         }
+        widths[len] = u8::try_from(end).ok()?;
         len += 1;
         rest = &rest[end..];
         match rest.strip_prefix('.') {
             Some(next) if len < MAX_PARTS && next.starts_with(|c: char| c.is_ascii_digit()) => {
                 rest = next;
             }
-            _ => return Some((parts, len, rest)),
+            _ if is_date(&parts, &widths, len) => return None,
+            _ => return Some((parts, widths, len, rest)),
         }
     }
+}
+
+/// `YYYY.MM` or `YYYY.MM.DD` with a two-digit month (and day).
+fn is_date(parts: &[u64; MAX_PARTS], widths: &[u8; MAX_PARTS], len: usize) -> bool {
+    (len == 2 || len == 3)
+        && widths[0] == 4
+        && (1970..2100).contains(&parts[0])
+        && widths[1] == 2
+        && (1..=12).contains(&parts[1])
+        && (len == 2 || (widths[2] == 2 && (1..=31).contains(&parts[2])))
 }
 
 /// Digits without a leading zero (`0` itself is fine) that fit a `u64`.
