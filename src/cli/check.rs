@@ -31,6 +31,13 @@ pub struct CheckArgs {
     format: Format,
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// How the registries are reached (`check` and `explain`).
+#[derive(Args, Debug)]
+pub struct RegistryArgs {
     /// Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json).
     #[arg(long, env = "IMAGEBUMP_DOCKER_CONFIG")]
     docker_config: Option<PathBuf>,
@@ -69,7 +76,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let client = match client(&args) {
+    let client = match args.registry.client() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -121,24 +128,27 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     }
 }
 
-fn client(args: &CheckArgs) -> anyhow::Result<Client> {
-    let mut options = registry::Options {
-        insecure_hosts: args.insecure_registries.clone(),
-        ..Default::default()
-    };
-    if let Some(n) = args.page_size {
-        anyhow::ensure!(n > 0, "--page-size must be at least 1");
-        options.page_size = n;
+impl RegistryArgs {
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let args = self;
+        let mut options = registry::Options {
+            insecure_hosts: args.insecure_registries.clone(),
+            ..Default::default()
+        };
+        if let Some(n) = args.page_size {
+            anyhow::ensure!(n > 0, "--page-size must be at least 1");
+            options.page_size = n;
+        }
+        if let Some(rps) = args.max_rps_per_host {
+            anyhow::ensure!(
+                rps >= 0.0 && rps.is_finite(),
+                "--max-rps-per-host must be 0 (no cap) or more"
+            );
+            options.max_rps_per_host = rps;
+        }
+        let credentials = Credentials::discover(args.docker_config.as_deref())?;
+        Client::new(options, credentials)
     }
-    if let Some(rps) = args.max_rps_per_host {
-        anyhow::ensure!(
-            rps >= 0.0 && rps.is_finite(),
-            "--max-rps-per-host must be 0 (no cap) or more"
-        );
-        options.max_rps_per_host = rps;
-    }
-    let credentials = Credentials::discover(args.docker_config.as_deref())?;
-    Client::new(options, credentials)
 }
 
 /// A spinner on stderr, shown only on a terminal and only once the check

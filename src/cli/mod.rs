@@ -1,8 +1,9 @@
-//! The command line: `check`, `serve`, `reconcile`, `validate`, `schema`,
+//! The command line: `check`, `explain`, `serve`, `reconcile`, `validate`, `schema`,
 //! `version`.
 //! Each command returns its process exit code.
 
 mod check;
+mod explain;
 mod render;
 mod serve;
 
@@ -28,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Show (or write) the bumps that the repository's policies allow.
     Check(check::CheckArgs),
+    /// Explain, for one reference, the policy, the current tag and every
+    /// candidate tag with the first rule that excluded it.
+    Explain(explain::ExplainArgs),
     /// Run the service: poll every configured repository and keep its MRs current.
     Serve(serve::ServeArgs),
     /// Reconcile one configured repository once and print what it did.
@@ -61,6 +65,7 @@ pub enum Color {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args).await,
+        Command::Explain(args) => explain::run(args).await,
         Command::Serve(args) => serve::serve(args).await,
         Command::Reconcile(args) => serve::reconcile_once(args).await,
         Command::Validate { dir } => validate(&dir),

@@ -1,0 +1,297 @@
+//! `imagebump explain`: for each selected reference, the policy that owns
+//! it and why, the current tag as parsed, every tag of the registry with the
+//! first rule that excluded it, and the winner — "held back, or nothing to
+//! do?". The winner comes from the same planner `check` runs, so the two
+//! never disagree; the words are [`Reason`]'s, as in `check`'s skips.
+//!
+//! Exit codes: 0 explained, 1 any error (config, files, registry), 2 no
+//! reference matched the selection.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::check::RegistryArgs;
+use super::{Format, load_config};
+use crate::manifest;
+use crate::plan::{self, Resolved, SourceFile};
+use crate::policy::version::parse_tag;
+use crate::policy::{Policy, Rule, Verdict, verdicts};
+use crate::workdir;
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Repository root (holding .imagebump.yaml).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// `FILE:LINE` of a reference, or an image (`ghcr.io/acme/web`, with or
+    /// without a tag); every owned reference when left out.
+    target: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// One reference explained (the JSON form).
+#[derive(Debug, Serialize)]
+struct Explained {
+    file: String,
+    line: usize,
+    image: String,
+    policy: String,
+    /// Why this policy owns the reference.
+    why: String,
+    rule: String,
+    current: Current,
+    /// The tag `check` would write, and the kind of change.
+    winner: Option<Winner>,
+    /// Why the reference is left alone, when it is.
+    skipped: Option<String>,
+    tags: Vec<Verdict>,
+}
+
+#[derive(Debug, Serialize)]
+struct Current {
+    tag: String,
+    /// `None` when the tag is not shaped for the rule.
+    release: Option<Vec<u64>>,
+    prerelease: Option<String>,
+    counter: Option<String>,
+    variant: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Winner {
+    tag: String,
+    update: crate::policy::UpdateType,
+}
+
+pub async fn run(args: ExplainArgs) -> ExitCode {
+    let config = match load_config(&args.repo) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let client = match args.registry.client() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let (files, problems) = match workdir::read_files(&args.repo, &config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = !problems.is_empty();
+    for p in &problems {
+        eprintln!("error: {}:{}: {}", p.file, p.line, p.message);
+    }
+    let mut out = Vec::new();
+    for file in &files {
+        let Ok(refs) = manifest::scan(&file.text) else {
+            continue; // `check` reports unparsable files
+        };
+        for r in refs {
+            let Resolved::Policy(policy) = plan::resolve(&config, &r) else {
+                continue;
+            };
+            let Some(tag) = r.tag.as_ref().map(|t| t.value.clone()) else {
+                continue;
+            };
+            if !selected(args.target.as_deref(), &file.path, r.line, policy, &tag) {
+                continue;
+            }
+            match explain_one(&config, file, &r, policy, &tag, &client).await {
+                Ok(e) => out.push(e),
+                Err(message) => {
+                    failed = true;
+                    eprintln!("error: {}:{}: {message}", file.path, r.line);
+                }
+            }
+        }
+    }
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: cannot encode: {e}"),
+        },
+        Format::Text => print!("{}", text(&out)),
+    }
+    if failed {
+        ExitCode::from(1)
+    } else if out.is_empty() {
+        eprintln!("no reference owned by a policy matches the selection");
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
+    let Some(target) = target else {
+        return true;
+    };
+    if let Some((f, l)) = target.rsplit_once(':')
+        && let Ok(l) = l.parse::<usize>()
+    {
+        return f.trim_start_matches("./") == file && l == line;
+    }
+    let image = policy.image.to_string();
+    target == image
+        || target == format!("{image}:{tag}")
+        || crate::domain::ImageRepo::parse(target).is_ok_and(|t| t == policy.image)
+}
+
+async fn explain_one(
+    config: &crate::policy::RepoConfig,
+    file: &SourceFile,
+    r: &manifest::Reference,
+    policy: &Policy,
+    tag: &str,
+    client: &crate::registry::Client,
+) -> Result<Explained, String> {
+    let tags = client
+        .list_tags(&policy.image)
+        .await
+        .map_err(|e| e.to_string())?;
+    let marked = r.marker.is_some();
+    // The winner as `check` plans it, platforms included.
+    let one = [file.clone()];
+    let report = plan::plan(config, &one, client).await;
+    if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
+        return Err(e.message.clone());
+    }
+    let bump = report.bumps.iter().find(|b| b.line == r.line);
+    let skipped = report
+        .skipped
+        .iter()
+        .find(|s| s.line == r.line)
+        .map(|s| s.reason.clone());
+    let mut verdicts = verdicts(policy, tag, &tags, marked, &HashSet::new()).unwrap_or_default();
+    if let Some(b) = bump {
+        for passed in &b.passed_over {
+            if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {
+                v.rule = Some(passed.rule);
+                v.detail = passed.detail.clone();
+                v.update = None;
+            }
+        }
+    }
+    let why = match &r.marker {
+        Some(m) => format!("the line's marker names policy `{}`", m.policy),
+        None => format!("the reference's image is policy `{}`'s image", policy.name),
+    };
+    Ok(Explained {
+        file: file.path.clone(),
+        line: r.line,
+        image: policy.image.to_string(),
+        policy: policy.name.clone(),
+        why,
+        rule: rule_text(policy),
+        current: current(policy, tag),
+        winner: bump.map(|b| Winner {
+            tag: b.to.tag.clone(),
+            update: b.update,
+        }),
+        skipped,
+        tags: verdicts,
+    })
+}
+
+fn rule_text(policy: &Policy) -> String {
+    let mut text = match &policy.rule {
+        Rule::Semver(range) => format!("semver `{}`", range.source),
+        Rule::Tags(t) => format!(
+            "tags `{}` ordered {:?}",
+            t.pattern.as_ref().map_or("any tag", |p| p.as_str()),
+            t.order
+        )
+        .to_lowercase(),
+    };
+    text.push_str(if policy.prerelease {
+        ", prereleases allowed"
+    } else {
+        ", no prereleases"
+    });
+    if !policy.platforms.is_empty() {
+        text.push_str(&format!(", platforms {}", policy.platforms.join(", ")));
+    }
+    text
+}
+
+fn current(policy: &Policy, tag: &str) -> Current {
+    let parsed = match &policy.rule {
+        Rule::Semver(_) => parse_tag(tag),
+        Rule::Tags(_) => None,
+    };
+    Current {
+        tag: tag.to_string(),
+        release: parsed.as_ref().map(|v| v.release().to_vec()),
+        prerelease: parsed
+            .as_ref()
+            .and_then(|v| v.pre.as_ref().map(|p| p.text.clone())),
+        counter: parsed.as_ref().and_then(|v| {
+            v.counter
+                .map(|c| format!("{:?} {}", c.kind, c.value).to_lowercase())
+        }),
+        variant: parsed.as_ref().and_then(|v| v.variant.clone()),
+    }
+}
+
+fn text(out: &[Explained]) -> String {
+    let mut s = String::new();
+    for e in out {
+        let width = e.tags.iter().map(|t| t.tag.len()).max().unwrap_or(0);
+        s.push_str(&format!(
+            "{}:{}  {}:{}\n",
+            e.file, e.line, e.image, e.current.tag
+        ));
+        s.push_str(&format!("  policy   {} ({})\n", e.policy, e.why));
+        s.push_str(&format!("  rule     {}\n", e.rule));
+        let parsed = match &e.current.release {
+            None => "not a version under this rule".to_string(),
+            Some(release) => {
+                let parts: Vec<String> = release.iter().map(u64::to_string).collect();
+                let mut d = format!("release {} ({} parts)", parts.join("."), release.len());
+                for (name, value) in [
+                    ("prerelease", &e.current.prerelease),
+                    ("counter", &e.current.counter),
+                    ("variant", &e.current.variant),
+                ] {
+                    if let Some(v) = value {
+                        d.push_str(&format!(", {name} {v}"));
+                    }
+                }
+                d
+            }
+        };
+        s.push_str(&format!("  current  {} = {parsed}\n", e.current.tag));
+        match (&e.winner, &e.skipped) {
+            (Some(w), _) => s.push_str(&format!("  winner   {} ({})\n", w.tag, w.update.as_str())),
+            (None, Some(why)) => s.push_str(&format!("  skipped  {why}\n")),
+            (None, None) => s.push_str("  winner   none: the current tag is the best allowed\n"),
+        }
+        s.push_str("  tags\n");
+        for t in &e.tags {
+            let verdict = match (t.rule, t.update) {
+                (None, Some(u)) => format!("candidate ({})", u.as_str()),
+                (Some(rule), _) => format!("{}: {}", rule.as_str(), t.detail),
+                (None, None) => t.detail.clone(),
+            };
+            s.push_str(&format!("    {:width$}  {verdict}\n", t.tag));
+        }
+    }
+    s
+}

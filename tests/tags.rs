@@ -1,0 +1,352 @@
+//! Real-world tags end to end: the `imagebump` binary against a real
+//! registry (Debian's docker-registry on a free loopback port) holding tag
+//! families shaped like Docker official, bitnami, Java, Python, Microsoft
+//! and `v`-prefixed vendor images; multi-arch platforms; `explain`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::registry::TestRegistry;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
+
+fn imagebump(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run imagebump")
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// `(repository, semver range, current tag, tags in the registry, expected)`.
+const FAMILIES: &[(&str, &str, &str, &[&str], &str)] = &[
+    (
+        "library/postgres",
+        "*",
+        "15.6",
+        &[
+            "15.6",
+            "15.7",
+            "15.7.1",
+            "16",
+            "16.4",
+            "16.4-alpine",
+            "latest",
+        ],
+        "16.4",
+    ),
+    (
+        "library/redis",
+        "~7.0",
+        "7.0-alpine",
+        &[
+            "7.0-alpine",
+            "7.0.15-alpine",
+            "7.2-alpine",
+            "7.0-alpine3.20",
+        ],
+        "7.0-alpine",
+    ),
+    (
+        "library/node",
+        "^18",
+        "18.19.1-alpine3.19",
+        &[
+            "18.19.1-alpine3.19",
+            "18.20.4-alpine3.19",
+            "18.20.4-alpine3.20",
+            "20.15.0-alpine3.19",
+        ],
+        "18.20.4-alpine3.19",
+    ),
+    (
+        "library/python",
+        "~3.11",
+        "3.11.8-slim-bookworm",
+        &[
+            "3.11.8-slim-bookworm",
+            "3.11.9-slim-bookworm",
+            "3.11.9-slim-bullseye",
+            "3.13.0rc1-slim-bookworm",
+        ],
+        "3.11.9-slim-bookworm",
+    ),
+    (
+        "bitnami/redis",
+        "7.0",
+        "7.0.15-debian-12-r3",
+        &[
+            "7.0.15-debian-12-r3",
+            "7.0.15-debian-12-r10",
+            "7.0.15-debian-12-r4",
+            "7.2.5-debian-12-r0",
+            "7.0.15-debian-11-r20",
+        ],
+        "7.0.15-debian-12-r10",
+    ),
+    (
+        "library/eclipse-temurin",
+        "^17",
+        "17.0.10_7-jre-jammy",
+        &[
+            "17.0.10_7-jre-jammy",
+            "17.0.11_9-jre-jammy",
+            "17.0.11_9-jdk-jammy",
+            "21.0.4_7-jre-jammy",
+        ],
+        "17.0.11_9-jre-jammy",
+    ),
+    (
+        "dotnet/aspnet",
+        "*",
+        "6.0",
+        &["6.0", "6.0.31", "8.0", "8.0.7", "8.0-jammy-chiseled"],
+        "8.0",
+    ),
+    (
+        "library/traefik",
+        "^2",
+        "v2.11",
+        &["v2.10", "v2.11", "v2.12", "v3.1", "v2.12.1"],
+        "v2.12",
+    ),
+    (
+        "library/ubuntu",
+        "*",
+        "22.04",
+        &["22.04", "24.04", "noble-20240801", "jammy"],
+        "24.04",
+    ),
+];
+
+#[tokio::test]
+async fn check_bumps_real_tag_families_as_users_expect() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from("policies:\n");
+    let mut manifest =
+        String::from("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n");
+    for (i, (repo, range, current, tags, _)) in FAMILIES.iter().enumerate() {
+        reg.push_tags(repo, tags).await;
+        config.push_str(&format!(
+            "  - name: p{i}\n    image: {host}/{repo}\n    semver: '{range}'\n"
+        ));
+        manifest.push_str(&format!(
+            "        - name: c{i}\n          image: {host}/{repo}:{current}\n"
+        ));
+    }
+    write(dir.path(), ".imagebump.yaml", &config);
+    write(dir.path(), "apps/all.yaml", &manifest);
+    let out = imagebump(&[
+        "check",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--write",
+        "--format",
+        "json",
+    ]);
+    let report = json(&out);
+    assert_eq!(report["errors"], serde_json::json!([]), "{report:#}");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let written = std::fs::read_to_string(dir.path().join("apps/all.yaml")).unwrap();
+    for (i, (repo, _, current, _, expected)) in FAMILIES.iter().enumerate() {
+        let line = format!("        - name: c{i}\n          image: {host}/{repo}:{expected}\n");
+        assert!(
+            written.contains(&line),
+            "{repo}:{current} should become {expected}:\n{written}"
+        );
+    }
+    // Nothing left to do afterwards.
+    let again = imagebump(&[
+        "check",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_tag_without_every_platform_is_passed_over_and_explain_says_why() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    // 1.1.0 is multi-arch; 1.2.0, the newest, was pushed for amd64 only.
+    reg.push_image("acme/web", "1.0.0").await;
+    reg.push_index("acme/web", "1.1.0").await;
+    reg.push_image("acme/web", "1.2.0").await;
+    reg.push_image("acme/web", "2.0.0").await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!(
+            "policies:\n  - name: web\n    image: {host}/acme/web\n    semver: '^1'\n    platforms: [linux/amd64, linux/arm64]\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "apps/web.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
+    let repo = dir.path().to_str().unwrap();
+
+    let out = imagebump(&["check", "--repo", repo, "--format", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(2), "{report:#}");
+    let bump = &report["bumps"][0];
+    assert_eq!(bump["to"]["tag"], "1.1.0", "{report:#}");
+    assert_eq!(bump["passed_over"][0]["tag"], "1.2.0");
+    assert_eq!(bump["passed_over"][0]["rule"], "platform");
+    assert!(
+        bump["passed_over"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lacks linux/arm64")
+    );
+
+    let out = imagebump(&[
+        "explain",
+        "--repo",
+        repo,
+        "apps/web.yaml:1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = &json(&out)[0];
+    assert_eq!(e["policy"], "web");
+    assert_eq!(e["winner"]["tag"], "1.1.0");
+    assert_eq!(e["current"]["release"], serde_json::json!([1, 0, 0]));
+    let rule_of = |tag: &str| {
+        e["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == tag)
+            .unwrap()["rule"]
+            .clone()
+    };
+    assert_eq!(rule_of("1.2.0"), "platform");
+    assert_eq!(rule_of("2.0.0"), "range");
+    assert_eq!(rule_of("1.0.0"), "older");
+    assert_eq!(rule_of("1.1.0"), serde_json::Value::Null);
+
+    let out = imagebump(&["explain", "--repo", repo, &format!("{host}/acme/web")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("winner   1.1.0 (minor)"), "{text}");
+    assert!(text.contains("2.0.0  range: outside `^1`"), "{text}");
+    assert!(
+        text.contains("1.2.0  platform: lacks linux/arm64"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn explain_tells_held_back_from_nothing_to_do() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    reg.push_tags(
+        "library/postgres",
+        &[
+            "15.6",
+            "15.6-alpine3.19",
+            "15.7-alpine3.20",
+            "15.7.1",
+            "16.0.1",
+            "latest",
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!("policies:\n  - name: pg\n    image: {host}/library/postgres\n"),
+    );
+    write(
+        dir.path(),
+        "db.yaml",
+        &format!("image: {host}/library/postgres:15.6-alpine3.19\n"),
+    );
+    let out = imagebump(&[
+        "explain",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let e = &json(&out)[0];
+    assert_eq!(e["winner"], serde_json::Value::Null);
+    let rule_of = |tag: &str| {
+        e["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == tag)
+            .unwrap()["rule"]
+            .clone()
+    };
+    assert_eq!(rule_of("15.7-alpine3.20"), "variant");
+    assert_eq!(rule_of("15.7.1"), "precision");
+    assert_eq!(rule_of("16.0.1"), "precision");
+    assert_eq!(rule_of("latest"), "pattern");
+    assert_eq!(rule_of("15.6"), "variant");
+    assert_eq!(e["current"]["variant"], "alpine3.19");
+
+    let none = imagebump(&[
+        "explain",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "db.yaml:9",
+    ]);
+    assert_eq!(none.status.code(), Some(2));
+}
+
+#[test]
+fn validate_notes_the_new_meaning_of_a_bare_version() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        "policies:\n  - name: web\n    image: acme/web\n    semver: '2.3'\n",
+    );
+    let out = imagebump(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: .imagebump.yaml:4:14: `2.3` in `semver` means 2.3.x"),
+        "{err}"
+    );
+    assert!(err.contains("write `^2.3` to keep that"), "{err}");
+}
