@@ -303,12 +303,10 @@ fn partial(at: usize, text: &str) -> Result<Partial, RangeError> {
     let mut parts = [0; MAX_PARTS];
     let mut given = 0;
     let mut wildcard = false;
-    let mut count = 0;
-    for part in release.split('.') {
+    for (count, part) in release.split('.').enumerate() {
         if count == MAX_PARTS {
             return Err(unreadable(format!("more than {MAX_PARTS} parts")));
         }
-        count += 1;
         if matches!(part, "x" | "X" | "*") {
             wildcard = true;
             continue;
