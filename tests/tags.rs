@@ -350,3 +350,79 @@ fn validate_notes_the_new_meaning_of_a_bare_version() {
     );
     assert!(err.contains("write `^2.3` to keep that"), "{err}");
 }
+
+#[tokio::test]
+async fn explain_reads_what_people_ignored_from_the_service_store() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    reg.push_tags("acme/web", &["1.0.0", "1.1.0", "1.2.0", "2.0.0"])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+    );
+    write(
+        dir.path(),
+        "web.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
+    let service = data.path().join("imagebump.toml");
+    std::fs::write(
+        &service,
+        format!(
+            "data_dir = \"{}\"\n[[repos]]\nname = \"env\"\nurl = \"file:///nonexistent\"\nforge = \"direct\"\n",
+            data.path().display()
+        ),
+    )
+    .unwrap();
+    let config = imagebump::config::ServiceConfig::load(Some(&service)).unwrap();
+    let store = imagebump::store::Store::open(&config.store_url())
+        .await
+        .unwrap();
+    store.ignore_version("env", "web", "1.2.0").await.unwrap();
+    store
+        .ignore_update_type("env", "web", "major")
+        .await
+        .unwrap();
+    store.close().await;
+
+    let repo = dir.path().to_str().unwrap();
+    let args = [
+        "explain",
+        "--repo",
+        repo,
+        "--format",
+        "json",
+        "--service-config",
+        service.to_str().unwrap(),
+        "--name",
+        "env",
+    ];
+    let out = imagebump(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = &json(&out)[0];
+    assert_eq!(e["winner"]["tag"], "1.1.0", "{e:#}");
+    let rule_of = |tag: &str| {
+        e["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == tag)
+            .unwrap()["rule"]
+            .clone()
+    };
+    assert_eq!(rule_of("1.2.0"), "ignored");
+    assert_eq!(rule_of("2.0.0"), "ignored");
+
+    // Without the store, the same reference would go to 2.0.0.
+    let out = imagebump(&["explain", "--repo", repo, "--format", "json"]);
+    assert_eq!(json(&out)[0]["winner"]["tag"], "2.0.0");
+}

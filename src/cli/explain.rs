@@ -7,7 +7,7 @@
 //! Exit codes: 0 explained, 1 any error (config, files, registry), 2 no
 //! reference matched the selection.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,10 +16,13 @@ use serde::Serialize;
 
 use super::check::RegistryArgs;
 use super::{Format, load_config};
+use crate::config::ServiceConfig;
 use crate::manifest;
 use crate::plan::{self, Resolved, SourceFile};
 use crate::policy::version::parse_tag;
 use crate::policy::{Policy, Rule, Verdict, verdicts};
+use crate::reconcile::Ignoring;
+use crate::store::{Ignored, Store};
 use crate::workdir;
 
 #[derive(Args, Debug)]
@@ -32,6 +35,13 @@ pub struct ExplainArgs {
     target: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// The service config (`config/imagebump.toml`): with `--name`, the
+    /// versions and update types people ignored are read from its store.
+    #[arg(long, requires = "name")]
+    service_config: Option<PathBuf>,
+    /// The repository's `name` in the service config.
+    #[arg(long)]
+    name: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -94,6 +104,13 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let ignored = match people_ignored(&args).await {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let mut failed = !problems.is_empty();
     for p in &problems {
         eprintln!("error: {}:{}: {}", p.file, p.line, p.message);
@@ -113,7 +130,7 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             if !selected(args.target.as_deref(), &file.path, r.line, policy, &tag) {
                 continue;
             }
-            match explain_one(&config, file, &r, policy, &tag, &client).await {
+            match explain_one(&config, file, &r, policy, &tag, &client, &ignored).await {
                 Ok(e) => out.push(e),
                 Err(message) => {
                     failed = true;
@@ -139,6 +156,24 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
     }
 }
 
+/// What people ignored in the service's store for `--name`; nothing
+/// without `--service-config`.
+async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<Ignored> {
+    let (Some(file), Some(name)) = (&args.service_config, &args.name) else {
+        return Ok(Ignored::default());
+    };
+    let config = ServiceConfig::load(Some(file.as_path()))?;
+    anyhow::ensure!(
+        config.repos.iter().any(|r| &r.name == name),
+        "no repository `{name}` in {}",
+        file.display()
+    );
+    let store = Store::open(&config.store_url()).await?;
+    let ignored = store.ignored(name).await;
+    store.close().await;
+    Ok(ignored?)
+}
+
 fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
     let Some(target) = target else {
         return true;
@@ -161,15 +196,36 @@ async fn explain_one(
     policy: &Policy,
     tag: &str,
     client: &crate::registry::Client,
+    people: &Ignored,
 ) -> Result<Explained, String> {
     let tags = client
         .list_tags(&policy.image)
         .await
         .map_err(|e| e.to_string())?;
     let marked = r.marker.is_some();
+    // Refused tags: those people named, and every candidate of an update
+    // type they ignore (so an allowed older tag can win, as in a reconcile).
+    let mut refused: HashSet<String> = people
+        .versions
+        .get(&policy.name)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(types) = people.update_types.get(&policy.name) {
+        let all = verdicts(policy, tag, &tags, marked, &HashSet::new()).unwrap_or_default();
+        refused.extend(
+            all.into_iter()
+                .filter(|v| v.update.is_some_and(|u| types.contains(u.as_str())))
+                .map(|v| v.tag),
+        );
+    }
     // The winner as `check` plans it, platforms included.
     let one = [file.clone()];
-    let report = plan::plan(config, &one, client).await;
+    let by_image = HashMap::from([(policy.image.clone(), refused.clone())]);
+    let source = Ignoring {
+        inner: client,
+        ignored: &by_image,
+    };
+    let report = plan::plan(config, &one, &source).await;
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }
@@ -179,7 +235,7 @@ async fn explain_one(
         .iter()
         .find(|s| s.line == r.line)
         .map(|s| s.reason.clone());
-    let mut verdicts = verdicts(policy, tag, &tags, marked, &HashSet::new()).unwrap_or_default();
+    let mut verdicts = verdicts(policy, tag, &tags, marked, &refused).unwrap_or_default();
     if let Some(b) = bump {
         for passed in &b.passed_over {
             if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {

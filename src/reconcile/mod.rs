@@ -361,11 +361,12 @@ async fn ignored_versions(
     Ok(ignored)
 }
 
-/// A tag source without the versions people refused.
-struct Ignoring<'a, S> {
-    inner: &'a S,
+/// A tag source without the versions people refused (also used by
+/// `explain`).
+pub struct Ignoring<'a, S> {
+    pub inner: &'a S,
     /// Refused tags per image.
-    ignored: &'a HashMap<ImageRepo, HashSet<String>>,
+    pub ignored: &'a HashMap<ImageRepo, HashSet<String>>,
 }
 
 impl<S: TagSource> TagSource for Ignoring<'_, S> {
