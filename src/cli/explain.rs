@@ -171,7 +171,7 @@ async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<Ignored> {
     let store = Store::open(&config.store_url()).await?;
     let ignored = store.ignored(name).await;
     store.close().await;
-    Ok(ignored?)
+    ignored
 }
 
 fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
