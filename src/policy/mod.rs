@@ -29,8 +29,9 @@ pub const CONFIG_FILE: &str = ".imagebump.yaml";
 /// Globs read when the config names none.
 pub const DEFAULT_FILES: &[&str] = &["**/*.yaml", "**/*.yml"];
 
-/// Tags that are never candidates: cosign signatures, attestations, SBOMs.
-pub const DEFAULT_TAG_EXCLUDES: &[&str] = &[r"\.sig$", r"\.att$", r"\.sbom$"];
+/// Tags that are never candidates: cosign signatures, attestations, SBOMs
+/// (one regex, so that a tag costs one match, not three).
+pub const DEFAULT_TAG_EXCLUDES: &[&str] = &[r"\.(?:sig|att|sbom)$"];
 
 /// The validated contents of `.imagebump.yaml`.
 #[derive(Clone, Debug)]

@@ -128,8 +128,9 @@ pub struct TagVersion {
     parts: [u64; MAX_PARTS],
     /// Digits each part was written with (`24.04` keeps its zero).
     widths: [u8; MAX_PARTS],
-    len: usize,
-    pub pre: Option<Prerelease>,
+    len: u8,
+    /// Boxed: rare, and a version is moved often while choosing.
+    pub pre: Option<Box<Prerelease>>,
     pub counter: Option<Counter>,
     /// The variant without its leading `-` (`alpine3.20`, `debian-12`).
     pub variant: Option<String>,
@@ -138,7 +139,7 @@ pub struct TagVersion {
 impl TagVersion {
     /// The release parts as written (1 to 4 of them).
     pub fn release(&self) -> &[u64] {
-        &self.parts[..self.len]
+        &self.parts[..usize::from(self.len)]
     }
 
     /// The release padded with zeros to four parts, for ranges.
@@ -156,7 +157,7 @@ impl TagVersion {
 
     pub fn shape(&self) -> Shape {
         Shape {
-            parts: self.len,
+            parts: usize::from(self.len),
             variant: self.variant.clone(),
             counter: self.counter.map(|c| c.kind),
         }
@@ -175,7 +176,7 @@ impl TagVersion {
     pub fn cmp_precedence(&self, other: &Self) -> Ordering {
         self.parts
             .cmp(&other.parts)
-            .then_with(|| cmp_pre(self.pre.as_ref(), other.pre.as_ref()))
+            .then_with(|| cmp_pre(self.pre.as_deref(), other.pre.as_deref()))
             .then_with(|| {
                 let n = |v: &Self| v.counter.map(|c| c.value);
                 n(self).cmp(&n(other))
@@ -257,6 +258,7 @@ pub fn parse_tag(tag: &str) -> Option<TagVersion> {
         None => (false, tag),
     };
     let (parts, widths, len, mut rest) = release(text)?;
+    let len = u8::try_from(len).ok()?;
     let mut version = TagVersion {
         v_prefix,
         parts,
@@ -268,7 +270,7 @@ pub fn parse_tag(tag: &str) -> Option<TagVersion> {
     };
     if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
         let end = rest.find(['-', '_']).unwrap_or(rest.len());
-        version.pre = Some(Prerelease::parse(&rest[..end], true)?);
+        version.pre = Some(Box::new(Prerelease::parse(&rest[..end], true)?));
         rest = &rest[end..];
     }
     if let Some(after) = rest.strip_prefix('_') {
@@ -293,7 +295,7 @@ pub fn parse_tag(tag: &str) -> Option<TagVersion> {
     if version.pre.is_none() {
         match Prerelease::parse(segments[0], false) {
             Some(pre) => {
-                version.pre = Some(pre);
+                version.pre = Some(Box::new(pre));
                 first += 1;
             }
             // `rc.`, `rc.99999999999999999999`: a broken prerelease, not a variant.
@@ -336,34 +338,35 @@ pub fn parse_tag(tag: &str) -> Option<TagVersion> {
 /// first part of eight or more digits (`20240801`) are not versions.
 #[allow(clippy::type_complexity)]
 fn release(text: &str) -> Option<([u64; MAX_PARTS], [u8; MAX_PARTS], usize, &str)> {
+    let bytes = text.as_bytes();
     let mut parts = [0; MAX_PARTS];
     let mut widths = [0; MAX_PARTS];
     let mut len = 0;
-    let mut rest = text;
+    let mut i = 0;
     loop {
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let digits = &rest[..end];
-        parts[len] = if len == 0 {
-            number(digits)?
-        } else if !digits.is_empty() && end <= 20 {
-            digits.parse().ok()?
-        } else {
-            return None;
-        };
-        if len == 0 && end >= DATE_DIGITS {
+        let start = i;
+        let mut value: u64 = 0;
+        while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+            value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            i += 1;
+        }
+        let width = i - start;
+        if width == 0 || (len == 0 && (width >= DATE_DIGITS || (width > 1 && bytes[start] == b'0')))
+        {
             return None;
         }
-        widths[len] = u8::try_from(end).ok()?;
+        parts[len] = value;
+        widths[len] = u8::try_from(width).ok()?;
         len += 1;
-        rest = &rest[end..];
-        match rest.strip_prefix('.') {
-            Some(next) if len < MAX_PARTS && next.starts_with(|c: char| c.is_ascii_digit()) => {
-                rest = next;
-            }
-            _ if is_date(&parts, &widths, len) => return None,
-            _ => return Some((parts, widths, len, rest)),
+        let more = len < MAX_PARTS
+            && bytes.get(i) == Some(&b'.')
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if more {
+            i += 1;
+        } else if is_date(&parts, &widths, len) {
+            return None;
+        } else {
+            return Some((parts, widths, len, &text[i..]));
         }
     }
 }

@@ -56,7 +56,7 @@ impl Comparator {
     fn matches(&self, v: &TagVersion) -> bool {
         let mut o = v.padded().cmp(&self.parts);
         if o.is_eq() && self.pre.is_some() {
-            o = cmp_pre(v.pre.as_ref(), self.pre.as_ref());
+            o = cmp_pre(v.pre.as_deref(), self.pre.as_ref());
         }
         match self.op {
             Op::Eq => o.is_eq(),
