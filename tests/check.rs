@@ -7,17 +7,13 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use support::cli::{json, write};
 use support::registry::TestRegistry;
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
 
 fn imagebump(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run imagebump")
+    support::cli::run(BIN, args)
 }
 
 fn check(repo: &Path, extra: &[&str]) -> Output {
@@ -34,18 +30,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
 fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
 /// A registry with `acme/web` tags and a repo whose deployment runs 1.4.2.

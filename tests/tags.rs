@@ -5,36 +5,23 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use support::cli::{json, write};
 use support::registry::TestRegistry;
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
 
 fn imagebump(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run imagebump")
+    support::cli::run(BIN, args)
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
+/// The rule that excluded `tag` in one explained reference (`null` for a
+/// candidate).
+fn rule_of(explained: &serde_json::Value, tag: &str) -> serde_json::Value {
+    let tags = explained["tags"].as_array().expect("tags");
+    let verdict = tags.iter().find(|t| t["tag"] == tag);
+    verdict.unwrap_or_else(|| panic!("no verdict for {tag}"))["rule"].clone()
 }
 
 /// `(repository, semver range, current tag, tags in the registry, expected)`.
@@ -248,19 +235,10 @@ async fn a_tag_without_every_platform_is_passed_over_and_explain_says_why() {
     assert_eq!(e["policy"], "web");
     assert_eq!(e["winner"]["tag"], "1.1.0");
     assert_eq!(e["current"]["release"], serde_json::json!([1, 0, 0]));
-    let rule_of = |tag: &str| {
-        e["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["tag"] == tag)
-            .unwrap()["rule"]
-            .clone()
-    };
-    assert_eq!(rule_of("1.2.0"), "platform");
-    assert_eq!(rule_of("2.0.0"), "range");
-    assert_eq!(rule_of("1.0.0"), "older");
-    assert_eq!(rule_of("1.1.0"), serde_json::Value::Null);
+    assert_eq!(rule_of(e, "1.2.0"), "platform");
+    assert_eq!(rule_of(e, "2.0.0"), "range");
+    assert_eq!(rule_of(e, "1.0.0"), "older");
+    assert_eq!(rule_of(e, "1.1.0"), serde_json::Value::Null);
 
     let out = imagebump(&["explain", "--repo", repo, &format!("{host}/acme/web")]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -308,20 +286,11 @@ async fn explain_tells_held_back_from_nothing_to_do() {
     ]);
     let e = &json(&out)[0];
     assert_eq!(e["winner"], serde_json::Value::Null);
-    let rule_of = |tag: &str| {
-        e["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["tag"] == tag)
-            .unwrap()["rule"]
-            .clone()
-    };
-    assert_eq!(rule_of("15.7-alpine3.20"), "variant");
-    assert_eq!(rule_of("15.7.1"), "precision");
-    assert_eq!(rule_of("16.0.1"), "precision");
-    assert_eq!(rule_of("latest"), "pattern");
-    assert_eq!(rule_of("15.6"), "variant");
+    assert_eq!(rule_of(e, "15.7-alpine3.20"), "variant");
+    assert_eq!(rule_of(e, "15.7.1"), "precision");
+    assert_eq!(rule_of(e, "16.0.1"), "precision");
+    assert_eq!(rule_of(e, "latest"), "pattern");
+    assert_eq!(rule_of(e, "15.6"), "variant");
     assert_eq!(e["current"]["variant"], "alpine3.19");
 
     let none = imagebump(&[
@@ -410,17 +379,8 @@ async fn explain_reads_what_people_ignored_from_the_service_store() {
     );
     let e = &json(&out)[0];
     assert_eq!(e["winner"]["tag"], "1.1.0", "{e:#}");
-    let rule_of = |tag: &str| {
-        e["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["tag"] == tag)
-            .unwrap()["rule"]
-            .clone()
-    };
-    assert_eq!(rule_of("1.2.0"), "ignored");
-    assert_eq!(rule_of("2.0.0"), "ignored");
+    assert_eq!(rule_of(e, "1.2.0"), "ignored");
+    assert_eq!(rule_of(e, "2.0.0"), "ignored");
 
     // Without the store, the same reference would go to 2.0.0.
     let out = imagebump(&["explain", "--repo", repo, "--format", "json"]);

@@ -12,6 +12,7 @@
 //!   dropped afterwards.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fake_http;
 pub mod github;
 pub mod gitlab;
