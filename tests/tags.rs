@@ -293,6 +293,11 @@ async fn explain_tells_held_back_from_nothing_to_do() {
     assert_eq!(rule_of(e, "15.6"), "variant");
     assert_eq!(e["current"]["variant"], "alpine3.19");
 
+    // An image at a tag is an image, not FILE:LINE.
+    let by_tag = format!("{host}/library/postgres:15.6-alpine3.19");
+    let out = imagebump(&["explain", "--repo", dir.path().to_str().unwrap(), &by_tag]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("policy   pg"));
     let none = imagebump(&[
         "explain",
         "--repo",

@@ -178,8 +178,10 @@ fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag:
     let Some(target) = target else {
         return true;
     };
+    // `FILE:LINE` names a manifest; `acme/web:15` is an image at tag 15.
     if let Some((f, l)) = target.rsplit_once(':')
         && let Ok(l) = l.parse::<usize>()
+        && (f.ends_with(".yaml") || f.ends_with(".yml"))
     {
         return f.trim_start_matches("./") == file && l == line;
     }
