@@ -17,11 +17,13 @@ use serde::Serialize;
 use super::check::RegistryArgs;
 use super::{Format, load_config};
 use crate::config::ServiceConfig;
+use crate::domain::{Digest, ImageRepo};
 use crate::manifest;
-use crate::plan::{self, Resolved, SourceFile};
+use crate::plan::{self, Resolved, SourceFile, TagSource};
 use crate::policy::version::parse_tag;
 use crate::policy::{Policy, Rule, Verdict, verdicts};
 use crate::reconcile::Ignoring;
+use crate::registry::{Client, TagList};
 use crate::store::{Ignored, Store};
 use crate::workdir;
 
@@ -111,6 +113,17 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Each image is listed once for the whole explanation.
+    let images: Vec<ImageRepo> = config.policies.iter().map(|p| p.image.clone()).collect();
+    let listed = Listed {
+        client: &client,
+        lists: client
+            .list_tags_many(&images)
+            .await
+            .into_iter()
+            .map(|(image, r)| (image, r.map_err(|e| e.to_string())))
+            .collect(),
+    };
     let mut failed = !problems.is_empty();
     for p in &problems {
         eprintln!("error: {}:{}: {}", p.file, p.line, p.message);
@@ -130,7 +143,7 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             if !selected(args.target.as_deref(), &file.path, r.line, policy, &tag) {
                 continue;
             }
-            match explain_one(&config, file, &r, policy, &tag, &client, &ignored).await {
+            match explain_one(&config, file, &r, policy, &tag, &listed, &ignored).await {
                 Ok(e) => out.push(e),
                 Err(message) => {
                     failed = true;
@@ -153,6 +166,29 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The registry, with every tag list fetched once up front.
+struct Listed<'a> {
+    client: &'a Client,
+    lists: HashMap<ImageRepo, Result<TagList, String>>,
+}
+
+impl TagSource for Listed<'_> {
+    async fn tags(&self, repos: &[ImageRepo]) -> HashMap<ImageRepo, Result<TagList, String>> {
+        repos
+            .iter()
+            .filter_map(|r| self.lists.get(r).map(|l| (r.clone(), l.clone())))
+            .collect()
+    }
+
+    async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
+        TagSource::digest(self.client, repo, tag).await
+    }
+
+    async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
+        TagSource::platforms(self.client, repo, tag).await
     }
 }
 
@@ -197,13 +233,14 @@ async fn explain_one(
     r: &manifest::Reference,
     policy: &Policy,
     tag: &str,
-    client: &crate::registry::Client,
+    listed: &Listed<'_>,
     people: &Ignored,
 ) -> Result<Explained, String> {
-    let tags = client
-        .list_tags(&policy.image)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tags = match listed.lists.get(&policy.image) {
+        Some(Ok(tags)) => tags.clone(),
+        Some(Err(e)) => return Err(e.clone()),
+        None => return Err(format!("{} was not listed", policy.image)),
+    };
     let marked = r.marker.is_some();
     // Refused tags: those people named, and every candidate of an update
     // type they ignore (so an allowed older tag can win, as in a reconcile).
@@ -224,7 +261,7 @@ async fn explain_one(
     let one = [file.clone()];
     let by_image = HashMap::from([(policy.image.clone(), refused.clone())]);
     let source = Ignoring {
-        inner: client,
+        inner: listed,
         ignored: &by_image,
     };
     let report = plan::plan(config, &one, &source).await;
