@@ -57,6 +57,12 @@ pub fn bumps_proposed(repo: &str, n: usize) {
         .increment(n as u64);
 }
 
+/// One change whose delivery failed in a run (the run went on with the
+/// others).
+pub fn delivery_failed(repo: &str) {
+    metrics::counter!("imagebump_delivery_failures_total", "repo" => repo.to_string()).increment(1);
+}
+
 pub fn bumps_merged(repo: &str, n: usize) {
     metrics::counter!("imagebump_bumps_merged_total", "repo" => repo.to_string())
         .increment(n as u64);

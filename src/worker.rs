@@ -205,7 +205,8 @@ impl Workers {
             Ok(overrides) => reconcile::reconcile_with(repo, &self.locks, &overrides).await,
             Err(e) => Err(e),
         };
-        crate::metrics::reconcile(name, started.elapsed(), result.is_ok());
+        let ok = result.as_ref().is_ok_and(|o| o.failures.is_empty());
+        crate::metrics::reconcile(name, started.elapsed(), ok);
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -243,6 +244,19 @@ impl Workers {
             if let Some(at) = detected_at {
                 crate::metrics::detect_to_mr(Duration::from_millis((now_ms() - at).max(0) as u64));
             }
+        } else if let Some(at) = detected_at
+            && !outcome.failures.is_empty()
+        {
+            self.router.restore_detected(name, at);
+        }
+        if !outcome.failures.is_empty() {
+            // What was done stays done; the retry (with backoff) takes up
+            // the changes that failed.
+            anyhow::bail!(
+                "{} change(s) could not be delivered: {}",
+                outcome.failures.len(),
+                outcome.failures.join("; ")
+            );
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use imagebump::forge::github::{GitHub, GitHubAuth};
 use imagebump::forge::{
-    AutoMerge, Checks, Forge, ForgeError, MrDraft, MrState, RetryPolicy, retry,
+    AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, MrState, RetryPolicy, retry,
 };
 use support::github::FakeGitHub;
 
@@ -123,6 +123,22 @@ fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// An open MR whose head is `sha` (only the head matters to `checks`).
+fn mr_at(sha: &str) -> MergeRequest {
+    MergeRequest {
+        number: 1,
+        node_id: None,
+        title: String::new(),
+        body: String::new(),
+        head_branch: "imagebump/web".to_string(),
+        head_sha: sha.to_string(),
+        base_branch: "main".to_string(),
+        state: MrState::Open,
+        web_url: String::new(),
+        auto_merge: false,
+    }
+}
+
 fn count(fake: &FakeGitHub, method: &str, path: &str) -> usize {
     fake.requests()
         .iter()
@@ -133,7 +149,11 @@ fn count(fake: &FakeGitHub, method: &str, path: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_mr_opens_pr_with_labels_and_reviewers() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     assert_eq!(mr.number, 1);
     assert_eq!(mr.node_id.as_deref(), Some("PR_1"));
     assert_eq!(mr.head_branch, "imagebump/web");
@@ -217,12 +237,24 @@ async fn open_mrs_reads_every_page_and_keeps_the_prefix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_mrs_tell_closed_from_merged() {
     let (repo, fake, gh) = setup().await;
-    let first = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let first = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     gh.close_mr(first.number).await.expect("close");
-    let second = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let second = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     fake.merge_as_human(second.number);
     repo.branch("imagebump/api", "api.yaml", "x\n");
-    let other = gh.create_mr(&draft("imagebump/api")).await.expect("create");
+    let other = gh
+        .create_mr(&draft("imagebump/api"))
+        .await
+        .expect("create")
+        .mr;
     fake.close_as_human(other.number);
 
     let closed = gh.closed_mrs("imagebump/web").await.expect("closed");
@@ -235,7 +267,11 @@ async fn closed_mrs_tell_closed_from_merged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_comment_and_close() {
     let (_repo, fake, gh) = setup().await;
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     gh.update_mr(mr.number, "Bump web to 1.4.4", "new body")
         .await
         .expect("update");
@@ -273,34 +309,38 @@ async fn update_comment_and_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_combine_statuses_and_check_runs() {
     let (repo, fake, gh) = setup().await;
-    let sha = repo.sha("imagebump/web");
+    let sha = mr_at(&repo.sha("imagebump/web"));
     assert_eq!(gh.checks(&sha).await.expect("checks"), Checks::None);
 
-    fake.set_status(&sha, "pending");
+    fake.set_status(&sha.head_sha, "pending");
     assert_eq!(gh.checks(&sha).await.expect("checks"), Checks::Pending);
-    fake.set_status(&sha, "success");
+    fake.set_status(&sha.head_sha, "success");
     assert_eq!(gh.checks(&sha).await.expect("checks"), Checks::Success);
 
-    fake.add_check_run(&sha, "in_progress", None);
+    fake.add_check_run(&sha.head_sha, "in_progress", None);
     assert_eq!(gh.checks(&sha).await.expect("checks"), Checks::Pending);
 
-    let other = repo.branch("imagebump/api", "api.yaml", "x\n");
-    fake.add_check_run(&other, "completed", Some("success"));
-    fake.add_check_run(&other, "completed", Some("skipped"));
-    fake.add_check_run(&other, "completed", Some("neutral"));
+    let other = mr_at(&repo.branch("imagebump/api", "api.yaml", "x\n"));
+    fake.add_check_run(&other.head_sha, "completed", Some("success"));
+    fake.add_check_run(&other.head_sha, "completed", Some("skipped"));
+    fake.add_check_run(&other.head_sha, "completed", Some("neutral"));
     fake.set_max_per_page(1);
     assert_eq!(gh.checks(&other).await.expect("checks"), Checks::Success);
-    fake.add_check_run(&other, "completed", Some("timed_out"));
+    fake.add_check_run(&other.head_sha, "completed", Some("timed_out"));
     assert_eq!(gh.checks(&other).await.expect("checks"), Checks::Failure);
 
-    fake.set_status(&sha, "failure");
+    fake.set_status(&sha.head_sha, "failure");
     assert_eq!(gh.checks(&sha).await.expect("checks"), Checks::Failure);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_merge_enabled_then_merged_by_github_when_checks_pass() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     fake.set_status(&mr.head_sha, "pending");
     assert_eq!(
         gh.enable_auto_merge(&mr).await.expect("auto-merge"),
@@ -326,7 +366,11 @@ async fn auto_merge_enabled_then_merged_by_github_when_checks_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_merge_unavailable_when_the_repo_disallows_it_or_the_pr_is_clean() {
     let (_repo, fake, gh) = setup().await;
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     fake.set_allow_auto_merge(false);
     match gh.enable_auto_merge(&mr).await.expect("answer") {
         AutoMerge::Unavailable(m) => assert!(m.contains("Auto merge is not allowed"), "{m}"),
@@ -345,20 +389,25 @@ async fn auto_merge_unavailable_when_the_repo_disallows_it_or_the_pr_is_clean() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_checks_the_head_sha() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     repo.branch("imagebump/web", "web.yaml", "image: acme/web:1.4.4\n");
-    let err = gh.merge(&mr).await.expect_err("stale sha");
-    match err {
-        ForgeError::Rejected {
-            status: 409,
-            message,
-            ..
-        } => assert!(message.contains("Head branch was modified"), "{message}"),
+    fake.set_status(&repo.sha("imagebump/web"), "success");
+    match gh.merge(&mr).await.expect("stale sha") {
+        Merge::Refused(why) => {
+            assert!(
+                why.contains("(409)") && why.contains("Head branch was modified"),
+                "{why}"
+            )
+        }
         other => panic!("{other:?}"),
     }
     let fresh = gh.open_mrs("imagebump/").await.expect("open").remove(0);
     assert_eq!(fresh.head_sha, repo.sha("imagebump/web"));
-    gh.merge(&fresh).await.expect("merge");
+    assert_eq!(gh.merge(&fresh).await.expect("merge"), Merge::Merged);
     assert!(repo.show("main:web.yaml").contains("1.4.4"));
     assert!(
         fake.pr_by_branch("imagebump/web")
@@ -369,18 +418,22 @@ async fn merge_checks_the_head_sha() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merge_conflict_is_rejected() {
-    let (repo, _fake, gh) = setup().await;
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+async fn merge_conflict_is_refused() {
+    let (repo, fake, gh) = setup().await;
+    fake.set_required_checks(false);
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     git(&repo.work, &["checkout", "-q", "main"]);
     std::fs::write(repo.work.join("web.yaml"), "image: acme/web:9.9.9\n").expect("write");
     git(&repo.work, &["commit", "-q", "-am", "human edit"]);
     git(&repo.work, &["push", "-q", "origin", "main"]);
-    let err = gh.merge(&mr).await.expect_err("conflict");
-    assert!(
-        matches!(err, ForgeError::Rejected { status: 405, .. }),
-        "{err:?}"
-    );
+    match gh.merge(&mr).await.expect("conflict") {
+        Merge::Refused(why) => assert!(why.contains("(405)"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,7 +535,11 @@ async fn app_auth_mints_an_installation_token_and_uses_it() {
         installation_id: FakeGitHub::INSTALLATION_ID,
     };
     let gh = GitHub::new(&fake.url(), REPO, auth).expect("client");
-    let mr = gh.create_mr(&draft("imagebump/web")).await.expect("create");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
     assert_eq!(mr.number, 1);
     assert_eq!(fake.token_mints(), 1);
     assert_eq!(fake.write_calls(), 3, "a token mint is not a write");
@@ -547,4 +604,172 @@ async fn report_issue_opens_once_then_comments() {
     let pr_title = "Bump imagebump/web";
     let other = gh.report_issue(pr_title, "x").await.expect("report");
     assert_ne!(other, 1, "a PR with that title is not the issue");
+}
+
+/// Without branch protection, GitHub refuses native auto-merge while
+/// checks that are not required run ("unstable status"), and its REST merge
+/// would merge with checks pending: merging once green is the bot's rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprotected_branch_refuses_auto_merge_as_unstable_and_rest_merges_anyway() {
+    let (repo, fake, gh) = setup().await;
+    fake.set_required_checks(false);
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
+    fake.set_status(&mr.head_sha, "pending");
+    match gh.enable_auto_merge(&mr).await.expect("answer") {
+        AutoMerge::Unavailable(m) => assert!(m.contains("unstable status"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(gh.checks(&mr).await.expect("checks"), Checks::Pending);
+    assert_eq!(gh.merge(&mr).await.expect("merge"), Merge::Merged);
+    assert!(
+        repo.show("main:web.yaml").contains("1.4.3"),
+        "merged while pending"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_405_on_merge_is_a_refusal_with_githubs_reason() {
+    let (_repo, fake, gh) = setup().await;
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
+    fake.set_status(&mr.head_sha, "success");
+    fake.set_required_review(true);
+    match gh.merge(&mr).await.expect("answer") {
+        Merge::Refused(why) => {
+            assert!(
+                why.contains("(405)") && why.contains("approving review"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let pr = fake.pr_by_branch("imagebump/web").expect("pr");
+    assert!(pr.merged_at.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_rate_limited_is_retried_like_a_429() {
+    let (_repo, fake, gh) = setup().await;
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
+    fake.set_status(&mr.head_sha, "pending");
+    fake.rate_limit_graphql_next(1);
+    let first = gh.enable_auto_merge(&mr).await;
+    assert!(
+        matches!(first, Err(ForgeError::RateLimited { .. })),
+        "{first:?}"
+    );
+    fake.rate_limit_graphql_next(1);
+    let answer = retry("auto-merge", &fast_retry(), || gh.enable_auto_merge(&mr))
+        .await
+        .expect("retried");
+    assert_eq!(answer, AutoMerge::Enabled);
+    assert_eq!(count(&fake, "POST", "/graphql"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_merge_sends_the_expected_head() {
+    let (repo, fake, gh) = setup().await;
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
+    repo.branch("imagebump/web", "web.yaml", "image: acme/web:1.4.4\n");
+    fake.set_status(&repo.sha("imagebump/web"), "pending");
+    let err = gh.enable_auto_merge(&mr).await.expect_err("stale head");
+    assert!(matches!(err, ForgeError::Rejected { .. }), "{err:?}");
+    assert!(
+        fake.pr_by_branch("imagebump/web")
+            .expect("pr")
+            .auto_merge
+            .is_none()
+    );
+}
+
+/// GHES: REST and the token mint under /api/v3, GraphQL at /api/graphql.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ghes_app_auth_mints_under_api_v3_for_rest_and_graphql() {
+    let repo = Repo::new();
+    let fake = FakeGitHub::start_ghes(REPO, &repo.bare).await;
+    assert!(fake.url().ends_with("/api/v3"), "{}", fake.url());
+    let pem = std::fs::read_to_string("tests/data/github/app-private-key.pem").expect("key");
+    let auth = GitHubAuth::App {
+        app_id: FakeGitHub::APP_ID,
+        private_key_pem: pem,
+        installation_id: FakeGitHub::INSTALLATION_ID,
+    };
+    let gh = GitHub::new(&fake.url(), REPO, auth).expect("client");
+    let mr = gh
+        .create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr;
+    fake.set_status(&mr.head_sha, "pending");
+    assert_eq!(
+        gh.enable_auto_merge(&mr).await.expect("auto-merge"),
+        AutoMerge::Enabled
+    );
+    let mint = format!(
+        "/api/v3/app/installations/{}/access_tokens",
+        FakeGitHub::INSTALLATION_ID
+    );
+    assert_eq!(count(&fake, "POST", &mint), 1, "{:?}", fake.requests());
+    assert_eq!(count(&fake, "POST", "/api/graphql"), 1);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|(_, p)| p.starts_with("/api/v3/") || p == "/api/graphql"),
+        "{:?}",
+        fake.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_prs_are_not_ours() {
+    let (_repo, fake, gh) = setup().await;
+    let fork = fake.open_fork_pr(
+        "outsider",
+        "imagebump/web",
+        "Bump web",
+        "<!-- imagebump: {} -->",
+    );
+    assert!(gh.open_mrs("imagebump/").await.expect("open").is_empty());
+    fake.close_as_human(fork);
+    assert!(
+        gh.closed_mrs("imagebump/web")
+            .await
+            .expect("closed")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_who_is_not_a_collaborator_is_named_and_the_others_requested() {
+    let (_repo, fake, gh) = setup().await;
+    let mut d = draft("imagebump/web");
+    d.reviewers = vec!["alice".into(), "mallory".into()];
+    let opened = gh.create_mr(&d).await.expect("create");
+    assert_eq!(opened.problems.len(), 1, "{:?}", opened.problems);
+    assert!(
+        opened.problems[0].starts_with("`mallory`: ")
+            && opened.problems[0].contains("not a collaborator"),
+        "{:?}",
+        opened.problems
+    );
+    let pr = fake.pr_by_branch("imagebump/web").expect("pr");
+    assert_eq!(
+        (pr.state.as_str(), pr.reviewers.as_slice()),
+        ("open", &["alice".to_string()][..])
+    );
 }

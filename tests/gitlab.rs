@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use imagebump::forge::gitlab::GitLab;
 use imagebump::forge::{
-    AutoMerge, Checks, Forge, ForgeError, MergeRequest, MrDraft, MrState, RetryPolicy, retry,
+    AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, MrState, RetryPolicy, retry,
 };
-use support::gitlab::FakeGitLab;
+use support::gitlab::{FakeGitLab, MergeSemantics};
 use tempfile::TempDir;
 
 const PROJECT: &str = "group/env";
@@ -110,6 +110,7 @@ impl World {
             .create_mr(&draft(branch, &[], &[]))
             .await
             .expect("create_mr")
+            .mr
     }
 }
 
@@ -184,7 +185,8 @@ async fn create_mr_sets_labels_and_known_reviewers() {
             &["alice", "nobody"],
         ))
         .await
-        .expect("create_mr");
+        .expect("create_mr")
+        .mr;
     assert_eq!(mr.number, 1);
     assert_eq!(mr.state, MrState::Open);
     assert_eq!(mr.head_sha, head);
@@ -286,7 +288,8 @@ async fn update_close_and_comments() {
         .gitlab
         .create_mr(&draft("imagebump/web", &[], &["bob"]))
         .await
-        .expect("create_mr");
+        .expect("create_mr")
+        .mr;
     w.gitlab
         .update_mr(mr.number, "Bump web to 1.4.3", "new body")
         .await
@@ -319,18 +322,18 @@ async fn update_close_and_comments() {
 }
 
 #[tokio::test]
-async fn checks_follow_the_latest_pipeline() {
+async fn checks_follow_the_head_pipeline() {
     let w = World::new().await;
-    let sha = git(&w.bare, &["rev-parse", "imagebump/web"]);
-    assert_eq!(w.gitlab.checks(&sha).await.expect("checks"), Checks::None);
+    let mr = w.open("imagebump/web").await;
+    assert_eq!(w.gitlab.checks(&mr).await.expect("checks"), Checks::None);
     for (status, want) in [
         ("running", Checks::Pending),
         ("success", Checks::Success),
         ("failed", Checks::Failure),
     ] {
-        w.fake.set_pipeline(&sha, status);
+        w.fake.set_pipeline(&mr.head_sha, status);
         assert_eq!(
-            w.gitlab.checks(&sha).await.expect("checks"),
+            w.gitlab.checks(&mr).await.expect("checks"),
             want,
             "{status}"
         );
@@ -340,100 +343,250 @@ async fn checks_follow_the_latest_pipeline() {
 #[tokio::test]
 async fn checks_fall_back_to_commit_statuses() {
     let w = World::new().await;
-    let sha = git(&w.bare, &["rev-parse", "main"]);
-    w.fake.set_commit_status(&sha, "lint", "success");
-    w.fake.set_commit_status(&sha, "e2e", "running");
+    let mr = w.open("imagebump/web").await;
+    w.fake.set_commit_status(&mr.head_sha, "lint", "success");
+    w.fake.set_commit_status(&mr.head_sha, "e2e", "running");
+    assert_eq!(w.gitlab.checks(&mr).await.expect("checks"), Checks::Pending);
+    w.fake.set_commit_status(&mr.head_sha, "e2e", "success");
+    assert_eq!(w.gitlab.checks(&mr).await.expect("checks"), Checks::Success);
+}
+
+/// A merged-results pipeline runs on a merge commit no branch has, so a
+/// search of pipelines by the head's SHA misses it; `head_pipeline` has it.
+#[tokio::test]
+async fn a_merged_results_pipeline_counts_for_the_head() {
+    let w = World::new().await;
+    let mr = w.open("imagebump/web").await;
+    w.fake.add_merged_results_pipeline(mr.number, "running");
+    assert_eq!(w.gitlab.checks(&mr).await.expect("checks"), Checks::Pending);
     assert_eq!(
-        w.gitlab.checks(&sha).await.expect("checks"),
-        Checks::Pending
+        w.gitlab.enable_auto_merge(&mr).await.expect("auto-merge"),
+        AutoMerge::Enabled
     );
-    w.fake.set_commit_status(&sha, "e2e", "success");
-    assert_eq!(
-        w.gitlab.checks(&sha).await.expect("checks"),
-        Checks::Success
+    w.fake.add_merged_results_pipeline(mr.number, "success");
+    assert_eq!(w.fake.mrs()[0].state, "merged");
+    assert!(
+        !w.fake
+            .requests()
+            .iter()
+            .any(|(_, p)| p.contains("/pipelines")),
+        "pipelines are read from head_pipeline: {:?}",
+        w.fake.requests()
     );
 }
 
-#[tokio::test]
-async fn auto_merge_is_unavailable_without_a_pipeline() {
-    let w = World::new().await;
-    let mr = w.open("imagebump/web").await;
-    let answer = w
-        .gitlab
-        .enable_auto_merge(&mr)
-        .await
-        .expect("enable_auto_merge");
-    assert_eq!(
-        answer,
-        AutoMerge::Unavailable("405 Method Not Allowed".into())
-    );
-    assert!(!w.fake.mrs()[0].auto_merge);
-}
-
-#[tokio::test]
-async fn auto_merge_merges_once_the_pipeline_succeeds() {
-    let w = World::new().await;
-    let mr = w.open("imagebump/web").await;
-    w.fake.set_pipeline(&mr.head_sha, "running");
-    let answer = w
-        .gitlab
-        .enable_auto_merge(&mr)
-        .await
-        .expect("enable_auto_merge");
-    assert_eq!(answer, AutoMerge::Enabled);
-    let open = w.gitlab.open_mrs("imagebump/").await.expect("open_mrs");
-    assert!(open[0].auto_merge);
-    let put = w
-        .fake
+fn puts_to_merge(w: &World) -> usize {
+    w.fake
         .requests()
-        .into_iter()
-        .find(|(m, p)| m == "PUT" && p.ends_with("/merge"));
-    assert!(put.is_some());
-    assert_eq!(w.main_file(), "image: acme/web:1.4.2");
+        .iter()
+        .filter(|(m, p)| m == "PUT" && p.ends_with("/merge"))
+        .count()
+}
 
-    w.fake.set_pipeline(&mr.head_sha, "success");
-    let fake = w.fake.mr_by_branch("imagebump/web").expect("fake MR");
-    assert_eq!(fake.state, "merged");
-    assert_eq!(w.main_file(), "image: acme/web:1.4.3");
-    let parents = git(&w.bare, &["rev-list", "--parents", "-n", "1", "main"]);
+/// Under either GitLab's semantics: no pipeline yet → not asked, not
+/// merged; a running pipeline → auto-merge set; passed → merged.
+#[tokio::test]
+async fn no_pipeline_yet_is_not_merged_and_a_green_pipeline_is() {
+    for semantics in [MergeSemantics::PipelineSucceeds, MergeSemantics::ChecksPass] {
+        let w = World::new().await;
+        w.fake.set_merge_semantics(semantics);
+        let mr = w.open("imagebump/web").await;
+        let answer = w.gitlab.enable_auto_merge(&mr).await.expect("auto-merge");
+        assert!(
+            matches!(answer, AutoMerge::NotYet(_)),
+            "{semantics:?}: {answer:?}"
+        );
+        assert_eq!(puts_to_merge(&w), 0, "{semantics:?}: never asked");
+        w.fake.set_pipeline_creating(&mr.head_sha);
+        let answer = w.gitlab.enable_auto_merge(&mr).await.expect("auto-merge");
+        assert!(
+            matches!(answer, AutoMerge::NotYet(_)),
+            "{semantics:?}: {answer:?}"
+        );
+        assert_eq!(
+            puts_to_merge(&w),
+            0,
+            "{semantics:?}: not while it is created"
+        );
+        assert_eq!(w.fake.mrs()[0].state, "opened");
+        assert_eq!(w.main_file(), "image: acme/web:1.4.2");
+
+        w.fake.set_pipeline(&mr.head_sha, "running");
+        let answer = w.gitlab.enable_auto_merge(&mr).await.expect("auto-merge");
+        assert_eq!(answer, AutoMerge::Enabled, "{semantics:?}");
+        assert!(w.gitlab.open_mrs("imagebump/").await.expect("open")[0].auto_merge);
+        assert_eq!(w.main_file(), "image: acme/web:1.4.2", "{semantics:?}");
+        w.fake.set_pipeline(&mr.head_sha, "success");
+        assert_eq!(w.fake.mrs()[0].state, "merged", "{semantics:?}");
+        assert_eq!(w.main_file(), "image: acme/web:1.4.3");
+        let parents = git(&w.bare, &["rev-list", "--parents", "-n", "1", "main"]);
+        assert_eq!(
+            parents.split(' ').count(),
+            2,
+            "a squash commit has one parent"
+        );
+        let closed = w.gitlab.closed_mrs("imagebump/web").await.expect("closed");
+        assert_eq!(closed[0].state, MrState::Merged);
+    }
+}
+
+/// A finished pipeline is never sent as auto-merge (17.11+ would merge a
+/// passed one at once, 17.10 answers 405): the caller merges a passed one
+/// itself, and a failed one waits.
+#[tokio::test]
+async fn a_finished_pipeline_is_not_sent_as_auto_merge() {
+    for status in ["success", "failed"] {
+        let w = World::new().await;
+        let mr = w.open("imagebump/web").await;
+        w.fake.set_pipeline(&mr.head_sha, status);
+        let answer = w.gitlab.enable_auto_merge(&mr).await.expect("auto-merge");
+        assert!(
+            matches!(answer, AutoMerge::NotYet(_)),
+            "{status}: {answer:?}"
+        );
+        assert_eq!(puts_to_merge(&w), 0, "{status}");
+    }
+}
+
+/// The unfriendly answers the fake models, sent as a naive client would:
+/// 17.11+ merges an untested MR at once when asked for auto-merge with no
+/// pipeline; 17.10 and a pipeline being created answer 405.
+#[tokio::test]
+async fn the_fake_models_gitlabs_merge_semantics() {
+    let put = |w: &World, iid: u64| {
+        let url = format!(
+            "{}/api/v4/projects/{}/merge_requests/{iid}/merge",
+            w.fake.url(),
+            PROJECT.replace('/', "%2F")
+        );
+        let token = w.fake.token();
+        async move {
+            let rsp = reqwest::Client::new()
+                .put(url)
+                .header("PRIVATE-TOKEN", token)
+                .json(&serde_json::json!({ "auto_merge": true }))
+                .send()
+                .await
+                .expect("send");
+            let status = rsp.status().as_u16();
+            (status, rsp.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    let w = World::new().await;
+    w.fake.set_merge_semantics(MergeSemantics::PipelineSucceeds);
+    let mr = w.open("imagebump/web").await;
+    assert_eq!(put(&w, mr.number).await.0, 405, "17.10: no active pipeline");
+    w.fake.set_merge_semantics(MergeSemantics::ChecksPass);
+    w.fake.set_pipeline_creating(&mr.head_sha);
     assert_eq!(
-        parents.split(' ').count(),
-        2,
-        "a squash commit has one parent"
+        put(&w, mr.number).await.0,
+        405,
+        "17.11+: pipeline being created"
     );
-    let closed = w
-        .gitlab
-        .closed_mrs("imagebump/web")
-        .await
-        .expect("closed_mrs");
-    assert_eq!(closed[0].state, MrState::Merged);
+    let w2 = World::new().await;
+    let mr2 = w2.open("imagebump/web").await;
+    let (status, body) = put(&w2, mr2.number).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("merged")));
+    assert_eq!(w2.main_file(), "image: acme/web:1.4.3", "merged untested");
 }
 
 #[tokio::test]
-async fn merge_now_and_with_a_stale_sha() {
+async fn merge_refusals_are_answers_not_errors() {
     let w = World::new().await;
     let mut mr = w.open("imagebump/web").await;
     let stale = mr.head_sha.clone();
     mr.head_sha = w.branch("imagebump/web", "1.4.4");
     let mut old = mr.clone();
     old.head_sha = stale;
-    match w.gitlab.merge(&old).await {
-        Err(ForgeError::Rejected {
-            status: 409,
-            message,
-            ..
-        }) => assert_eq!(
-            message,
-            format!("SHA does not match HEAD of source branch: {}", mr.head_sha)
+    match w.gitlab.merge(&old).await.expect("merge") {
+        Merge::Refused(why) => assert!(
+            why.contains("(409)") && why.contains("SHA does not match HEAD of source branch"),
+            "{why}"
         ),
-        other => panic!("expected Rejected, got {other:?}"),
+        other => panic!("a stale head: {other:?}"),
     }
-    w.gitlab.merge(&mr).await.expect("merge");
+    w.fake.set_bot_can_merge(false);
+    match w.gitlab.merge(&mr).await.expect("merge") {
+        Merge::Refused(why) => assert!(why.contains("does not let the bot merge"), "{why}"),
+        other => panic!("401: {other:?}"),
+    }
+    w.fake.set_bot_can_merge(true);
+    assert_eq!(w.gitlab.merge(&mr).await.expect("merge"), Merge::Merged);
     assert_eq!(w.main_file(), "image: acme/web:1.4.4");
-    match w.gitlab.merge(&mr).await {
-        Err(ForgeError::Rejected { status: 405, .. }) => {}
+    match w.gitlab.merge(&mr).await.expect("merge") {
+        Merge::Refused(why) => assert!(why.contains("(405)"), "{why}"),
         other => panic!("merging twice: {other:?}"),
     }
+}
+
+/// Conflicts: 406 before the 406→422 change, 422 since.
+#[tokio::test]
+async fn a_conflict_is_refused_under_either_semantics() {
+    for (semantics, status) in [
+        (MergeSemantics::PipelineSucceeds, "(406)"),
+        (MergeSemantics::ChecksPass, "(422)"),
+    ] {
+        let w = World::new().await;
+        w.fake.set_merge_semantics(semantics);
+        let mr = w.open("imagebump/web").await;
+        std::fs::write(w.work.join("env/web.yaml"), "image: acme/web:9.9.9\n").expect("write");
+        git(&w.work, &["commit", "-q", "-am", "conflicting"]);
+        git(&w.work, &["push", "-q", "origin", "main"]);
+        match w.gitlab.merge(&mr).await.expect("merge") {
+            Merge::Refused(why) => assert!(why.contains(status), "{semantics:?}: {why}"),
+            other => panic!("{semantics:?}: {other:?}"),
+        }
+    }
+}
+
+/// An MR from a fork is never the bot's, whatever its branch is called:
+/// not listed as open, and when closed it refuses no version.
+#[tokio::test]
+async fn fork_mrs_are_not_ours() {
+    let w = World::new().await;
+    let fork = w.fake.open_fork_mr(
+        "imagebump/web",
+        "Bump web to 9.9.9",
+        "<!-- imagebump: {} -->",
+    );
+    assert!(
+        w.gitlab
+            .open_mrs("imagebump/")
+            .await
+            .expect("open")
+            .is_empty()
+    );
+    w.fake.close_as_human(fork);
+    assert!(
+        w.gitlab
+            .closed_mrs("imagebump/web")
+            .await
+            .expect("closed")
+            .is_empty()
+    );
+    let ours = w.open("imagebump/web").await;
+    let open = w.gitlab.open_mrs("imagebump/").await.expect("open");
+    assert_eq!(
+        open.iter().map(|m| m.number).collect::<Vec<_>>(),
+        [ours.number]
+    );
+}
+
+#[tokio::test]
+async fn unknown_reviewers_are_reported_and_the_mr_opened() {
+    let w = World::new().await;
+    let opened = w
+        .gitlab
+        .create_mr(&draft("imagebump/web", &[], &["bob", "nobody"]))
+        .await
+        .expect("create");
+    assert_eq!(opened.problems.len(), 1, "{:?}", opened.problems);
+    assert!(
+        opened.problems[0].contains("`nobody`"),
+        "{:?}",
+        opened.problems
+    );
+    assert_eq!(w.fake.mrs()[0].reviewers, ["bob"]);
 }
 
 #[tokio::test]

@@ -165,13 +165,16 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
             for p in &outcome.problems {
                 println!("  problem: {p}");
             }
-            if outcome.actions.is_empty() {
+            for f in &outcome.failures {
+                println!("  failed: {f}");
+            }
+            if outcome.actions.is_empty() && outcome.failures.is_empty() {
                 println!(
                     "  nothing to do ({} bump(s) planned, all delivered)",
                     outcome.report.bumps.len()
                 );
             }
-            if outcome.problems.is_empty() {
+            if outcome.problems.is_empty() && outcome.failures.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

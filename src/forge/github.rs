@@ -20,7 +20,7 @@ use octocrab::secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
 use self::http::{Api, FORGE, Verb, array};
-use crate::forge::{AutoMerge, Checks, Forge, ForgeError, MergeRequest, MrDraft};
+use crate::forge::{AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, Opened};
 
 pub use self::http::REQUEST_TIMEOUT;
 
@@ -64,7 +64,10 @@ pub struct GitHub {
     owner: String,
     name: String,
     rest: Api,
-    /// The GraphQL endpoint (`/graphql`; `/api/graphql` on GHE).
+    /// The GraphQL endpoint (`/graphql`; `/api/graphql` on GHES), without
+    /// auth of its own: each request carries [`GitHub::git_token`], which
+    /// the REST client mints (under `/api/v3` on GHES, the only place GHES
+    /// serves the token mint).
     graphql: Api,
     credential: Credential,
 }
@@ -87,11 +90,13 @@ impl GitHub {
             GitHubAuth::App { .. } => Credential::Installation,
         };
         let rest = client(api_base, &auth)?;
-        let graphql = if graphql_base == api_base {
-            rest.clone()
-        } else {
-            client(&graphql_base, &auth)?
-        };
+        let graphql = Octocrab::builder()
+            .base_uri(graphql_base.as_str())
+            .with_context(|| format!("GitHub GraphQL base {graphql_base:?}"))?
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            .set_connect_timeout(Some(REQUEST_TIMEOUT))
+            .build()
+            .context("building the GitHub GraphQL client")?;
         Ok(GitHub {
             owner: owner.to_string(),
             name: name.to_string(),
@@ -152,6 +157,47 @@ impl GitHub {
             .collect()
     }
 
+    /// Requests review from `reviewers`. GitHub answers 422 for the whole
+    /// request when one of them is not a collaborator (or is the PR's
+    /// author) without saying which, so after a 422 each is requested on
+    /// its own: the others still get the request, and each refusal is
+    /// returned as "`who`: why".
+    async fn request_reviewers(
+        &self,
+        number: u64,
+        reviewers: &[String],
+    ) -> Result<Vec<String>, ForgeError> {
+        let path = self.repo_path(&format!("pulls/{number}/requested_reviewers"));
+        let send = |who: &[String]| {
+            let (teams, users) = model::split_reviewers(who);
+            let request = json!({ "reviewers": users, "team_reviewers": teams });
+            let path = path.clone();
+            async move { self.rest.send(Verb::Post, &path, Some(&request)).await }
+        };
+        let refused = |e: ForgeError| match e {
+            ForgeError::Rejected {
+                status: 422,
+                message,
+                ..
+            } => Ok(message),
+            e => Err(e),
+        };
+        match send(reviewers).await {
+            Ok(_) => return Ok(Vec::new()),
+            Err(e) => refused(e)?,
+        };
+        let mut problems = Vec::new();
+        for who in reviewers {
+            if let Err(e) = send(std::slice::from_ref(who)).await {
+                let why = refused(e)?;
+                problems.push(format!(
+                    "`{who}`: GitHub refused the review request (422): {why}"
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
     fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
     }
@@ -210,8 +256,8 @@ impl Forge for GitHub {
             .pulls(&format!("state=closed&head={head}"))
             .await?
             .into_iter()
+            .filter(|(mr, same_repo)| *same_repo && mr.head_branch == head_branch)
             .map(|(mr, _)| mr)
-            .filter(|mr| mr.head_branch == head_branch)
             .collect();
         mrs.sort_by_key(|mr| std::cmp::Reverse(mr.number));
         Ok(mrs)
@@ -240,7 +286,7 @@ impl Forge for GitHub {
         }
     }
 
-    async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError> {
+    async fn create_mr(&self, draft: &MrDraft) -> Result<Opened, ForgeError> {
         let body = json!({
             "title": draft.title,
             "head": draft.head_branch,
@@ -263,18 +309,12 @@ impl Forge for GitHub {
                 )
                 .await?;
         }
-        if !draft.reviewers.is_empty() {
-            let (teams, users) = model::split_reviewers(&draft.reviewers);
-            let request = json!({ "reviewers": users, "team_reviewers": teams });
-            self.rest
-                .send(
-                    Verb::Post,
-                    &self.repo_path(&format!("pulls/{}/requested_reviewers", mr.number)),
-                    Some(&request),
-                )
-                .await?;
-        }
-        Ok(mr)
+        let problems = if draft.reviewers.is_empty() {
+            Vec::new()
+        } else {
+            self.request_reviewers(mr.number, &draft.reviewers).await?
+        };
+        Ok(Opened { mr, problems })
     }
 
     async fn update_mr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
@@ -322,7 +362,8 @@ impl Forge for GitHub {
             .map(drop)
     }
 
-    async fn checks(&self, sha: &str) -> Result<Checks, ForgeError> {
+    async fn checks(&self, mr: &MergeRequest) -> Result<Checks, ForgeError> {
+        let sha = &mr.head_sha;
         let combined = self
             .rest
             .send(
@@ -350,28 +391,39 @@ impl Forge for GitHub {
             forge: FORGE,
             message: format!("pull request #{} has no node_id", mr.number),
         })?;
+        // `expectedHeadOid`: GitHub refuses if the head is no longer the
+        // commit this run built and judged.
         let query = json!({
-            "query": "mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: SQUASH}) { pullRequest { number } } }",
-            "variables": { "id": node_id },
+            "query": "mutation($id: ID!, $head: GitObjectID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: SQUASH, expectedHeadOid: $head}) { pullRequest { number } } }",
+            "variables": { "id": node_id, "head": mr.head_sha },
         });
+        let token = self.git_token().await?;
         let reply = self
             .graphql
-            .send(Verb::Post, "/graphql", Some(&query))
+            .send_as(Verb::Post, "/graphql", Some(&query), &token)
             .await?;
         model::auto_merge_outcome(&reply.body)
     }
 
-    async fn merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+    async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {
         let request = json!({ "sha": mr.head_sha, "merge_method": "squash" });
-        self.rest
-            .send(
-                Verb::Put,
-                &self.repo_path(&format!("pulls/{}/merge", mr.number)),
-                Some(&request),
-            )
-            .await?;
-        tracing::info!(mr = mr.number, "merged pull request");
-        Ok(())
+        let path = self.repo_path(&format!("pulls/{}/merge", mr.number));
+        match self.rest.send(Verb::Put, &path, Some(&request)).await {
+            Ok(_) => {
+                tracing::info!(mr = mr.number, "merged pull request");
+                Ok(Merge::Merged)
+            }
+            // 405: not mergeable now (reviews or required checks missing,
+            // merge method not allowed); 409: the head moved.
+            Err(ForgeError::Rejected {
+                status: status @ (405 | 409),
+                message,
+                ..
+            }) => Ok(Merge::Refused(format!(
+                "GitHub refused the merge ({status}): {message}"
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError> {

@@ -8,13 +8,22 @@
 //! which the crate's `AsyncGitlab` exposes.
 //!
 //! Nothing here retries: callers wrap calls in [`crate::forge::retry`].
-//! Auto-merge uses `auto_merge=true` (GitLab ≥ 17.11) together with the
-//! older `merge_when_pipeline_succeeds=true`, so both old and new servers
-//! understand it.
+//!
+//! Auto-merge is asked for only while the MR's `head_pipeline` (read from
+//! a single-MR answer; lists do not carry it) is the head's and still
+//! running. GitLab 17.11+ merges *at once* when auto-merge is asked for an
+//! MR with no head pipeline or a finished one, so those cases never send
+//! it: a passed pipeline is merged by the caller with an explicit `sha`,
+//! and no pipeline means nothing vouches for the head yet. The request
+//! carries `auto_merge=true` (17.11+) and `merge_when_pipeline_succeeds=true`
+//! (older), so both understand it; both set auto-merge on a running
+//! pipeline. 405/406/409/422 on merge (not mergeable, conflicts, head
+//! moved) and 401 (the bot may not merge here) are refusals, not errors.
 
 mod http;
 mod models;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde_json::json;
@@ -23,7 +32,9 @@ use self::http::{Api, FORGE, Token, encode_segment};
 use self::models::{
     ApiIssue, ApiMr, ApiNote, ApiStatus, ApiUser, combined_checks, pipeline_checks,
 };
-use crate::forge::{AutoMerge, Checks, Forge, ForgeError, MergeRequest, MrDraft, MrState};
+use crate::forge::{
+    AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, MrState, Opened,
+};
 
 pub use self::http::REQUEST_TIMEOUT;
 
@@ -33,6 +44,9 @@ pub struct GitLab {
     api: Api,
     /// `/projects/<url-encoded path>`.
     project: String,
+    /// The project's numeric id: MRs whose `source_project_id` differs
+    /// come from forks and are never the bot's.
+    project_id: u64,
 }
 
 impl GitLab {
@@ -45,18 +59,22 @@ impl GitLab {
         let project = project.trim().trim_matches('/');
         anyhow::ensure!(!project.is_empty(), "GitLab project path is empty");
         let api = Api::new(base, Token::new(token))?;
-        let gitlab = GitLab {
-            api,
-            project: format!("/projects/{}", encode_segment(project)),
-        };
-        let user: ApiUser = gitlab.api.get("/user", &[]).await.map_err(|e| {
+        let path = format!("/projects/{}", encode_segment(project));
+        let user: ApiUser = api.get("/user", &[]).await.map_err(|e| {
             anyhow::Error::new(e).context(format!("checking the GitLab token at {base_url}"))
         })?;
-        let _: serde_json::Value = gitlab.api.get(&gitlab.project, &[]).await.map_err(|e| {
+        let found: serde_json::Value = api.get(&path, &[]).await.map_err(|e| {
             anyhow::Error::new(e).context(format!("opening GitLab project {project}"))
         })?;
+        let project_id = found["id"]
+            .as_u64()
+            .with_context(|| format!("GitLab project {project} has no numeric id"))?;
         tracing::debug!(user = %user.username, project, "connected to GitLab");
-        Ok(gitlab)
+        Ok(GitLab {
+            api,
+            project: path,
+            project_id,
+        })
     }
 
     /// The token, for `git` over HTTPS as `oauth2:<token>`.
@@ -68,9 +86,13 @@ impl GitLab {
         format!("{}/merge_requests/{iid}", self.project)
     }
 
-    /// User ids of `usernames`; unknown names are skipped with a warning.
-    async fn reviewer_ids(&self, usernames: &[String]) -> Result<Vec<u64>, ForgeError> {
+    /// User ids of `usernames`, and a problem line for each unknown name.
+    async fn reviewer_ids(
+        &self,
+        usernames: &[String],
+    ) -> Result<(Vec<u64>, Vec<String>), ForgeError> {
         let mut ids = Vec::new();
+        let mut problems = Vec::new();
         for name in usernames {
             let name = name.trim_start_matches('@');
             let users: Vec<ApiUser> = self
@@ -82,19 +104,50 @@ impl GitLab {
                 .find(|u| u.username.eq_ignore_ascii_case(name))
             {
                 Some(u) => ids.push(u.id),
-                None => tracing::warn!(
-                    reviewer = name,
-                    "no such GitLab user; not requesting review"
-                ),
+                None => problems.push(format!(
+                    "`{name}`: GitLab has no such user, so no review was requested"
+                )),
             }
         }
-        Ok(ids)
+        Ok((ids, problems))
+    }
+
+    /// The MR as a single-MR answer (with `head_pipeline`).
+    async fn mr_detail(&self, iid: u64) -> Result<ApiMr, ForgeError> {
+        self.api.get(&self.mr_path(iid), &[]).await
+    }
+
+    /// MRs of this project's own branches, not of forks.
+    fn own(&self, mr: &ApiMr) -> bool {
+        mr.source_project_id == Some(self.project_id)
     }
 
     async fn list_mrs(&self, query: &[(&str, String)]) -> Result<Vec<ApiMr>, ForgeError> {
         self.api
             .get_all(&format!("{}/merge_requests", self.project), query)
             .await
+    }
+}
+
+/// The merge endpoint's normal refusals as text: 405 (not mergeable now),
+/// 406 (conflicts, before 16.x) or 422 (conflicts), 409 (the head moved)
+/// and 401 (the bot may not merge this MR, while its token is fine).
+/// Anything else stays an error.
+fn refusal(e: ForgeError) -> Result<String, ForgeError> {
+    match e {
+        ForgeError::Rejected {
+            status: status @ (405 | 406 | 409 | 422),
+            message,
+            ..
+        } => Ok(format!("GitLab refused the merge ({status}): {message}")),
+        ForgeError::Unauthorized {
+            status: 401,
+            message,
+            ..
+        } => Ok(format!(
+            "GitLab does not let the bot merge this MR (401): {message}"
+        )),
+        e => Err(e),
     }
 }
 
@@ -147,7 +200,7 @@ impl Forge for GitLab {
         let mrs = self.list_mrs(&[("state", "opened".to_string())]).await?;
         Ok(mrs
             .into_iter()
-            .filter(|mr| mr.source_branch.starts_with(branch_prefix))
+            .filter(|mr| self.own(mr) && mr.source_branch.starts_with(branch_prefix))
             .map(MergeRequest::from)
             .collect())
     }
@@ -163,15 +216,14 @@ impl Forge for GitLab {
             .await?;
         Ok(mrs
             .into_iter()
-            .filter(|mr| mr.source_branch == head_branch)
+            .filter(|mr| self.own(mr) && mr.source_branch == head_branch)
             .map(MergeRequest::from)
             .filter(|mr| mr.state != MrState::Open)
             .collect())
     }
 
     async fn get_mr(&self, number: u64) -> Result<MergeRequest, ForgeError> {
-        let mr: ApiMr = self.api.get(&self.mr_path(number), &[]).await?;
-        Ok(mr.into())
+        Ok(self.mr_detail(number).await?.into())
     }
 
     async fn can_write(&self, user: &str) -> Result<bool, ForgeError> {
@@ -201,8 +253,8 @@ impl Forge for GitLab {
         }
     }
 
-    async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError> {
-        let reviewer_ids = self.reviewer_ids(&draft.reviewers).await?;
+    async fn create_mr(&self, draft: &MrDraft) -> Result<Opened, ForgeError> {
+        let (reviewer_ids, problems) = self.reviewer_ids(&draft.reviewers).await?;
         let body = json!({
             "source_branch": draft.head_branch,
             "target_branch": draft.base_branch,
@@ -220,7 +272,10 @@ impl Forge for GitLab {
                 &body,
             )
             .await?;
-        Ok(mr.into())
+        Ok(Opened {
+            mr: mr.into(),
+            problems,
+        })
     }
 
     async fn update_mr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
@@ -268,34 +323,43 @@ impl Forge for GitLab {
         Ok(())
     }
 
-    /// The latest pipeline of `sha` decides; without pipelines, the
-    /// commit's statuses (external CI) are combined.
-    async fn checks(&self, sha: &str) -> Result<Checks, ForgeError> {
-        let pipelines: Vec<ApiStatus> = self
-            .api
-            .get(
-                &format!("{}/pipelines", self.project),
-                &[
-                    ("sha", sha.to_string()),
-                    ("order_by", "id".to_string()),
-                    ("sort", "desc".to_string()),
-                    ("per_page", "1".to_string()),
-                ],
-            )
-            .await?;
-        if let Some(latest) = pipelines.first() {
-            return Ok(pipeline_checks(&latest.status));
+    /// The MR's head pipeline decides (merged-results pipelines run on the
+    /// merge ref, so a search by the head's SHA would miss them); without
+    /// one, the head's commit statuses (external CI) are combined.
+    async fn checks(&self, mr: &MergeRequest) -> Result<Checks, ForgeError> {
+        let fresh = self.mr_detail(mr.number).await?;
+        if let Some(p) = fresh.pipeline_of(&mr.head_sha) {
+            return Ok(pipeline_checks(&p.status));
         }
         let path = format!(
             "{}/repository/commits/{}/statuses",
             self.project,
-            encode_segment(sha)
+            encode_segment(&mr.head_sha)
         );
         let statuses: Vec<ApiStatus> = self.api.get_all(&path, &[]).await?;
         Ok(combined_checks(&statuses))
     }
 
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError> {
+        let fresh = self.mr_detail(mr.number).await?;
+        if fresh.sha.as_deref() != Some(mr.head_sha.as_str()) {
+            return Ok(AutoMerge::NotYet("the MR's head moved".to_string()));
+        }
+        let Some(pipeline) = fresh.pipeline_of(&mr.head_sha) else {
+            // GitLab 17.11+ would merge at once: nothing has tested it.
+            return Ok(AutoMerge::NotYet("no pipeline on the head yet".to_string()));
+        };
+        match pipeline_checks(&pipeline.status) {
+            // Would merge at once on 17.11+, 405 before: merge it ourselves.
+            Checks::Success => return Ok(AutoMerge::NotYet("its pipeline passed".to_string())),
+            Checks::Failure | Checks::None => {
+                return Ok(AutoMerge::NotYet(format!(
+                    "its pipeline is {}",
+                    pipeline.status
+                )));
+            }
+            Checks::Pending => {}
+        }
         let body = json!({
             "auto_merge": true,
             "merge_when_pipeline_succeeds": true,
@@ -304,24 +368,27 @@ impl Forge for GitLab {
         });
         let path = format!("{}/merge", self.mr_path(mr.number));
         match self.api.write::<ApiMr>(Method::PUT, &path, &body).await {
-            Ok(answer) if answer.auto_merge() || answer.state == "merged" => Ok(AutoMerge::Enabled),
-            Ok(_) => Ok(AutoMerge::Unavailable(
+            Ok(answer) if answer.state == "merged" => Ok(AutoMerge::Merged),
+            Ok(answer) if answer.auto_merge() => Ok(AutoMerge::Enabled),
+            Ok(_) => Ok(AutoMerge::NotYet(
                 "GitLab accepted the request but did not switch on auto-merge".to_string(),
             )),
-            Err(ForgeError::Rejected {
-                status: 405 | 422,
-                message,
-                ..
-            }) => Ok(AutoMerge::Unavailable(message)),
-            Err(e) => Err(e),
+            Err(e) => refusal(e).map(AutoMerge::NotYet),
         }
     }
 
-    async fn merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+    async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {
         let body = json!({ "sha": mr.head_sha, "squash": true });
         let path = format!("{}/merge", self.mr_path(mr.number));
-        let _: ApiMr = self.api.write(Method::PUT, &path, &body).await?;
-        Ok(())
+        match self.api.write::<ApiMr>(Method::PUT, &path, &body).await {
+            Ok(answer) if answer.state == "merged" => Ok(Merge::Merged),
+            // `locked`: GitLab is merging it right now.
+            Ok(answer) => Ok(Merge::Refused(format!(
+                "GitLab answered the merge with state `{}`",
+                answer.state
+            ))),
+            Err(e) => refusal(e).map(Merge::Refused),
+        }
     }
 
     async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError> {

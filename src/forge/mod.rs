@@ -67,13 +67,38 @@ pub enum Checks {
     None,
 }
 
-/// Whether native auto-merge could be switched on.
+/// What asking for native auto-merge did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AutoMerge {
+    /// The platform will merge once its checks pass.
     Enabled,
-    /// The platform or repository does not allow it (the reason as given);
-    /// the caller merges itself once checks pass.
+    /// The platform merged at once (its checks had already passed).
+    Merged,
+    /// Not asked, or refused for now (no pipeline on the head yet, a
+    /// pipeline failed): ask again on the next run. Meanwhile the caller
+    /// merges itself only if the head's checks are green.
+    NotYet(String),
+    /// The platform or repository does not allow it for this head (the
+    /// reason as given); the caller merges itself once checks pass.
     Unavailable(String),
+}
+
+/// What a merge request did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Merge {
+    Merged,
+    /// The platform will not merge it now (reviews or required checks
+    /// missing, conflicts, the bot may not merge, the head moved): the
+    /// platform's reason, shown on the MR. Not an error.
+    Refused(String),
+}
+
+/// An MR just opened, and what went wrong with its extras (reviewers
+/// that could not be requested, with the platform's reason).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub mr: MergeRequest,
+    pub problems: Vec<String>,
 }
 
 /// Why a forge call failed.
@@ -158,8 +183,10 @@ pub trait Forge: Send + Sync {
     /// or write; GitLab: Developer or above). Unknown users cannot.
     async fn can_write(&self, user: &str) -> Result<bool, ForgeError>;
 
-    /// Opens an MR, then adds labels and requests reviewers.
-    async fn create_mr(&self, draft: &MrDraft) -> Result<MergeRequest, ForgeError>;
+    /// Opens an MR, then adds labels and requests reviewers. Reviewers the
+    /// platform refuses are reported in [`Opened::problems`]; the MR
+    /// stays open.
+    async fn create_mr(&self, draft: &MrDraft) -> Result<Opened, ForgeError>;
 
     /// Replaces title and body.
     async fn update_mr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError>;
@@ -172,14 +199,17 @@ pub trait Forge: Send + Sync {
 
     async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError>;
 
-    /// Combined state of the checks of `sha`.
-    async fn checks(&self, sha: &str) -> Result<Checks, ForgeError>;
+    /// Combined state of the checks of the MR's head (`mr.head_sha`).
+    async fn checks(&self, mr: &MergeRequest) -> Result<Checks, ForgeError>;
 
-    /// Switches on the platform's auto-merge (merge once checks pass).
+    /// Asks for the platform's auto-merge (merge once checks pass) of the
+    /// head `mr.head_sha`, never for a head whose checks have not started.
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError>;
 
-    /// Merges now, only if the head is still `mr.head_sha`.
-    async fn merge(&self, mr: &MergeRequest) -> Result<(), ForgeError>;
+    /// Merges now, only if the head is still `mr.head_sha`. A refusal that
+    /// is the platform's normal answer on a protected branch is
+    /// [`Merge::Refused`], not an error.
+    async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError>;
 
     /// Opens an issue titled `title` with `body`, or comments `body` on the
     /// open one with that title (the bot's tracking issue for problems that

@@ -11,7 +11,7 @@ use super::Repo;
 use super::action::Action;
 use super::change::Change;
 use super::feedback::{auto_merge, comment_once};
-use crate::forge::{Forge, ForgeError, MergeRequest, MrDraft, retry};
+use crate::forge::{Forge, ForgeError, MergeRequest, MrDraft, Opened, retry};
 use crate::git::Lease;
 use crate::lock::RepoGuard;
 use crate::plan::{self, Report, SourceFile};
@@ -143,15 +143,20 @@ pub async fn push_branch(ctx: &Ctx<'_>, change: &Change) -> anyhow::Result<Vec<A
     })
 }
 
-/// Brings one change's branch and MR up to date.
+/// Marks the bot's comment about reviewers the platform refused.
+const REVIEWERS_MARK: &str = "<!-- imagebump: reviewers -->";
+
+/// Brings one change's branch and MR up to date. What it did is added to
+/// `actions` as it goes, so that a failure part-way keeps the record of
+/// what was done before it.
 pub async fn merge_request(
     ctx: &Ctx<'_>,
     forge: &dyn Forge,
     change: &Change,
     existing: Option<&MergeRequest>,
-) -> anyhow::Result<Vec<Action>> {
+    actions: &mut Vec<Action>,
+) -> anyhow::Result<()> {
     let policy = &ctx.repo.retry;
-    let mut actions = Vec::new();
     let wanted = ctx.build(&change.bumps, &change.commit_message())?;
     let head = match ctx.sync_branch(&change.branch, &wanted).await? {
         Ok((head, pushed)) => {
@@ -181,7 +186,7 @@ pub async fn merge_request(
                 branch: change.branch.clone(),
                 reason: "someone else pushed to it".into(),
             });
-            return Ok(actions);
+            return Ok(());
         }
     };
     let (title, body) = (change.title(), change.body());
@@ -209,19 +214,38 @@ pub async fn merge_request(
                 labels: ctx.config.pull_requests.labels.clone(),
                 reviewers: ctx.config.pull_requests.reviewers.clone(),
             };
-            let mr = create_once(
+            let opened = create_once(
                 forge,
                 policy,
                 &draft,
                 &ctx.config.pull_requests.branch_prefix,
             )
             .await?;
+            let mr = opened.mr;
             actions.push(Action::Opened {
                 number: mr.number,
                 branch: change.branch.clone(),
                 title,
                 url: mr.web_url.clone(),
             });
+            if !opened.problems.is_empty() {
+                let note = format!(
+                    "imagebump opened this MR, but could not request every review:\n\n{}\n\n{REVIEWERS_MARK}",
+                    opened
+                        .problems
+                        .iter()
+                        .map(|p| format!("- {p}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+                tracing::warn!(mr = mr.number, problems = ?opened.problems, "reviewers refused");
+                if comment_once(forge, policy, mr.number, &note, REVIEWERS_MARK).await? {
+                    actions.push(Action::Commented {
+                        number: mr.number,
+                        about: "reviewers could not be requested",
+                    });
+                }
+            }
             mr
         }
     };
@@ -229,7 +253,7 @@ pub async fn merge_request(
     if change.automerge_allowed(ctx.config) {
         actions.extend(auto_merge(ctx, forge, &mr).await?);
     }
-    Ok(actions)
+    Ok(())
 }
 
 /// Opens the MR. A create is not retried blindly: after a failure the open
@@ -240,7 +264,7 @@ async fn create_once(
     policy: &crate::forge::RetryPolicy,
     draft: &MrDraft,
     prefix: &str,
-) -> anyhow::Result<MergeRequest> {
+) -> anyhow::Result<Opened> {
     let mut last: Option<ForgeError> = None;
     for attempt in 1..=policy.attempts {
         if attempt > 1 {
@@ -249,11 +273,14 @@ async fn create_once(
                 .into_iter()
                 .find(|m| m.head_branch == draft.head_branch)
             {
-                return Ok(mr);
+                return Ok(Opened {
+                    mr,
+                    problems: Vec::new(),
+                });
             }
         }
         match forge.create_mr(draft).await {
-            Ok(mr) => return Ok(mr),
+            Ok(opened) => return Ok(opened),
             Err(e) if e.is_retryable() || matches!(e, ForgeError::Rejected { .. }) => {
                 tracing::warn!(branch = %draft.head_branch, attempt, error = %e, "opening the MR failed");
                 let wait = policy.base * 2u32.saturating_pow(attempt - 1);

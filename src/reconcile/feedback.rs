@@ -4,12 +4,19 @@
 use super::action::Action;
 use super::deliver::Ctx;
 use super::{CONFIG_ISSUE_TITLE, Repo};
-use crate::forge::{AutoMerge, Checks, Forge, MergeRequest, RetryPolicy, retry};
+use crate::forge::{AutoMerge, Checks, Forge, Merge, MergeRequest, RetryPolicy, retry};
+
+/// Marks the bot's comment about a merge the platform refused, per head.
+const MERGE_REFUSED_MARK: &str = "<!-- imagebump: merge-refused";
 
 /// Native auto-merge where the platform allows it; otherwise merge once
 /// the head's checks are green. No checks at all is not green: right after
 /// a push the platform may not have created them yet, so auto-merge needs
 /// at least one status, check run or pipeline on the head.
+///
+/// Whether auto-merge is wanted is derived afresh on every run from the
+/// MR and the policy (the caller's); [`super::Memo`] only saves asking
+/// again for native auto-merge the platform refused for this head.
 pub(super) async fn auto_merge(
     ctx: &Ctx<'_>,
     forge: &dyn Forge,
@@ -30,6 +37,10 @@ pub(super) async fn auto_merge(
     if !refused {
         match retry("enable auto-merge", policy, || forge.enable_auto_merge(mr)).await? {
             AutoMerge::Enabled => return Ok(vec![Action::AutoMergeEnabled { number: mr.number }]),
+            AutoMerge::Merged => return Ok(vec![Action::Merged { number: mr.number }]),
+            AutoMerge::NotYet(why) => {
+                tracing::info!(mr = mr.number, reason = %why, "not asking for native auto-merge yet");
+            }
             AutoMerge::Unavailable(why) => {
                 tracing::info!(mr = mr.number, reason = %why, "native auto-merge unavailable; merging when checks pass");
                 if let Ok(mut s) = ctx.repo.memo.no_auto_merge.lock() {
@@ -38,13 +49,59 @@ pub(super) async fn auto_merge(
             }
         }
     }
-    match retry("read checks", policy, || forge.checks(&mr.head_sha)).await? {
-        Checks::Success => {
-            retry("merge", policy, || forge.merge(mr)).await?;
-            Ok(vec![Action::Merged { number: mr.number }])
-        }
+    match retry("read checks", policy, || forge.checks(mr)).await? {
+        Checks::Success => match retry("merge", policy, || forge.merge(mr)).await? {
+            Merge::Merged => Ok(vec![Action::Merged { number: mr.number }]),
+            Merge::Refused(why) => {
+                tracing::info!(mr = mr.number, reason = %why, "the platform did not merge it");
+                let head = &mr.head_sha[..mr.head_sha.len().min(12)];
+                let mark = format!("{MERGE_REFUSED_MARK} {head} -->");
+                let note = format!(
+                    "imagebump would merge this MR (its checks passed), but the platform refused: {why}\n\nimagebump tries again on later runs; a person may merge it.\n\n{mark}"
+                );
+                Ok(
+                    if comment_once(forge, policy, mr.number, &note, &mark).await? {
+                        vec![Action::Commented {
+                            number: mr.number,
+                            about: "the platform refused the merge",
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                )
+            }
+        },
         Checks::Pending | Checks::Failure | Checks::None => Ok(Vec::new()),
     }
+}
+
+/// Records that delivering one change failed: a log line naming the
+/// change, a metric, and one comment on its MR (once per distinct
+/// problem) where there is an MR. Failing to comment is only logged: the
+/// run goes on with the other changes either way.
+pub(super) async fn delivery_failed(
+    repo: &Repo,
+    forge: Option<&dyn Forge>,
+    branch: &str,
+    number: Option<u64>,
+    error: &anyhow::Error,
+) -> String {
+    let text = format!("{error:#}");
+    tracing::error!(repo = repo.mirror.name(), branch, mr = ?number, error = %text, "delivering a change failed; going on with the others");
+    crate::metrics::delivery_failed(repo.mirror.name());
+    if let (Some(forge), Some(number)) = (forge, number) {
+        let mark = format!(
+            "<!-- imagebump: delivery-failed {:016x} -->",
+            fingerprint(&text)
+        );
+        let note = format!(
+            "imagebump could not finish updating this MR:\n\n```\n{text}\n```\n\nIt tries again with backoff.\n\n{mark}"
+        );
+        if let Err(e) = comment_once(forge, &repo.retry, number, &note, &mark).await {
+            tracing::warn!(repo = repo.mirror.name(), mr = number, error = %e, "could not comment on the MR about the failure");
+        }
+    }
+    format!("{branch}: {text}")
 }
 
 /// Comments `body` unless a comment carrying `mark` is already there.

@@ -74,6 +74,10 @@ pub struct Outcome {
     pub actions: Vec<Action>,
     /// Problems shown to people (invalid config, registry errors, …).
     pub problems: Vec<String>,
+    /// Changes whose delivery failed (`branch: error`), each recorded on
+    /// its own while the run went on with the others. A run with failures
+    /// has failed: the service retries it with backoff.
+    pub failures: Vec<String>,
 }
 
 /// What people asked for through comment commands (the store's ignores
@@ -130,6 +134,7 @@ pub async fn reconcile_with(
                     base = %outcome.base,
                     bumps = outcome.report.bumps.len(),
                     actions = outcome.actions.len(),
+                    failures = outcome.failures.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "reconciled"
                 );
@@ -265,11 +270,27 @@ async fn run_once(
             }
         }
         (Some(forge), _) => {
+            let forge = forge.as_ref();
             let held = held_branches(&open, &overrides.holds);
             let wanted: HashSet<&str> = changes.iter().map(|c| c.branch.as_str()).collect();
+            // One change's failure is that change's: recorded, and the run
+            // goes on with the others and with closing. Only a rejected
+            // push (something moved) starts the whole run over.
             for c in changes.iter().filter(|c| !held.contains(c.branch.as_str())) {
                 let existing = open.iter().find(|m| m.head_branch == c.branch);
-                actions.extend(deliver::merge_request(&ctx, forge.as_ref(), c, existing).await?);
+                let done = actions.len();
+                let result = deliver::merge_request(&ctx, forge, c, existing, &mut actions).await;
+                if let Err(e) = result {
+                    if is_push_rejection(&e) {
+                        return Err(e);
+                    }
+                    let number = existing
+                        .map(|m| m.number)
+                        .or_else(|| opened_in(&actions[done..]));
+                    let failure =
+                        feedback::delivery_failed(repo, Some(forge), &c.branch, number, &e).await;
+                    outcome.failures.push(failure);
+                }
             }
             // MRs of changes that are no longer needed: close them, unless
             // part of the plan failed (a registry outage must not close MRs).
@@ -279,7 +300,21 @@ async fn run_once(
                         && !wanted.contains(m.head_branch.as_str())
                         && !held.contains(m.head_branch.as_str())
                 }) {
-                    actions.extend(deliver::close_unneeded(&ctx, forge.as_ref(), mr).await?);
+                    match deliver::close_unneeded(&ctx, forge, mr).await {
+                        Ok(done) => actions.extend(done),
+                        Err(e) if is_push_rejection(&e) => return Err(e),
+                        Err(e) => {
+                            let failure = feedback::delivery_failed(
+                                repo,
+                                Some(forge),
+                                &mr.head_branch,
+                                Some(mr.number),
+                                &e,
+                            )
+                            .await;
+                            outcome.failures.push(failure);
+                        }
+                    }
                 }
             }
         }
@@ -287,6 +322,14 @@ async fn run_once(
     outcome.report = report;
     outcome.actions = actions;
     Ok(outcome)
+}
+
+/// The MR a change's delivery opened, among the actions it added.
+fn opened_in(actions: &[Action]) -> Option<u64> {
+    actions.iter().find_map(|a| match a {
+        Action::Opened { number, .. } => Some(*number),
+        _ => None,
+    })
 }
 
 /// Re-plans at most this often to get past ignored update types.

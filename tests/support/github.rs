@@ -55,9 +55,22 @@ impl FakeGitHub {
     /// Starts the server on a free loopback port, on the current tokio
     /// runtime. `owner_repo` is `owner/name`; `bare_repo` a bare git repo.
     pub async fn start(owner_repo: &str, bare_repo: &Path) -> FakeGitHub {
+        Self::start_with(owner_repo, bare_repo, false).await
+    }
+
+    /// Like [`Self::start`], laid out as GitHub Enterprise Server: REST
+    /// (and the token mint) under `/api/v3`, GraphQL at `/api/graphql`
+    /// (docs.github.com/enterprise-server REST "Endpoint URLs"); nothing
+    /// at the root. [`Self::url`] is then `http://HOST/api/v3`.
+    pub async fn start_ghes(owner_repo: &str, bare_repo: &Path) -> FakeGitHub {
+        Self::start_with(owner_repo, bare_repo, true).await
+    }
+
+    async fn start_with(owner_repo: &str, bare_repo: &Path, ghes: bool) -> FakeGitHub {
         let (owner, name) = owner_repo.split_once('/').expect("owner/name");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let host = format!("http://{}", listener.local_addr().expect("local addr"));
+        let url = if ghes { format!("{host}/api/v3") } else { host };
         let world = World {
             owner: owner.to_string(),
             name: name.to_string(),
@@ -81,6 +94,14 @@ impl FakeGitHub {
             write_calls: 0,
             rate_used: 0,
             permissions: HashMap::new(),
+            collaborators: ["alice", "bob", world::HUMAN_LOGIN]
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            required_checks: true,
+            required_review: false,
+            ghes,
+            graphql_rate_limited: 0,
         };
         let state = Arc::new(Mutex::new(world));
         let data = web::Data::new(state.clone());
@@ -185,6 +206,50 @@ impl FakeGitHub {
         self.world()
             .permissions
             .insert(user.to_string(), role.to_string());
+    }
+
+    /// Branch protection on the base: whether the head's checks must pass
+    /// before merging (default) or not. Without it, GitHub refuses native
+    /// auto-merge ("clean status" / "unstable status") and its REST merge
+    /// succeeds while checks are still pending.
+    pub fn set_required_checks(&self, required: bool) {
+        self.world().required_checks = required;
+    }
+
+    /// Branch protection requires an approving review: merges answer 405.
+    pub fn set_required_review(&self, required: bool) {
+        self.world().required_review = required;
+    }
+
+    /// The next `count` GraphQL requests hit the GraphQL rate limit.
+    pub fn rate_limit_graphql_next(&self, count: usize) {
+        self.world().graphql_rate_limited = count;
+    }
+
+    /// An outsider opens a PR from their fork `fork_owner/<name>` whose
+    /// head branch is `branch`, with `body`. Returns its number.
+    pub fn open_fork_pr(&self, fork_owner: &str, branch: &str, title: &str, body: &str) -> u64 {
+        let mut w = self.world();
+        let number = w.next_number;
+        w.next_number += 1;
+        w.prs.push(FakePr {
+            number,
+            node_id: format!("PR_{number}"),
+            title: title.to_string(),
+            body: body.to_string(),
+            head: branch.to_string(),
+            base: "main".to_string(),
+            state: "open".to_string(),
+            merged_at: None,
+            head_sha: format!("{:040x}", 0xf0_4c00_u64 + number),
+            merge_commit_sha: None,
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            team_reviewers: Vec::new(),
+            auto_merge: None,
+            fork: Some(fork_owner.to_string()),
+        });
+        number
     }
 
     /// The repository setting "Allow auto-merge".

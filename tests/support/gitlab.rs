@@ -34,6 +34,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
+pub use self::model::MergeSemantics;
 use self::model::{CommitStatus, Fault, Model, User};
 
 /// The token the fake accepts (`PRIVATE-TOKEN` or `Authorization: Bearer`).
@@ -51,6 +52,8 @@ pub struct FakeMr {
     pub id: u64,
     pub iid: u64,
     pub project_id: u64,
+    /// [`PROJECT_ID`], or a fork's id for an MR from a fork.
+    pub source_project_id: u64,
     pub title: String,
     pub description: String,
     pub source_branch: String,
@@ -112,6 +115,9 @@ impl FakeGitLab {
             clock: 0,
             next_id: 100,
             access_levels: HashMap::new(),
+            semantics: MergeSemantics::ChecksPass,
+            creating: Vec::new(),
+            bot_can_merge: true,
         }));
         let data = web::Data::from(model.clone());
         let server = HttpServer::new(move || {
@@ -203,6 +209,61 @@ impl FakeGitLab {
             });
         }
         m.access_levels.insert(user.to_string(), level);
+    }
+
+    /// Which GitLab version's merge endpoint to model (17.11+ by default).
+    pub fn set_merge_semantics(&self, semantics: MergeSemantics) {
+        self.lock().semantics = semantics;
+    }
+
+    /// GitLab is creating a pipeline for `sha` (cleared once one exists).
+    pub fn set_pipeline_creating(&self, sha: &str) {
+        self.lock().creating.push(sha.to_string());
+    }
+
+    /// Whether the bot may merge (401 on merge when not).
+    pub fn set_bot_can_merge(&self, can: bool) {
+        self.lock().bot_can_merge = can;
+    }
+
+    /// Adds a merged-results pipeline for MR `iid`'s current head.
+    pub fn add_merged_results_pipeline(&self, iid: u64, status: &str) {
+        self.lock().add_merged_results_pipeline(iid, status);
+    }
+
+    /// An outsider opens an MR from their fork (project 9001) whose source
+    /// branch is `branch` (which may look like a bot branch) and whose
+    /// description is `description`. Returns its iid.
+    pub fn open_fork_mr(&self, branch: &str, title: &str, description: &str) -> u64 {
+        let mut m = self.lock();
+        let iid = m.mrs.iter().map(|mr| mr.iid).max().unwrap_or(0) + 1;
+        let now = m.now();
+        let id = m.id();
+        let web_url = format!("{}/{}/-/merge_requests/{iid}", m.url, m.project_path);
+        m.mrs.push(FakeMr {
+            id,
+            iid,
+            project_id: PROJECT_ID,
+            source_project_id: 9001,
+            title: title.to_string(),
+            description: description.to_string(),
+            source_branch: branch.to_string(),
+            target_branch: "main".to_string(),
+            state: "opened".to_string(),
+            created_at: now.clone(),
+            updated_at: now,
+            merged_at: None,
+            closed_at: None,
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            sha: format!("{:040x}", 0xf0_4c00_u64 + iid),
+            auto_merge: false,
+            squash: false,
+            remove_source_branch: false,
+            merge_commit_sha: None,
+            web_url,
+        });
+        iid
     }
 
     pub fn set_pipeline(&self, sha: &str, status: &str) {

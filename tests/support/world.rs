@@ -121,6 +121,16 @@ pub fn write_direct_config(dir: &Path, remote: &Path, extra: &str, direct: &str)
 impl World {
     /// acme/web has 1.4.2 in the registry; the repo deploys 1.4.2.
     pub async fn new(kind: Kind) -> World {
+        Self::build(kind, false).await
+    }
+
+    /// A GitHub world laid out as GitHub Enterprise Server (REST under
+    /// `/api/v3`, GraphQL at `/api/graphql`), the bot a GitHub App.
+    pub async fn new_ghes_app() -> World {
+        Self::build(Kind::GitHub, true).await
+    }
+
+    async fn build(kind: Kind, ghes_app: bool) -> World {
         let registry = TestRegistry::start();
         registry.push_tags("acme/web", &["1.4.2"]).await;
         let host = registry.host();
@@ -141,6 +151,11 @@ impl World {
         git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
 
         let (fake, forge, api, project, token) = match kind {
+            Kind::GitHub if ghes_app => {
+                let f = FakeGitHub::start_ghes("acme/env", &remote).await;
+                let (url, token) = (f.url(), f.token());
+                (Fake::GitHub(f), "github", url, "acme/env", token)
+            }
             Kind::GitHub => {
                 let f = FakeGitHub::start("acme/env", &remote).await;
                 let (url, token) = (f.url(), f.token());
@@ -152,8 +167,20 @@ impl World {
                 (Fake::GitLab(f), "gitlab", url, "group/env", token)
             }
         };
+        let auth = if ghes_app {
+            let key =
+                std::path::absolute("tests/data/github/app-private-key.pem").expect("key path");
+            format!(
+                "[repos.github_app]\napp_id = {}\ninstallation_id = {}\nprivate_key_file = \"{}\"\n",
+                FakeGitHub::APP_ID,
+                FakeGitHub::INSTALLATION_ID,
+                key.display()
+            )
+        } else {
+            format!("token = \"{token}\"\n")
+        };
         let toml = format!(
-            "data_dir = \"{data}\"\n[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"{forge}\"\napi_url = \"{api}\"\nproject = \"{project}\"\ntoken = \"{token}\"\n",
+            "data_dir = \"{data}\"\n[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"{forge}\"\napi_url = \"{api}\"\nproject = \"{project}\"\n{auth}",
             data = dir.path().join("data").display(),
             remote = remote.display(),
         );
@@ -419,6 +446,73 @@ impl World {
         match &self.fake {
             Fake::GitHub(f) => f.set_status(sha, if passed { "success" } else { "pending" }),
             Fake::GitLab(f) => f.set_pipeline(sha, if passed { "success" } else { "running" }),
+        }
+    }
+
+    pub fn github(&self) -> &FakeGitHub {
+        match &self.fake {
+            Fake::GitHub(f) => f,
+            Fake::GitLab(_) => panic!("a GitHub world"),
+        }
+    }
+
+    pub fn gitlab(&self) -> &FakeGitLab {
+        match &self.fake {
+            Fake::GitLab(f) => f,
+            Fake::GitHub(_) => panic!("a GitLab world"),
+        }
+    }
+
+    /// An outsider opens an MR from a fork whose branch is `branch`.
+    pub fn open_fork_mr(&self, branch: &str, title: &str, body: &str) -> u64 {
+        match &self.fake {
+            Fake::GitHub(f) => f.open_fork_pr("outsider", branch, title, body),
+            Fake::GitLab(f) => f.open_fork_mr(branch, title, body),
+        }
+    }
+
+    /// The platform refuses the bot's merges: GitHub's protection wants an
+    /// approving review (405), GitLab lets only maintainers merge (401).
+    pub fn forbid_merging(&self) {
+        match &self.fake {
+            Fake::GitHub(f) => f.set_required_review(true),
+            Fake::GitLab(f) => f.set_bot_can_merge(false),
+        }
+    }
+
+    /// Users review was requested from on MR `number`.
+    pub fn reviewers(&self, number: u64) -> Vec<String> {
+        match &self.fake {
+            Fake::GitHub(f) => f
+                .prs()
+                .into_iter()
+                .find(|p| p.number == number)
+                .map(|p| p.reviewers)
+                .unwrap_or_default(),
+            Fake::GitLab(f) => f
+                .mrs()
+                .into_iter()
+                .find(|m| m.iid == number)
+                .map(|m| m.reviewers)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The next update of MR `number`'s title or body fails with `status`.
+    pub fn fail_next_update(&self, number: u64, status: u16) {
+        match &self.fake {
+            Fake::GitHub(f) => f.fail_next(
+                "PATCH",
+                &format!("/repos/acme/env/pulls/{number}"),
+                status,
+                1,
+            ),
+            Fake::GitLab(f) => f.fail_next(
+                "PUT",
+                &format!("/projects/:id/merge_requests/{number}"),
+                status,
+                1,
+            ),
         }
     }
 

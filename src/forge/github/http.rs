@@ -53,7 +53,28 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, ForgeError> {
-        match tokio::time::timeout(self.timeout, self.send_inner(verb, path, body)).await {
+        match tokio::time::timeout(self.timeout, self.send_inner(verb, path, body, None)).await {
+            Ok(result) => result,
+            Err(_) => Err(ForgeError::Transport {
+                forge: FORGE,
+                message: format!("{verb:?} {path}: no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    /// Sends one request with `Authorization: Bearer <token>` set here,
+    /// for a client that has no auth of its own (the GraphQL endpoint,
+    /// whose base differs from the REST base on GHES: the token is minted
+    /// through the REST client, under `/api/v3`).
+    pub async fn send_as(
+        &self,
+        verb: Verb,
+        path: &str,
+        body: Option<&Value>,
+        token: &str,
+    ) -> Result<Reply, ForgeError> {
+        let exchange = self.send_inner(verb, path, body, Some(token));
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(ForgeError::Transport {
                 forge: FORGE,
@@ -67,15 +88,41 @@ impl Api {
         verb: Verb,
         path: &str,
         body: Option<&Value>,
+        token: Option<&str>,
     ) -> Result<Reply, ForgeError> {
         let crab = &self.crab;
-        let response = match verb {
-            Verb::Get => crab._get(path).await,
-            Verb::Post => crab._post(path, body).await,
-            Verb::Patch => crab._patch(path, body).await,
-            Verb::Put => crab._put(path, body).await,
-        }
-        .map_err(|e| map_error(&e, path))?;
+        let response =
+            match token {
+                None => match verb {
+                    Verb::Get => crab._get(path).await,
+                    Verb::Post => crab._post(path, body).await,
+                    Verb::Patch => crab._patch(path, body).await,
+                    Verb::Put => crab._put(path, body).await,
+                },
+                Some(token) => {
+                    let method = match verb {
+                        Verb::Get => http::Method::GET,
+                        Verb::Post => http::Method::POST,
+                        Verb::Patch => http::Method::PATCH,
+                        Verb::Put => http::Method::PUT,
+                    };
+                    let mut auth = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                        .map_err(|_| ForgeError::Protocol {
+                            forge: FORGE,
+                            message: "the token is not a valid header value".to_string(),
+                        })?;
+                    auth.set_sensitive(true);
+                    let builder = http::Request::builder()
+                        .method(method)
+                        .uri(path)
+                        .header(http::header::AUTHORIZATION, auth);
+                    match crab.build_request(builder, body) {
+                        Ok(request) => crab.execute(request).await,
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+            .map_err(|e| map_error(&e, path))?;
         let response = octocrab::map_github_error(response)
             .await
             .map_err(|e| map_error(&e, path))?;

@@ -121,8 +121,11 @@ pub(super) fn combine_checks(combined: &Value, runs: &[Value]) -> Checks {
 }
 
 /// The answer to `enablePullRequestAutoMerge`. GitHub answers 200 with
-/// `errors` when the repository does not allow auto-merge or the PR can be
-/// merged right away ("clean status"): then the caller merges itself.
+/// `errors` when the repository does not allow auto-merge, when the PR
+/// could be merged right away ("clean status"), or when only checks that
+/// are not required are pending or failing ("unstable status"): then the
+/// caller merges itself once the head's checks are green. A GraphQL rate
+/// limit is also a 200, with `type: RATE_LIMITED`: retried like a 429.
 pub(super) fn auto_merge_outcome(body: &Value) -> Result<AutoMerge, ForgeError> {
     let errors = body["errors"]
         .as_array()
@@ -136,11 +139,21 @@ pub(super) fn auto_merge_outcome(body: &Value) -> Result<AutoMerge, ForgeError> 
         .filter_map(|e| e["message"].as_str())
         .collect::<Vec<_>>()
         .join("; ");
+    if errors
+        .iter()
+        .any(|e| e["type"].as_str() == Some("RATE_LIMITED"))
+    {
+        return Err(ForgeError::RateLimited {
+            forge: FORGE,
+            retry_after: None,
+        });
+    }
     let lower = message.to_ascii_lowercase();
     let unavailable = lower.contains("auto merge is not allowed")
         || lower.contains("auto-merge is not allowed")
         || lower.contains("not enabled")
-        || lower.contains("clean status");
+        || lower.contains("clean status")
+        || lower.contains("unstable status");
     if unavailable {
         return Ok(AutoMerge::Unavailable(message));
     }

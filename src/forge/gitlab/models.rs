@@ -24,9 +24,38 @@ pub(super) struct ApiMr {
     pub merge_when_pipeline_succeeds: Option<bool>,
     #[serde(default)]
     pub auto_merge_enabled: Option<bool>,
+    /// The project the source branch lives in: another project's id for
+    /// an MR from a fork.
+    #[serde(default)]
+    pub source_project_id: Option<u64>,
+    /// The pipeline of the MR's current head (a branch pipeline, or a
+    /// merged-results pipeline on `refs/merge-requests/:iid/merge`).
+    /// Only single-MR answers carry it, not lists.
+    #[serde(default)]
+    pub head_pipeline: Option<ApiPipeline>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ApiPipeline {
+    #[serde(default)]
+    pub sha: String,
+    #[serde(default, rename = "ref")]
+    pub git_ref: String,
+    pub status: String,
 }
 
 impl ApiMr {
+    /// The head pipeline, if it is the pipeline of `head`: a branch
+    /// pipeline of that commit, or the MR's merged-results pipeline (which
+    /// runs on a merge commit GitLab made of that head) while the MR's
+    /// head is still `head`.
+    pub fn pipeline_of(&self, head: &str) -> Option<&ApiPipeline> {
+        let p = self.head_pipeline.as_ref()?;
+        let merged_results = p.git_ref == format!("refs/merge-requests/{}/merge", self.iid);
+        let current = self.sha.as_deref() == Some(head);
+        (current && (p.sha == head || merged_results)).then_some(p)
+    }
+
     pub fn auto_merge(&self) -> bool {
         self.merge_when_pipeline_succeeds.unwrap_or(false)
             || self.auto_merge_enabled.unwrap_or(false)
@@ -83,7 +112,9 @@ pub(super) struct ApiStatus {
 }
 
 /// One pipeline's state in the bot's terms. `skipped` counts as a failure:
-/// nothing ran, so nothing vouches for the commit.
+/// nothing ran, so nothing vouches for the commit. Everything else
+/// (`created`, `waiting_for_resource`, `preparing`, `pending`, `running`,
+/// `scheduled`, `manual`) is still to finish.
 pub(super) fn pipeline_checks(status: &str) -> Checks {
     match status {
         "success" => Checks::Success,

@@ -50,11 +50,31 @@ fn validation(errors: Value) -> Answer {
 /// token, then routes.
 pub async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
     let method = req.method().as_str().to_string();
-    let path = req.path().to_string();
+    let full = req.path().to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let ghes = state.lock().expect("fake state").ghes;
+    // GHES serves REST (token mint included) under /api/v3 and GraphQL at
+    // /api/graphql, nothing at the root; github.com the other way round
+    // (docs.github.com/enterprise-server REST "Endpoint URLs").
+    let path = if ghes {
+        match full.as_str() {
+            "/api/graphql" => Some("/graphql".to_string()),
+            p => p
+                .strip_prefix("/api/v3/")
+                .filter(|rest| *rest != "graphql")
+                .map(|rest| format!("/{rest}")),
+        }
+    } else {
+        Some(full.clone()).filter(|p| !p.starts_with("/api/"))
+    };
+    let Some(path) = path else {
+        let mut w = state.lock().expect("fake state");
+        w.requests.push((method, full.clone()));
+        return respond(&mut w, &full, error(404, "Not Found"));
+    };
     let delay = {
         let mut w = state.lock().expect("fake state");
-        w.requests.push((method.clone(), path.clone()));
+        w.requests.push((method.clone(), full.clone()));
         if is_write(&method, &path, &body) {
             w.write_calls += 1;
         }
@@ -374,8 +394,11 @@ fn list_pulls(w: &mut World, query: &HashMap<String, String>, path: &str) -> Ans
         .iter()
         .filter(|p| state == "all" || p.state == state)
         .filter(|p| match &head {
+            // `head=user:ref-name`: the head's owner (a fork's) and branch
+            // (docs.github.com/rest/pulls/pulls#list-pull-requests).
             Some((owner, branch)) => {
-                owner.eq_ignore_ascii_case(&w.owner) && (branch.is_empty() || *branch == p.head)
+                owner.eq_ignore_ascii_case(p.fork.as_deref().unwrap_or(&w.owner))
+                    && (branch.is_empty() || *branch == p.head)
             }
             None => true,
         })
@@ -471,6 +494,7 @@ fn create_pull(w: &mut World, body: &Value) -> Answer {
         reviewers: Vec::new(),
         team_reviewers: Vec::new(),
         auto_merge: None,
+        fork: None,
     };
     let j = pr_json(w, &pr);
     w.prs.push(pr);
@@ -513,10 +537,21 @@ fn update_pull(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
     answer(200, pr_json(w, &pr))
 }
 
+/// docs.github.com/rest/pulls/pulls#merge-a-pull-request: 405 "if merge
+/// cannot be performed" (protection unmet), 409 "if sha was provided and
+/// pull request head did not match". Without protection, pending checks
+/// do not stop it.
 fn merge_pull(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
     let Some(number) = number else {
         return error(404, "Not Found");
     };
+    w.refresh();
+    if let Some(pr) = w.prs.iter().find(|p| p.number == number)
+        && pr.state == "open"
+        && let Some(why) = w.protection_blocks(pr)
+    {
+        return error(405, &why);
+    }
     match w.squash_merge(number, body["sha"].as_str()) {
         Ok(sha) => answer(
             200,
@@ -526,6 +561,8 @@ fn merge_pull(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
     }
 }
 
+/// docs.github.com/rest/pulls/review-requests: "422 Unprocessable Entity if
+/// user is not a collaborator", and the author cannot review their own PR.
 fn request_reviewers(w: &mut World, number: Option<u64>, body: &Value) -> Answer {
     let strings = |k: &str| -> Vec<String> {
         body[k]
@@ -539,6 +576,19 @@ fn request_reviewers(w: &mut World, number: Option<u64>, body: &Value) -> Answer
     if users.iter().any(|u| u == BOT_LOGIN) {
         return validation(
             json!([{"resource": "PullRequest", "code": "custom", "message": "Review cannot be requested from pull request author."}]),
+        );
+    }
+    if users
+        .iter()
+        .any(|u| !w.collaborators.contains(u) && !w.permissions.contains_key(u))
+    {
+        let message = format!(
+            "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {}/{} repository.",
+            w.owner, w.name
+        );
+        return answer(
+            422,
+            json!({ "message": message, "documentation_url": DOCS }),
         );
     }
     let Some(pr) = number.and_then(|n| w.pr_mut(n)) else {
@@ -624,6 +674,19 @@ fn combined_status(w: &World, sha: &str) -> Answer {
 }
 
 fn graphql(w: &mut World, body: &Value) -> Answer {
+    // docs.github.com/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api:
+    // past the primary limit "the response status will still be 200",
+    // with an error and `x-ratelimit-remaining: 0`.
+    if w.graphql_rate_limited > 0 {
+        w.graphql_rate_limited -= 1;
+        let mut a = answer(
+            200,
+            json!({ "errors": [{ "type": "RATE_LIMITED", "message": format!("API rate limit exceeded for installation ID {}.", w.installation_id) }] }),
+        );
+        a.headers
+            .push(("x-ratelimit-remaining".to_string(), "0".to_string()));
+        return a;
+    }
     let query = body["query"].as_str().unwrap_or_default();
     if !query.contains("enablePullRequestAutoMerge") {
         return answer(
@@ -665,10 +728,29 @@ fn graphql(w: &mut World, body: &Value) -> Answer {
     if pr.state != "open" {
         return fail("UNPROCESSABLE", "Pull request Pull request is closed");
     }
-    if w.check_state(&pr.head_sha) == "success" {
+    // EnablePullRequestAutoMergeInput.expectedHeadOid (octokit/graphql-schema):
+    // "The expected head OID of the pull request". The message is the fake's.
+    let expected = body["variables"]["head"].as_str();
+    if expected.is_some_and(|oid| oid != pr.head_sha) {
         return fail(
             "UNPROCESSABLE",
-            "Pull request Pull request is in clean status",
+            "Pull request head is not the expected head OID",
+        );
+    }
+    // Auto-merge needs unmet requirements (peter-evans/enable-pull-request-automerge
+    // README "Conditions"): a PR that may merge now is "clean", or
+    // "unstable" when only checks that are not required are pending or
+    // failing (MergeStateStatus UNSTABLE).
+    let state = w.check_state(&pr.head_sha);
+    if w.protection_blocks(&pr).is_none() {
+        let status = if matches!(state, "success" | "none") {
+            "clean"
+        } else {
+            "unstable"
+        };
+        return fail(
+            "UNPROCESSABLE",
+            &format!("Pull request Pull request is in {status} status"),
         );
     }
     if let Some(p) = w.pr_mut(pr.number) {
@@ -798,12 +880,16 @@ fn issue_json(w: &World, i: &FakeIssue) -> Value {
 
 pub fn pr_json(w: &World, p: &FakePr) -> Value {
     let base_sha = w.branch_sha(&p.base).unwrap_or_default();
-    let side = |r: &str, sha: &str| {
+    let side = |owner: &str, r: &str, sha: &str| {
+        let mut repo = repo_json(w);
+        repo["full_name"] = json!(format!("{owner}/{}", w.name));
+        repo["fork"] = json!(owner != w.owner);
         json!({
-            "label": format!("{}:{r}", w.owner), "ref": r, "sha": sha,
-            "user": user_json(&w.base_url, &w.owner), "repo": repo_json(w),
+            "label": format!("{owner}:{r}"), "ref": r, "sha": sha,
+            "user": user_json(&w.base_url, owner), "repo": repo,
         })
     };
+    let head_owner = p.fork.as_deref().unwrap_or(&w.owner);
     let auto_merge = p.auto_merge.as_ref().map(|a| {
         json!({
             "enabled_by": user_json(&w.base_url, &a.enabled_by), "merge_method": a.merge_method,
@@ -817,7 +903,7 @@ pub fn pr_json(w: &World, p: &FakePr) -> Value {
         "html_url": format!("{}/{}/{}/pull/{}", w.base_url, w.owner, w.name, p.number),
         "user": user_json(&w.base_url, BOT_LOGIN),
         "labels": p.labels.iter().map(|l| label_json(w, l)).collect::<Vec<_>>(),
-        "head": side(&p.head, &p.head_sha), "base": side(&p.base, &base_sha),
+        "head": side(head_owner, &p.head, &p.head_sha), "base": side(&w.owner, &p.base, &base_sha),
         "merged_at": p.merged_at, "merged": p.merged_at.is_some(), "merge_commit_sha": p.merge_commit_sha,
         "auto_merge": auto_merge, "draft": false,
         "requested_reviewers": p.reviewers.iter().map(|u| user_json(&w.base_url, u)).collect::<Vec<_>>(),

@@ -28,6 +28,9 @@ pub struct FakePr {
     pub reviewers: Vec<String>,
     pub team_reviewers: Vec<String>,
     pub auto_merge: Option<FakeAutoMerge>,
+    /// The owner of the fork the head branch lives in; `None`: this
+    /// repository.
+    pub fork: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +95,18 @@ pub struct World {
     /// login → `admin`, `maintain`, `write`, `triage`, `read` or `none`;
     /// logins not listed are unknown (404).
     pub permissions: HashMap<String, String>,
+    /// Logins review may be requested from (collaborators).
+    pub collaborators: HashSet<String>,
+    /// The base branch's protection requires the head's checks to pass
+    /// (and so blocks merging until they do).
+    pub required_checks: bool,
+    /// The base branch's protection requires an approving review (none is
+    /// ever given in the fake).
+    pub required_review: bool,
+    /// GHES layout: REST under `/api/v3`, GraphQL at `/api/graphql`.
+    pub ghes: bool,
+    /// GraphQL requests left that answer RATE_LIMITED.
+    pub graphql_rate_limited: usize,
 }
 
 pub fn now_secs() -> u64 {
@@ -158,11 +173,12 @@ impl World {
 
     /// Refreshes the head sha of open PRs from the bare repo.
     pub fn refresh(&mut self) {
+        // A fork's branch lives in the fork, not in this repository.
         let shas: Vec<Option<String>> = self
             .prs
             .iter()
             .map(|pr| {
-                (pr.state == "open")
+                (pr.state == "open" && pr.fork.is_none())
                     .then(|| self.branch_sha(&pr.head))
                     .flatten()
             })
@@ -213,6 +229,20 @@ impl World {
         } else {
             "success"
         }
+    }
+
+    /// Why branch protection blocks merging PR `pr` now, if it does: the
+    /// message of GitHub's 405 (docs.github.com/rest/pulls/pulls#merge-a-pull-request:
+    /// "405 Method Not Allowed if merge cannot be performed").
+    pub fn protection_blocks(&self, pr: &FakePr) -> Option<String> {
+        if self.required_review {
+            return Some(
+                "At least 1 approving review is required by reviewers with write access."
+                    .to_string(),
+            );
+        }
+        (self.required_checks && self.check_state(&pr.head_sha) != "success")
+            .then(|| "Required status check \"ci/fake\" is expected.".to_string())
     }
 
     /// Squash-merges PR `number` into its base in the bare repo. `Err`
@@ -270,8 +300,8 @@ impl World {
         Ok(commit)
     }
 
-    /// Merges every open auto-merge PR whose head's checks all passed, as
-    /// GitHub does.
+    /// Merges every open auto-merge PR whose head's checks all passed and
+    /// that protection no longer blocks, as GitHub does.
     pub fn run_auto_merge(&mut self) {
         self.refresh();
         let ready: Vec<u64> = self
@@ -279,6 +309,7 @@ impl World {
             .iter()
             .filter(|p| p.state == "open" && p.auto_merge.is_some())
             .filter(|p| self.check_state(&p.head_sha) == "success")
+            .filter(|p| self.protection_blocks(p).is_none())
             .map(|p| p.number)
             .collect();
         for number in ready {

@@ -44,7 +44,7 @@ impl Model {
             "created_at": mr.created_at, "updated_at": mr.updated_at,
             "merged_at": mr.merged_at, "closed_at": mr.closed_at,
             "target_branch": mr.target_branch, "source_branch": mr.source_branch,
-            "source_project_id": mr.project_id, "target_project_id": mr.project_id,
+            "source_project_id": mr.source_project_id, "target_project_id": mr.project_id,
             "author": self.user_json(1), "assignees": [], "reviewers": reviewers,
             "labels": mr.labels, "draft": false, "work_in_progress": false,
             "merge_when_pipeline_succeeds": mr.auto_merge,
@@ -55,6 +55,19 @@ impl Model {
             "references": { "short": format!("!{}", mr.iid) },
             "web_url": mr.web_url,
         })
+    }
+
+    /// A single-MR answer (GET, create, update, merge): the list shape
+    /// plus `head_pipeline`, which only `Entities::MergeRequest` exposes,
+    /// not the lists' `MergeRequestBasic` (doc/api/merge_requests.md "Get
+    /// single MR": "Pipeline running on the branch HEAD").
+    pub(super) fn mr_detail_json(&self, mr: &FakeMr) -> Value {
+        let mut j = self.mr_json(mr);
+        j["head_pipeline"] = self
+            .head_pipeline(mr)
+            .map_or(Value::Null, |p| self.pipeline_json(p));
+        j["pipeline"] = j["head_pipeline"].clone();
+        j
     }
 
     pub(super) fn pipeline_json(&self, p: &Pipeline) -> Value {

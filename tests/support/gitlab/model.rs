@@ -38,6 +38,30 @@ pub(super) struct Pipeline {
     pub(super) git_ref: String,
     pub(super) status: String,
     pub(super) created_at: String,
+    /// A merged-results pipeline's MR head: it runs on a merge commit
+    /// (`sha`) that is in neither branch.
+    pub(super) source_sha: Option<String>,
+}
+
+/// How `PUT …/merge` with `auto_merge` / `merge_when_pipeline_succeeds`
+/// behaves, by GitLab version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeSemantics {
+    /// Up to 17.10: the merge-when-pipeline-succeeds strategy, available
+    /// only while the head pipeline is active; otherwise 405. Conflicts
+    /// answer 406 (before the 406→422 change of gitlab-org/gitlab!90976).
+    /// Source: lib/api/merge_requests.rb `automatically_mergeable?` and
+    /// app/services/auto_merge/merge_when_pipeline_succeeds_service.rb
+    /// `available_for?` (`diff_head_pipeline&.active?`).
+    PipelineSucceeds,
+    /// 17.11+: `execute_merge` with merge-when-checks-pass. No head
+    /// pipeline and none being created, or a head pipeline that already
+    /// succeeded: merged at once. A running pipeline: auto-merge set. A
+    /// pipeline being created or a failed one: 405. Conflicts: 422
+    /// "Branch cannot be merged". Source: lib/api/merge_requests.rb
+    /// `execute_merge`/`pipeline_allows_merge?`, doc/api/merge_requests.md
+    /// "Merge a merge request".
+    ChecksPass,
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +138,13 @@ pub(super) struct Model {
     /// username → project access level (10 guest … 30 developer … 50
     /// owner); users not listed are not members (404).
     pub(super) access_levels: HashMap<String, u64>,
+    pub(super) semantics: MergeSemantics,
+    /// Head SHAs whose pipeline GitLab is still creating (after a push,
+    /// before the pipeline exists).
+    pub(super) creating: Vec<String>,
+    /// Whether the bot's user may merge (a protected target branch that
+    /// only maintainers may merge into answers 401).
+    pub(super) bot_can_merge: bool,
 }
 
 impl Model {
@@ -131,7 +162,12 @@ impl Model {
 
     pub(super) fn refresh_shas(&mut self) {
         let bare = self.bare.clone();
-        for mr in self.mrs.iter_mut().filter(|mr| mr.state == "opened") {
+        // A fork's branch lives in the fork, not in this repository.
+        for mr in self
+            .mrs
+            .iter_mut()
+            .filter(|mr| mr.state == "opened" && mr.source_project_id == super::PROJECT_ID)
+        {
             if let Some(sha) = branch_sha(&bare, &mr.source_branch) {
                 mr.sha = sha;
             }
@@ -171,8 +207,14 @@ impl Model {
                 &format!("SHA does not match HEAD of source branch: {}", mr.sha),
             ));
         }
+        // Conflicts: 406 before gitlab-org/gitlab!90976, 422 since
+        // (doc/api/merge_requests.md "Merge a merge request").
+        let conflict = match self.semantics {
+            MergeSemantics::PipelineSucceeds => 406,
+            MergeSemantics::ChecksPass => 422,
+        };
         let merged = squash_merge(&self.bare, &mr.target_branch, &mr.source_branch, &mr.title)
-            .map_err(|_| Reply::message(406, "Branch cannot be merged"))?;
+            .map_err(|_| Reply::message(conflict, "Branch cannot be merged"))?;
         if mr.remove_source_branch {
             let _ = git(
                 &self.bare,
@@ -201,6 +243,44 @@ impl Model {
             .max_by_key(|p| p.id)
     }
 
+    /// The MR's `head_pipeline`: the newest pipeline of its head SHA, a
+    /// branch pipeline or a merged-results one whose source is the head
+    /// (MergeRequest#diff_head_pipeline, `for_sha_or_source_sha`).
+    pub(super) fn head_pipeline(&self, mr: &FakeMr) -> Option<&Pipeline> {
+        self.pipelines
+            .iter()
+            .filter(|p| p.sha == mr.sha || p.source_sha.as_deref() == Some(mr.sha.as_str()))
+            .max_by_key(|p| p.id)
+    }
+
+    /// Adds a merged-results pipeline of MR `iid` (on
+    /// `refs/merge-requests/:iid/merge`, with a merge commit's SHA that
+    /// no branch has) for its current head.
+    pub(super) fn add_merged_results_pipeline(&mut self, iid: u64, status: &str) {
+        self.refresh_shas();
+        let Some(head) = self
+            .mrs
+            .iter()
+            .find(|m| m.iid == iid)
+            .map(|m| m.sha.clone())
+        else {
+            panic!("no MR !{iid}");
+        };
+        let id = self.id();
+        let pipeline = Pipeline {
+            id,
+            sha: format!("{:040x}", 0xfeed_0000_u64 + id),
+            git_ref: format!("refs/merge-requests/{iid}/merge"),
+            status: status.to_string(),
+            created_at: self.now(),
+            source_sha: Some(head.clone()),
+        };
+        self.pipelines.push(pipeline);
+        if status == "success" {
+            self.auto_merge_ready(&head);
+        }
+    }
+
     pub(super) fn set_pipeline(&mut self, sha: &str, status: &str) {
         self.refresh_shas();
         let latest = self
@@ -227,13 +307,20 @@ impl Model {
                     git_ref,
                     status: status.to_string(),
                     created_at: self.now(),
+                    source_sha: None,
                 };
                 self.pipelines.push(pipeline);
             }
         }
-        if status != "success" {
-            return;
+        self.creating.retain(|s| s != sha);
+        if status == "success" {
+            self.auto_merge_ready(sha);
         }
+    }
+
+    /// Merges open auto-merge MRs whose head is `sha`, as GitLab does once
+    /// the head pipeline succeeds.
+    fn auto_merge_ready(&mut self, sha: &str) {
         let waiting: Vec<u64> = self
             .mrs
             .iter()

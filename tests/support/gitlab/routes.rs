@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::git::branch_sha;
 use super::http::{flag, list, percent_decode, text};
-use super::model::{Answer, Issue, Model, Note, Pipeline, Reply};
+use super::model::{Answer, Issue, MergeSemantics, Model, Note, Pipeline, Reply};
 use super::{FakeMr, PROJECT_ID};
 
 impl Model {
@@ -69,7 +69,7 @@ impl Model {
             ("GET", ["merge_requests", n]) => {
                 let n = iid(n)?;
                 self.refresh_shas();
-                Ok(Reply::json(200, self.mr_json(self.mr(n)?)))
+                Ok(Reply::json(200, self.mr_detail_json(self.mr(n)?)))
             }
             ("PUT", ["merge_requests", n]) => self.update_mr(iid(n)?, input),
             ("GET", ["members", "all", uid]) => {
@@ -223,8 +223,13 @@ impl Model {
                 json!({ "message": [format!("Target branch \"{target}\" does not exist")] }),
             ));
         }
+        // One open MR per source branch *of a project*: a fork's MR of a
+        // branch with the same name does not count.
         if let Some(dup) = self.mrs.iter().find(|mr| {
-            mr.state == "opened" && mr.source_branch == source && mr.target_branch == target
+            mr.state == "opened"
+                && mr.source_project_id == PROJECT_ID
+                && mr.source_branch == source
+                && mr.target_branch == target
         }) {
             return Err(Reply::json(
                 409,
@@ -246,6 +251,7 @@ impl Model {
             id: self.id(),
             iid,
             project_id: PROJECT_ID,
+            source_project_id: PROJECT_ID,
             title: text(input, "title").unwrap_or_default(),
             description: text(input, "description").unwrap_or_default(),
             source_branch: source,
@@ -264,7 +270,7 @@ impl Model {
             merge_commit_sha: None,
             web_url: format!("{}/{}/-/merge_requests/{iid}", self.url, self.project_path),
         };
-        let json = self.mr_json(&mr);
+        let json = self.mr_detail_json(&mr);
         self.mrs.push(mr);
         if !reviewers.is_empty() {
             let names: Vec<String> = reviewers.iter().map(|r| format!("@{r}")).collect();
@@ -313,17 +319,25 @@ impl Model {
             self.system_note(iid, body, 1);
         }
         self.refresh_shas();
-        Ok(Reply::json(200, self.mr_json(self.mr(iid)?)))
+        Ok(Reply::json(200, self.mr_detail_json(self.mr(iid)?)))
     }
 
-    /// `PUT …/merge`: immediate merge, or auto-merge (`auto_merge` /
-    /// `merge_when_pipeline_succeeds`) which needs a pipeline on the head.
+    /// `PUT …/merge`: an immediate merge, or auto-merge (`auto_merge` /
+    /// `merge_when_pipeline_succeeds`) as the configured GitLab version
+    /// decides ([`MergeSemantics`]).
     pub(super) fn merge_endpoint(&mut self, iid: u64, input: &Value) -> Answer {
         self.refresh_shas();
         let mr = self.mr(iid)?.clone();
+        // 401 "This user does not have permission to accept this merge
+        // request" (doc/api/merge_requests.md "Merge a merge request").
+        if !self.bot_can_merge {
+            return Err(Reply::message(401, "401 Unauthorized"));
+        }
+        // 405 "The merge request cannot merge" (same section).
         if mr.state != "opened" {
             return Err(Reply::message(405, "405 Method Not Allowed"));
         }
+        // 409 "SHA does not match HEAD of source branch" (same section).
         if let Some(sha) = text(input, "sha")
             && sha != mr.sha
         {
@@ -334,30 +348,56 @@ impl Model {
         }
         let auto = flag(input, "auto_merge") || flag(input, "merge_when_pipeline_succeeds");
         if auto {
-            let latest = self.latest_pipeline(&mr.sha).map(|p| p.status.clone());
-            match latest.as_deref() {
-                None | Some("failed" | "canceled" | "skipped") => {
-                    return Err(Reply::message(405, "405 Method Not Allowed"));
-                }
-                Some("success") => {}
-                Some(_) => {
-                    let now = self.now();
-                    if let Some(m) = self.mrs.iter_mut().find(|m| m.iid == iid) {
-                        m.auto_merge = true;
-                        m.squash = flag(input, "squash") || m.squash;
-                        m.updated_at = now;
+            let pipeline = self.head_pipeline(&mr).map(|p| p.status.clone());
+            let creating = self.creating.contains(&mr.sha);
+            let active = pipeline.as_deref().is_some_and(|s| {
+                matches!(
+                    s,
+                    "created" | "waiting_for_resource" | "preparing" | "pending" | "running"
+                )
+            });
+            let set_auto = match self.semantics {
+                // merge_when_pipeline_succeeds_service.rb: available only
+                // with an active head pipeline; else `not_allowed!`.
+                MergeSemantics::PipelineSucceeds => {
+                    if !active {
+                        return Err(Reply::message(405, "405 Method Not Allowed"));
                     }
-                    let body = format!(
-                        "enabled an automatic merge when all merge checks for {} pass",
-                        mr.sha
-                    );
-                    self.system_note(iid, &body, 1);
-                    return Ok(Reply::json(200, self.mr_json(self.mr(iid)?)));
+                    true
                 }
+                // merge_requests.rb `execute_merge`: a strategy when checks
+                // are in progress; else merge at once when
+                // `(!pipeline_creating? && !diff_head_pipeline) ||
+                // diff_head_pipeline_success?`; else `not_allowed!`.
+                MergeSemantics::ChecksPass => {
+                    if active {
+                        true
+                    } else if (!creating && pipeline.is_none())
+                        || pipeline.as_deref() == Some("success")
+                    {
+                        false
+                    } else {
+                        return Err(Reply::message(405, "405 Method Not Allowed"));
+                    }
+                }
+            };
+            if set_auto {
+                let now = self.now();
+                if let Some(m) = self.mrs.iter_mut().find(|m| m.iid == iid) {
+                    m.auto_merge = true;
+                    m.squash = flag(input, "squash") || m.squash;
+                    m.updated_at = now;
+                }
+                let body = format!(
+                    "enabled an automatic merge when all merge checks for {} pass",
+                    mr.sha
+                );
+                self.system_note(iid, &body, 1);
+                return Ok(Reply::json(200, self.mr_detail_json(self.mr(iid)?)));
             }
         }
         self.merge(iid, Some(&mr.sha), 1)?;
-        Ok(Reply::json(200, self.mr_json(self.mr(iid)?)))
+        Ok(Reply::json(200, self.mr_detail_json(self.mr(iid)?)))
     }
 
     pub(super) fn new_note(&mut self, input: &Value) -> Result<Note, Reply> {
