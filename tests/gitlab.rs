@@ -226,6 +226,7 @@ async fn a_second_mr_for_the_branch_is_rejected_with_gitlabs_message() {
     }
 }
 
+/// GitLab serves at most 100 per page: 150 open MRs take two pages.
 #[tokio::test]
 async fn open_mrs_reads_every_page_and_filters_by_prefix() {
     let w = World::new().await;
@@ -238,7 +239,7 @@ async fn open_mrs_reads_every_page_and_filters_by_prefix() {
     }
     w.open("imagebump/web").await;
     w.fake.close_as_human(1);
-    w.fake.set_max_per_page(2);
+    w.fake.seed_open_mrs("other/seed-", 146);
     let mut branches: Vec<String> = w
         .gitlab
         .open_mrs("imagebump/")
@@ -258,7 +259,7 @@ async fn open_mrs_reads_every_page_and_filters_by_prefix() {
     assert_eq!(
         pages,
         2,
-        "4 open MRs at 2 per page: {:?}",
+        "150 open MRs at 100 per page: {:?}",
         w.fake.requests()
     );
 }

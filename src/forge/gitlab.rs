@@ -1,11 +1,12 @@
 //! [`Forge`] for GitLab (gitlab.com or self-hosted), on the REST v4 API.
 //!
-//! One [`GitLab`] serves one project (`group/sub/name`, sent URL-encoded as
-//! `:id`). It talks to GitLab with `reqwest` directly rather than through
-//! the `gitlab` crate: the bot needs the status, headers and body of every
+//! One [`GitLab`] serves one project (`group/sub/name`, looked up once; its
+//! numeric id is `:id` afterwards). Requests are the `gitlab` crate's typed
+//! endpoints, sent by our own client ([`http::Api`], which implements the
+//! crate's `AsyncClient`): it keeps the status, headers and body of every
 //! failure (`Retry-After`, `message` in three shapes), a request timeout,
-//! and instances under a relative URL root (`https://host/gitlab`), none of
-//! which the crate's `AsyncGitlab` exposes.
+//! and instances under a relative URL root (`https://host/gitlab`). The one
+//! parameter the crate lacks (`auto_merge`) is [`endpoints::AutoMerge`].
 //!
 //! Nothing here retries: callers wrap calls in [`crate::forge::retry`].
 //!
@@ -20,15 +21,28 @@
 //! pipeline. 405/406/409/422 on merge (not mergeable, conflicts, head
 //! moved) and 401 (the bot may not merge here) are refusals, not errors.
 
+mod endpoints;
 mod http;
 mod models;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use reqwest::{Method, Url};
-use serde_json::json;
+use reqwest::Url;
 
-use self::http::{Api, FORGE, Token, encode_segment};
+use gitlab::api::common::SortOrder;
+use gitlab::api::projects::issues::{CreateIssue, IssueSearchScope, IssueState, Issues};
+use gitlab::api::projects::members::AllProjectMember;
+use gitlab::api::projects::merge_requests::notes::{
+    CreateMergeRequestNote, MergeRequestNotes, NoteOrderBy,
+};
+use gitlab::api::projects::merge_requests::{
+    CreateMergeRequest, EditMergeRequest, MergeMergeRequest, MergeRequestOrderBy,
+    MergeRequestState, MergeRequestStateEvent, MergeRequests,
+};
+use gitlab::api::projects::repository::commits::CommitStatuses;
+use gitlab::api::users::{CurrentUser, Users};
+
+use self::http::{Api, FORGE, Token};
 use self::models::{
     ApiIssue, ApiMr, ApiNote, ApiStatus, ApiUser, combined_checks, pipeline_checks,
 };
@@ -42,11 +56,17 @@ pub use self::http::REQUEST_TIMEOUT;
 #[derive(Clone, Debug)]
 pub struct GitLab {
     api: Api,
-    /// `/projects/<url-encoded path>`.
-    project: String,
-    /// The project's numeric id: MRs whose `source_project_id` differs
-    /// come from forks and are never the bot's.
+    /// The project's numeric id (`:id`): MRs whose `source_project_id`
+    /// differs come from forks and are never the bot's.
     project_id: u64,
+}
+
+/// A builder's error: only a missing required field, which is ours.
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, ForgeError> {
+    r.map_err(|e| ForgeError::Protocol {
+        forge: FORGE,
+        message: format!("building a request: {e}"),
+    })
 }
 
 impl GitLab {
@@ -59,31 +79,28 @@ impl GitLab {
         let project = project.trim().trim_matches('/');
         anyhow::ensure!(!project.is_empty(), "GitLab project path is empty");
         let api = Api::new(base, Token::new(token))?;
-        let path = format!("/projects/{}", encode_segment(project));
-        let user: ApiUser = api.get("/user", &[]).await.map_err(|e| {
-            anyhow::Error::new(e).context(format!("checking the GitLab token at {base_url}"))
-        })?;
-        let found: serde_json::Value = api.get(&path, &[]).await.map_err(|e| {
+        let user: ApiUser = api
+            .call(CurrentUser::builder().build()?)
+            .await
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("checking the GitLab token at {base_url}"))
+            })?;
+        let endpoint = gitlab::api::projects::Project::builder()
+            .project(project)
+            .build()?;
+        let found: serde_json::Value = api.call(endpoint).await.map_err(|e| {
             anyhow::Error::new(e).context(format!("opening GitLab project {project}"))
         })?;
         let project_id = found["id"]
             .as_u64()
             .with_context(|| format!("GitLab project {project} has no numeric id"))?;
         tracing::debug!(user = %user.username, project, "connected to GitLab");
-        Ok(GitLab {
-            api,
-            project: path,
-            project_id,
-        })
+        Ok(GitLab { api, project_id })
     }
 
     /// The token, for `git` over HTTPS as `oauth2:<token>`.
     pub fn git_token(&self) -> &str {
         self.api.token().expose()
-    }
-
-    fn mr_path(&self, iid: u64) -> String {
-        format!("{}/merge_requests/{iid}", self.project)
     }
 
     /// User ids of `usernames`, and a problem line for each unknown name.
@@ -95,10 +112,7 @@ impl GitLab {
         let mut problems = Vec::new();
         for name in usernames {
             let name = name.trim_start_matches('@');
-            let users: Vec<ApiUser> = self
-                .api
-                .get("/users", &[("username", name.to_string())])
-                .await?;
+            let users: Vec<ApiUser> = self.users(name).await?;
             match users
                 .into_iter()
                 .find(|u| u.username.eq_ignore_ascii_case(name))
@@ -114,18 +128,35 @@ impl GitLab {
 
     /// The MR as a single-MR answer (with `head_pipeline`).
     async fn mr_detail(&self, iid: u64) -> Result<ApiMr, ForgeError> {
-        self.api.get(&self.mr_path(iid), &[]).await
+        let endpoint = gitlab::api::projects::merge_requests::MergeRequest::builder()
+            .project(self.project_id)
+            .merge_request(iid)
+            .build();
+        self.api.call(built(endpoint)?).await
+    }
+
+    /// Users named `username` (GitLab matches it exactly, case aside).
+    async fn users(&self, username: &str) -> Result<Vec<ApiUser>, ForgeError> {
+        let endpoint = Users::builder().username(username).build();
+        self.api.all(built(endpoint)?).await
+    }
+
+    /// Replaces what `edit` sets on MR `iid`.
+    async fn edit_mr<'a>(
+        &self,
+        iid: u64,
+        edit: impl FnOnce(&mut gitlab::api::projects::merge_requests::EditMergeRequestBuilder<'a>),
+    ) -> Result<(), ForgeError> {
+        let mut builder = EditMergeRequest::builder();
+        builder.project(self.project_id).merge_request(iid);
+        edit(&mut builder);
+        let _: ApiMr = self.api.call(built(builder.build())?).await?;
+        Ok(())
     }
 
     /// MRs of this project's own branches, not of forks.
     fn own(&self, mr: &ApiMr) -> bool {
         mr.source_project_id == Some(self.project_id)
-    }
-
-    async fn list_mrs(&self, query: &[(&str, String)]) -> Result<Vec<ApiMr>, ForgeError> {
-        self.api
-            .get_all(&format!("{}/merge_requests", self.project), query)
-            .await
     }
 }
 
@@ -197,7 +228,11 @@ impl Forge for GitLab {
     }
 
     async fn open_mrs(&self, branch_prefix: &str) -> Result<Vec<MergeRequest>, ForgeError> {
-        let mrs = self.list_mrs(&[("state", "opened".to_string())]).await?;
+        let endpoint = MergeRequests::builder()
+            .project(self.project_id)
+            .state(MergeRequestState::Opened)
+            .build();
+        let mrs: Vec<ApiMr> = self.api.all(built(endpoint)?).await?;
         Ok(mrs
             .into_iter()
             .filter(|mr| self.own(mr) && mr.source_branch.starts_with(branch_prefix))
@@ -206,14 +241,13 @@ impl Forge for GitLab {
     }
 
     async fn closed_mrs(&self, head_branch: &str) -> Result<Vec<MergeRequest>, ForgeError> {
-        let mrs = self
-            .list_mrs(&[
-                ("source_branch", head_branch.to_string()),
-                ("state", "all".to_string()),
-                ("order_by", "updated_at".to_string()),
-                ("sort", "desc".to_string()),
-            ])
-            .await?;
+        let endpoint = MergeRequests::builder()
+            .project(self.project_id)
+            .source_branch(head_branch)
+            .order_by(MergeRequestOrderBy::UpdatedAt)
+            .sort(SortOrder::Descending)
+            .build();
+        let mrs: Vec<ApiMr> = self.api.all(built(endpoint)?).await?;
         Ok(mrs
             .into_iter()
             .filter(|mr| self.own(mr) && mr.source_branch == head_branch)
@@ -232,10 +266,7 @@ impl Forge for GitLab {
         if !crate::forge::is_plain_login(user) {
             return Ok(false);
         }
-        let users: Vec<ApiUser> = self
-            .api
-            .get("/users", &[("username", user.to_string())])
-            .await?;
+        let users = self.users(user).await?;
         let Some(id) = users
             .into_iter()
             .find(|u| u.username.eq_ignore_ascii_case(user))
@@ -243,8 +274,15 @@ impl Forge for GitLab {
         else {
             return Ok(false);
         };
-        let path = format!("{}/members/all/{id}", self.project);
-        match self.api.get::<serde_json::Value>(&path, &[]).await {
+        let endpoint = AllProjectMember::builder()
+            .project(self.project_id)
+            .user(id)
+            .build();
+        match self
+            .api
+            .call::<_, serde_json::Value>(built(endpoint)?)
+            .await
+        {
             Ok(member) => Ok(member["access_level"]
                 .as_u64()
                 .is_some_and(|level| level >= DEVELOPER)),
@@ -255,23 +293,21 @@ impl Forge for GitLab {
 
     async fn create_mr(&self, draft: &MrDraft) -> Result<Opened, ForgeError> {
         let (reviewer_ids, problems) = self.reviewer_ids(&draft.reviewers).await?;
-        let body = json!({
-            "source_branch": draft.head_branch,
-            "target_branch": draft.base_branch,
-            "title": draft.title,
-            "description": draft.body,
-            "labels": draft.labels.join(","),
-            "reviewer_ids": reviewer_ids,
-            "remove_source_branch": true,
-        });
-        let mr: ApiMr = self
-            .api
-            .write(
-                Method::POST,
-                &format!("{}/merge_requests", self.project),
-                &body,
-            )
-            .await?;
+        let mut builder = CreateMergeRequest::builder();
+        builder
+            .project(self.project_id)
+            .source_branch(draft.head_branch.as_str())
+            .target_branch(draft.base_branch.as_str())
+            .title(draft.title.as_str())
+            .description(draft.body.as_str())
+            .remove_source_branch(true);
+        if !draft.labels.is_empty() {
+            builder.labels(draft.labels.iter().map(String::as_str));
+        }
+        if !reviewer_ids.is_empty() {
+            builder.reviewers(reviewer_ids.iter().copied());
+        }
+        let mr: ApiMr = self.api.call(built(builder.build())?).await?;
         Ok(Opened {
             mr: mr.into(),
             problems,
@@ -279,34 +315,27 @@ impl Forge for GitLab {
     }
 
     async fn update_mr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
-        let body = json!({ "title": title, "description": body });
-        let _: ApiMr = self
-            .api
-            .write(Method::PUT, &self.mr_path(number), &body)
-            .await?;
-        Ok(())
+        self.edit_mr(number, |e| {
+            e.title(title).description(body);
+        })
+        .await
     }
 
     async fn close_mr(&self, number: u64) -> Result<(), ForgeError> {
-        let body = json!({ "state_event": "close" });
-        let _: ApiMr = self
-            .api
-            .write(Method::PUT, &self.mr_path(number), &body)
-            .await?;
-        Ok(())
+        self.edit_mr(number, |e| {
+            e.state_event(MergeRequestStateEvent::Close);
+        })
+        .await
     }
 
     async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
-        let notes: Vec<ApiNote> = self
-            .api
-            .get_all(
-                &format!("{}/notes", self.mr_path(number)),
-                &[
-                    ("sort", "asc".to_string()),
-                    ("order_by", "created_at".to_string()),
-                ],
-            )
-            .await?;
+        let endpoint = MergeRequestNotes::builder()
+            .project(self.project_id)
+            .merge_request(number)
+            .order_by(NoteOrderBy::CreatedAt)
+            .sort(SortOrder::Ascending)
+            .build();
+        let notes: Vec<ApiNote> = self.api.all(built(endpoint)?).await?;
         Ok(notes
             .into_iter()
             .filter(|n| !n.system)
@@ -315,11 +344,12 @@ impl Forge for GitLab {
     }
 
     async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
-        let path = format!("{}/notes", self.mr_path(number));
-        let _: serde_json::Value = self
-            .api
-            .write(Method::POST, &path, &json!({ "body": body }))
-            .await?;
+        let endpoint = CreateMergeRequestNote::builder()
+            .project(self.project_id)
+            .merge_request(number)
+            .body(body)
+            .build();
+        let _: serde_json::Value = self.api.call(built(endpoint)?).await?;
         Ok(())
     }
 
@@ -331,12 +361,11 @@ impl Forge for GitLab {
         if let Some(p) = fresh.pipeline_of(&mr.head_sha) {
             return Ok(pipeline_checks(&p.status));
         }
-        let path = format!(
-            "{}/repository/commits/{}/statuses",
-            self.project,
-            encode_segment(&mr.head_sha)
-        );
-        let statuses: Vec<ApiStatus> = self.api.get_all(&path, &[]).await?;
+        let endpoint = CommitStatuses::builder()
+            .project(self.project_id)
+            .commit(mr.head_sha.as_str())
+            .build();
+        let statuses: Vec<ApiStatus> = self.api.all(built(endpoint)?).await?;
         Ok(combined_checks(&statuses))
     }
 
@@ -360,14 +389,12 @@ impl Forge for GitLab {
             }
             Checks::Pending => {}
         }
-        let body = json!({
-            "auto_merge": true,
-            "merge_when_pipeline_succeeds": true,
-            "sha": mr.head_sha,
-            "squash": true,
-        });
-        let path = format!("{}/merge", self.mr_path(mr.number));
-        match self.api.write::<ApiMr>(Method::PUT, &path, &body).await {
+        let endpoint = endpoints::AutoMerge {
+            project: self.project_id,
+            iid: mr.number,
+            sha: &mr.head_sha,
+        };
+        match self.api.call::<_, ApiMr>(endpoint).await {
             Ok(answer) if answer.state == "merged" => Ok(AutoMerge::Merged),
             Ok(answer) if answer.auto_merge() => Ok(AutoMerge::Enabled),
             Ok(_) => Ok(AutoMerge::NotYet(
@@ -378,9 +405,13 @@ impl Forge for GitLab {
     }
 
     async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {
-        let body = json!({ "sha": mr.head_sha, "squash": true });
-        let path = format!("{}/merge", self.mr_path(mr.number));
-        match self.api.write::<ApiMr>(Method::PUT, &path, &body).await {
+        let endpoint = MergeMergeRequest::builder()
+            .project(self.project_id)
+            .merge_request(mr.number)
+            .sha(mr.head_sha.as_str())
+            .squash(true)
+            .build();
+        match self.api.call::<_, ApiMr>(built(endpoint)?).await {
             Ok(answer) if answer.state == "merged" => Ok(Merge::Merged),
             // `locked`: GitLab is merging it right now.
             Ok(answer) => Ok(Merge::Refused(format!(
@@ -392,33 +423,28 @@ impl Forge for GitLab {
     }
 
     async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError> {
-        let issues: Vec<ApiIssue> = self
-            .api
-            .get_all(
-                &format!("{}/issues", self.project),
-                &[
-                    ("state", "opened".to_string()),
-                    ("search", title.to_string()),
-                    ("in", "title".to_string()),
-                ],
-            )
-            .await?;
+        let endpoint = Issues::builder()
+            .project(self.project_id)
+            .state(IssueState::Opened)
+            .search(title)
+            .search_in(IssueSearchScope::Title)
+            .build();
+        let issues: Vec<ApiIssue> = self.api.all(built(endpoint)?).await?;
         if let Some(issue) = issues.iter().find(|i| i.title == title) {
-            let path = format!("{}/issues/{}/notes", self.project, issue.iid);
-            let _: serde_json::Value = self
-                .api
-                .write(Method::POST, &path, &json!({ "body": body }))
-                .await?;
+            let endpoint = gitlab::api::projects::issues::notes::CreateIssueNote::builder()
+                .project(self.project_id)
+                .issue(issue.iid)
+                .body(body)
+                .build();
+            let _: serde_json::Value = self.api.call(built(endpoint)?).await?;
             return Ok(issue.iid);
         }
-        let issue: ApiIssue = self
-            .api
-            .write(
-                Method::POST,
-                &format!("{}/issues", self.project),
-                &json!({ "title": title, "description": body }),
-            )
-            .await?;
+        let endpoint = CreateIssue::builder()
+            .project(self.project_id)
+            .title(title)
+            .description(body)
+            .build();
+        let issue: ApiIssue = self.api.call(built(endpoint)?).await?;
         Ok(issue.iid)
     }
 }

@@ -346,6 +346,18 @@ impl FakeGitLab {
         });
     }
 
+    /// Adds `n` open MRs of branches `{prefix}{i}` that are not in the
+    /// repository (listed, never merged), to fill pages cheaply.
+    pub fn seed_open_mrs(&self, prefix: &str, n: usize) {
+        for i in 0..n {
+            let iid = self.open_fork_mr(&format!("{prefix}{i}"), &format!("seed {i}"), "");
+            let mut m = self.lock();
+            if let Some(mr) = m.mrs.iter_mut().find(|mr| mr.iid == iid) {
+                mr.source_project_id = PROJECT_ID;
+            }
+        }
+    }
+
     /// Caps `per_page` (GitLab's is 100), to test pagination with few items.
     pub fn set_max_per_page(&self, n: usize) {
         self.lock().max_per_page = n.max(1);

@@ -1,15 +1,21 @@
-//! The GitLab REST v4 transport: one `reqwest` client, the `PRIVATE-TOKEN`
-//! header, status → [`ForgeError`] mapping and page following.
+//! The GitLab REST v4 transport under the `gitlab` crate: our own
+//! `reqwest` client implements [`gitlab::api::RestClient`] and
+//! [`gitlab::api::AsyncClient`], so the crate's typed endpoints build the
+//! requests while we keep the `PRIVATE-TOKEN` header, the request timeout,
+//! instances under a sub-path (`https://host/gitlab/api/v4`), and every
+//! failure's status, message and `Retry-After` as a [`ForgeError`].
 //!
 //! Nothing here retries (see [`crate::forge::retry`]). The token is held in
-//! a [`Token`] whose `Debug` prints nothing and is only ever sent to the
-//! configured base URL: `Link: rel="next"` URLs on another origin are not
-//! followed (the `X-Next-Page` number is used instead).
+//! a [`Token`] whose `Debug` prints nothing and is only ever sent under the
+//! configured base URL: a request for any other URL is refused unsent.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
+use bytes::Bytes;
+use gitlab::api::{ApiError, AsyncQuery, Endpoint, Pageable, Pagination};
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -22,12 +28,9 @@ pub(super) const FORGE: &str = "gitlab";
 /// letting one hung request stall a reconcile pass.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Largest page GitLab serves (`per_page` is capped at 100 by the server).
-pub const PER_PAGE: u32 = 100;
-
-/// Stops a list that never ends (a misbehaving proxy repeating the same
-/// `X-Next-Page`): 1,000 pages of 100 is far beyond what the bot lists.
-const MAX_PAGES: usize = 1000;
+/// Stops a list that never ends: 100,000 items (1,000 pages of GitLab's
+/// largest, 100) is far beyond what the bot lists.
+const MAX_ITEMS: usize = 100_000;
 
 /// Longest error body kept in a message.
 const MAX_MESSAGE: usize = 300;
@@ -61,6 +64,12 @@ pub(super) struct Api {
     token: Token,
 }
 
+/// A failure of our client as the crate carries it: the [`ForgeError`]
+/// with the answer's status, message and rate-limit headers.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub(super) struct Failed(ForgeError);
+
 impl Api {
     pub(super) fn new(base: Url, token: Token) -> anyhow::Result<Api> {
         let mut api = base;
@@ -79,157 +88,126 @@ impl Api {
         &self.token
     }
 
-    /// `path` is relative to `/api/v4` and already percent-encoded
-    /// (`/projects/group%2Fenv/merge_requests`).
-    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ForgeError> {
-        let text = format!("{}{}", self.api.as_str().trim_end_matches('/'), path);
-        let mut url = Url::parse(&text).map_err(|e| ForgeError::Protocol {
-            forge: FORGE,
-            message: format!("bad URL {text}: {e}"),
-        })?;
-        if !query.is_empty() {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
-        }
-        Ok(url)
+    /// Runs one endpoint and decodes its answer.
+    pub(super) async fn call<E, T>(&self, endpoint: E) -> Result<T, ForgeError>
+    where
+        E: Endpoint + Sync,
+        T: DeserializeOwned + Send + 'static,
+    {
+        endpoint.query_async(self).await.map_err(unwrap)
     }
 
-    async fn send(
+    /// Every page of a list endpoint.
+    pub(super) async fn all<E, T>(&self, endpoint: E) -> Result<Vec<T>, ForgeError>
+    where
+        E: Endpoint + Pageable + Sync,
+        T: DeserializeOwned + Send + 'static,
+    {
+        gitlab::api::paged(endpoint, Pagination::Limit(MAX_ITEMS))
+            .query_async(self)
+            .await
+            .map_err(unwrap)
+    }
+
+    /// Whether `url` is under this instance's API (the only place the
+    /// token may go).
+    fn ours(&self, url: &Url) -> bool {
+        url.origin() == self.api.origin()
+            && url
+                .path()
+                .strip_prefix(self.api.path())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// Our failure back out of the crate's error; the crate's own (a body it
+/// cannot decode, a builder error) is a protocol error.
+fn unwrap(e: ApiError<Failed>) -> ForgeError {
+    match e {
+        ApiError::Client { source } => source.0,
+        other => ForgeError::Protocol {
+            forge: FORGE,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn failed(e: ForgeError) -> ApiError<Failed> {
+    ApiError::client(Failed(e))
+}
+
+impl gitlab::api::RestClient for Api {
+    type Error = Failed;
+
+    fn rest_endpoint(&self, endpoint: &str) -> Result<Url, ApiError<Failed>> {
+        let text = format!("{}/{endpoint}", self.api.as_str().trim_end_matches('/'));
+        Url::parse(&text).map_err(|e| {
+            failed(ForgeError::Protocol {
+                forge: FORGE,
+                message: format!("bad URL {text}: {e}"),
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl gitlab::api::AsyncClient for Api {
+    /// Sends the crate's request with our client. Any non-2xx answer comes
+    /// back as our error, so its headers (`Retry-After`) are not lost.
+    async fn rest_async(
         &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<reqwest::Response, ForgeError> {
-        let what = format!("{method} {}", url.path());
-        let mut req = self
+        request: http::request::Builder,
+        body: Vec<u8>,
+    ) -> Result<http::Response<Bytes>, ApiError<Failed>> {
+        let protocol = |message: String| {
+            failed(ForgeError::Protocol {
+                forge: FORGE,
+                message,
+            })
+        };
+        let request = request
+            .body(body)
+            .map_err(|e| protocol(format!("building a request: {e}")))?;
+        let (parts, body) = request.into_parts();
+        let url = Url::parse(&parts.uri.to_string())
+            .map_err(|e| protocol(format!("bad URL {}: {e}", parts.uri)))?;
+        if !self.ours(&url) {
+            return Err(protocol(format!(
+                "refusing to send the token to {}",
+                url.origin().ascii_serialization()
+            )));
+        }
+        let what = format!("{} {}", parts.method, url.path());
+        let rsp = self
             .http
-            .request(method, url)
-            .header("PRIVATE-TOKEN", self.token.expose());
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let rsp = req.send().await.map_err(|e| transport(&what, &e))?;
-        if rsp.status().is_success() {
-            return Ok(rsp);
-        }
+            .request(parts.method, url)
+            .headers(parts.headers)
+            .header("PRIVATE-TOKEN", self.token.expose())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| failed(transport(&what, &e)))?;
         let status = rsp.status();
         let headers = rsp.headers().clone();
-        let text = rsp.text().await.unwrap_or_default();
-        Err(status_error(status, &headers, &text, &what))
-    }
-
-    async fn decode<T: DeserializeOwned>(rsp: reqwest::Response) -> Result<T, ForgeError> {
-        let what = rsp.url().path().to_string();
-        let bytes = rsp.bytes().await.map_err(|e| transport(&what, &e))?;
-        serde_json::from_slice(&bytes).map_err(|e| ForgeError::Protocol {
-            forge: FORGE,
-            message: format!("{what}: {e}"),
-        })
-    }
-
-    pub(super) async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, ForgeError> {
-        let url = self.url(path, query)?;
-        Self::decode(self.send(Method::GET, url, None).await?).await
-    }
-
-    /// Sends `body` as JSON and decodes the answer.
-    pub(super) async fn write<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<T, ForgeError> {
-        let url = self.url(path, &[])?;
-        Self::decode(self.send(method, url, Some(body)).await?).await
-    }
-
-    /// Every page of a list endpoint, following `Link: rel="next"` on the
-    /// same origin, else `X-Next-Page`.
-    pub(super) async fn get_all<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<Vec<T>, ForgeError> {
-        let mut query = query.to_vec();
-        query.push(("per_page", PER_PAGE.to_string()));
-        let mut url = self.url(path, &query)?;
-        let mut all = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let rsp = self.send(Method::GET, url.clone(), None).await?;
-            let next = self.next_page(&url, rsp.headers());
-            let page: Vec<T> = Self::decode(rsp).await?;
-            all.extend(page);
-            match next {
-                Some(n) => url = n,
-                None => return Ok(all),
-            }
+        if !status.is_success() {
+            let text = rsp.text().await.unwrap_or_default();
+            return Err(failed(status_error(status, &headers, &text, &what)));
         }
-        Err(ForgeError::Protocol {
-            forge: FORGE,
-            message: format!("{path}: more than {MAX_PAGES} pages"),
-        })
-    }
-
-    fn next_page(&self, current: &Url, headers: &HeaderMap) -> Option<Url> {
-        if let Some(link) = link_next(headers)
-            && let Ok(next) = current.join(&link)
-            && next.origin() == self.api.origin()
-            && next.path().starts_with(self.api.path())
-        {
-            return Some(next);
+        let bytes = rsp
+            .bytes()
+            .await
+            .map_err(|e| failed(transport(&what, &e)))?;
+        let mut out = http::Response::builder().status(status);
+        if let Some(h) = out.headers_mut() {
+            *h = headers;
         }
-        let page = header_str(headers, "x-next-page")?.trim();
-        let page: u64 = page.parse().ok()?;
-        let mut next = current.clone();
-        let kept: Vec<(String, String)> = current
-            .query_pairs()
-            .filter(|(k, _)| k != "page")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        {
-            let mut pairs = next.query_pairs_mut();
-            pairs.clear();
-            for (k, v) in &kept {
-                pairs.append_pair(k, v);
-            }
-            pairs.append_pair("page", &page.to_string());
-        }
-        Some(next)
+        out.body(bytes)
+            .map_err(|e| protocol(format!("{what}: {e}")))
     }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The `rel="next"` target of a `Link` header, if any.
-fn link_next(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all("link") {
-        let Ok(value) = value.to_str() else { continue };
-        for part in value.split(',') {
-            let mut pieces = part.split(';');
-            let target = pieces.next()?.trim();
-            let is_next = pieces.any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "rel=\"next\"" || p == "rel=next"
-            });
-            if is_next {
-                return Some(
-                    target
-                        .trim_start_matches('<')
-                        .trim_end_matches('>')
-                        .to_string(),
-                );
-            }
-        }
-    }
-    None
 }
 
 fn transport(what: &str, e: &reqwest::Error) -> ForgeError {
@@ -327,21 +305,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(reset.saturating_sub(now)))
-}
-
-/// Percent-encodes one path segment (everything but RFC 3986 unreserved),
-/// so `group/sub/env` becomes `group%2Fsub%2Fenv` and a branch or SHA is
-/// safe inside a path.
-pub(super) fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,3 +1,6 @@
+use gitlab::api::Endpoint;
+
+use super::endpoints::AutoMerge;
 use super::parse_base;
 
 #[test]
@@ -11,4 +14,20 @@ fn base_urls() {
         "http://git.internal/gitlab"
     );
     assert!(parse_base("ftp://x").is_err());
+}
+
+#[test]
+fn auto_merge_asks_both_ways_for_the_head() {
+    let e = AutoMerge {
+        project: 42,
+        iid: 7,
+        sha: "abc",
+    };
+    assert_eq!(e.endpoint(), "projects/42/merge_requests/7/merge");
+    let (mime, body) = e.body().expect("body").expect("some");
+    assert_eq!(mime, "application/x-www-form-urlencoded");
+    assert_eq!(
+        String::from_utf8(body).expect("utf-8"),
+        "auto_merge=true&merge_when_pipeline_succeeds=true&sha=abc&squash=true"
+    );
 }

@@ -143,14 +143,29 @@ pub(super) fn parse_query(query: &str) -> HashMap<String, String> {
 /// A JSON body, or a form body as an object of strings.
 pub(super) fn parse_body(content_type: &str, body: &[u8]) -> Value {
     if content_type.starts_with("application/x-www-form-urlencoded") {
+        // Grape reads `key[]=a&key[]=b` as an array `key` (what the
+        // `gitlab` crate sends for `reviewer_ids`).
         let text = String::from_utf8_lossy(body);
-        let pairs = parse_query(&text);
-        return Value::Object(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-        );
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(&text)
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+        let mut out = serde_json::Map::new();
+        for (k, v) in pairs {
+            match k.strip_suffix("[]") {
+                Some(name) => {
+                    let entry = out
+                        .entry(name.to_string())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Value::Array(items) = entry {
+                        items.push(Value::String(v));
+                    }
+                }
+                None => {
+                    out.insert(k, Value::String(v));
+                }
+            }
+        }
+        return Value::Object(out);
     }
     serde_json::from_slice(body).unwrap_or(Value::Null)
 }

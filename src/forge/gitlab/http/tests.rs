@@ -22,40 +22,26 @@ fn messages_in_every_shape() {
 }
 
 #[test]
-fn segments_are_encoded() {
-    assert_eq!(encode_segment("group/sub/env"), "group%2Fsub%2Fenv");
-    assert_eq!(encode_segment("a b+c"), "a%20b%2Bc");
-}
-
-#[test]
-fn next_page_from_x_next_page_or_same_origin_link() {
+fn the_token_goes_only_under_the_configured_api() {
     let base = Url::parse("https://git.example/gitlab").unwrap();
     let api = Api::new(base, Token::new("t")).unwrap();
-    let current =
-        Url::parse("https://git.example/gitlab/api/v4/projects/1/issues?state=opened&page=1")
-            .unwrap();
-    let mut h = HeaderMap::new();
-    h.insert("x-next-page", "2".parse().unwrap());
-    let next = api.next_page(&current, &h).unwrap();
-    assert_eq!(next.query(), Some("state=opened&page=2"));
-    h.insert(
-        "link",
-        "<https://evil.example/api/v4/x?page=9>; rel=\"next\""
-            .parse()
-            .unwrap(),
-    );
-    assert_eq!(
-        api.next_page(&current, &h).unwrap().host_str(),
-        Some("git.example")
-    );
-    h.insert("x-next-page", "".parse().unwrap());
-    assert!(api.next_page(&current, &h).is_none());
+    let url = |s: &str| Url::parse(s).unwrap();
+    assert!(api.ours(&url("https://git.example/gitlab/api/v4/projects/1")));
+    assert!(!api.ours(&url("https://evil.example/gitlab/api/v4/projects/1")));
+    assert!(!api.ours(&url("http://git.example/gitlab/api/v4/projects/1")));
+    assert!(!api.ours(&url("https://git.example/gitlab/api/v4x/projects")));
+    assert!(!api.ours(&url("https://git.example/other/api/v4/projects")));
 }
 
 #[test]
-fn link_next_is_found() {
-    let mut h = HeaderMap::new();
-    let v = "<https://x/api/v4/p?page=1>; rel=\"first\", <https://x/api/v4/p?page=3>; rel=\"next\"";
-    h.insert("link", v.parse().unwrap());
-    assert_eq!(link_next(&h).as_deref(), Some("https://x/api/v4/p?page=3"));
+fn endpoints_are_joined_under_a_sub_path() {
+    use gitlab::api::RestClient;
+    let base = Url::parse("https://git.example/gitlab/").unwrap();
+    let api = Api::new(base, Token::new("t")).unwrap();
+    assert_eq!(
+        api.rest_endpoint("projects/42/merge_requests")
+            .unwrap()
+            .as_str(),
+        "https://git.example/gitlab/api/v4/projects/42/merge_requests"
+    );
 }
