@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{ForgeKind, RegistrySettings, RepoSettings, ServiceConfig};
+use crate::config::{CommitMode, ForgeKind, RegistrySettings, RepoSettings, ServiceConfig};
 use crate::forge::github::{GitHub, GitHubAuth};
 use crate::forge::gitlab::GitLab;
 use crate::forge::{Forge, RetryPolicy};
@@ -124,6 +124,21 @@ pub async fn build_repo(
         .with_context(|| format!("repository `{name}`: cloning the mirror"))?;
     let (registry_options, registry_credentials) = registry_settings(&config.registry)?;
     let registry = registry::Client::new(registry_options, registry_credentials)?;
+    let api_author = match (settings.commit, &forge) {
+        (CommitMode::Git, _) => None,
+        (CommitMode::Api, None) => {
+            anyhow::bail!("repository `{name}`: `commit = \"api\"` needs a GitHub or GitLab forge")
+        }
+        (CommitMode::Api, Some(_)) if settings.forge == ForgeKind::Github && token.is_some() => {
+            anyhow::bail!(
+                "repository `{name}`: `commit = \"api\"` on GitHub needs a GitHub App (`github_app`), whose API commits GitHub signs; a token's are not attributed to the bot"
+            )
+        }
+        (CommitMode::Api, Some(f)) => f
+            .api_author_email()
+            .await
+            .with_context(|| format!("repository `{name}`: who makes API commits"))?,
+    };
     Ok(Repo {
         settings: settings.clone(),
         mirror,
@@ -132,6 +147,7 @@ pub async fn build_repo(
             name: config.git.name.clone(),
             email: config.git.email.clone(),
         },
+        api_author,
         registry,
         tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config))),
         retry: RetryPolicy::default(),

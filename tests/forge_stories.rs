@@ -29,6 +29,7 @@ stories!(
     fork_mrs_are_never_adopted_and_refuse_nothing,
     refused_reviewers_are_named_on_the_mr_once,
     a_merge_the_platform_refuses_is_shown_once_and_is_no_error,
+    api_commits_hold_the_same_bytes_and_stay_the_bots,
 );
 
 fn mr(w: &World, number: u64) -> support::world::Mr {
@@ -356,4 +357,95 @@ async fn ghes_app_opens_and_auto_merges() {
             .all(|(_, p)| p.starts_with("/api/v3/") || p == "/api/graphql"),
         "{requests:?}"
     );
+}
+
+/// `commit = "api"` on both platforms: the platform makes the bot's
+/// commits (GitHub: `createCommitOnBranch`, which it signs; GitLab: the
+/// commits API, authored as the configured identity) from the same bytes a
+/// git commit would hold, so the next run finds the branch current and
+/// writes nothing; a moved base rebuilds the branch through the API again.
+async fn api_commits_hold_the_same_bytes_and_stay_the_bots(kind: Kind) {
+    let w = World::new_api_commits(kind).await;
+    w.push_tag("1.5.0").await;
+    let out = w.reconcile().await;
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let opened = w.only_open_mr();
+    let head = w.head_of("imagebump/web").expect("branch");
+    let made = |w: &World| match kind {
+        Kind::GitHub => w.github().verified_commits(),
+        Kind::GitLab => w.gitlab().api_commits(),
+    };
+    assert_eq!(made(&w), [head.clone()], "made by the platform");
+    let author = support::world::git(&w.remote, &["log", "-1", "--format=%ae", &head]);
+    let expected_author = match kind {
+        Kind::GitHub => support::github::FakeGitHub::app_bot_email(),
+        Kind::GitLab => "bot@imagebump.test".to_string(),
+    };
+    assert_eq!(author, expected_author);
+    let main = w.head_of("main").expect("main");
+    let parents = support::world::git(&w.remote, &["log", "-1", "--format=%P", &head]);
+    assert_eq!(parents, main, "one commit on the base");
+    assert!(
+        w.file_on("imagebump/web", "apps/web.yaml")
+            .contains("web:1.5.0 # pinned by ops")
+    );
+    let changed = support::world::git(&w.remote, &["diff", "--name-only", &main, &head]);
+    assert_eq!(changed, "apps/web.yaml");
+
+    // Same tree as the bot built: current, nothing written.
+    let writes = w.write_calls();
+    let out = w.reconcile().await;
+    assert!(out.actions.is_empty(), "{:?}", out.actions);
+    assert_eq!(w.write_calls(), writes);
+
+    // The base moves: rebuilt through the API on the new base, not taken
+    // for someone else's push.
+    w.commit_on("main", "README.md", "env, edited\n", false);
+    let out = w.reconcile().await;
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert!(
+        out.actions
+            .iter()
+            .any(|a| matches!(a, Action::PushedBranch { .. })),
+        "{:?}",
+        out.actions
+    );
+    let head2 = w.head_of("imagebump/web").expect("branch");
+    assert_eq!(made(&w), [head, head2.clone()]);
+    let parents = support::world::git(&w.remote, &["log", "-1", "--format=%P", &head2]);
+    assert_eq!(parents, w.head_of("main").expect("main"));
+    assert_eq!(w.only_open_mr().number, opened.number);
+    assert!(
+        !w.comments(opened.number)
+            .iter()
+            .any(|c| c.contains("someone else pushed")),
+        "{:?}",
+        w.comments(opened.number)
+    );
+}
+
+/// GitHub signs only an App's API commits as the App: a token's would be
+/// the token owner's, so `commit = "api"` with a token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_api_commits_with_a_token_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let remote = support::world::seed_env_repo(dir.path(), "policies: []\n", "acme/web:1.0.0");
+    let bare = dir.path().join("remote.git");
+    let fake = support::github::FakeGitHub::start("acme/env", &bare).await;
+    let toml = format!(
+        "data_dir = \"{}\"\n[[repos]]\nname = \"env\"\nurl = \"file://{}\"\nforge = \"github\"\napi_url = \"{}\"\nproject = \"acme/env\"\ntoken = \"{}\"\ncommit = \"api\"\n",
+        dir.path().join("data").display(),
+        remote.display(),
+        fake.url(),
+        fake.token()
+    );
+    let path = dir.path().join("imagebump.toml");
+    std::fs::write(&path, toml).expect("write");
+    let config =
+        imagebump::config::ServiceConfig::load_from(Some(&path), Vec::new()).expect("config");
+    let err = imagebump::service::build_repo(&config, &config.repos[0], None)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("needs a GitHub App"), "{err:#}");
 }

@@ -166,6 +166,20 @@ pub enum ForgeKind {
     Direct,
 }
 
+/// Who makes the bot's commits on its MR branches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitMode {
+    /// The bot builds them and pushes with git.
+    #[default]
+    Git,
+    /// The platform makes them through its API (GitHub's GraphQL
+    /// `createCommitOnBranch`, GitLab's commits API), so that they are
+    /// signed by the platform and count as verified under branch
+    /// protection that requires signed commits. GitHub needs a GitHub App.
+    Api,
+}
+
 /// Where `direct` mode puts the bump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,6 +212,8 @@ pub struct RepoSettings {
     pub github_app: Option<GitHubApp>,
     #[serde(default)]
     pub direct: DirectTarget,
+    #[serde(default)]
+    pub commit: CommitMode,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -7,6 +7,7 @@
 //! status → [`ForgeError`]); nothing here retries, [`crate::forge::retry`]
 //! does. Tokens are kept in octocrab's secret types and never logged.
 
+mod commit;
 mod http;
 mod model;
 
@@ -20,7 +21,9 @@ use octocrab::secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
 use self::http::{Api, FORGE, Verb, array};
-use crate::forge::{AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, Opened};
+use crate::forge::{
+    ApiCommit, AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, Opened,
+};
 
 pub use self::http::REQUEST_TIMEOUT;
 
@@ -69,6 +72,8 @@ pub struct GitHub {
     /// the REST client mints (under `/api/v3` on GHES, the only place GHES
     /// serves the token mint).
     graphql: Api,
+    /// The App itself (JWT auth), for `GET /app`; `None` with a token.
+    app: Option<Api>,
     credential: Credential,
 }
 
@@ -89,7 +94,7 @@ impl GitHub {
             GitHubAuth::Token(t) => Credential::Token(SecretString::from(t.clone())),
             GitHubAuth::App { .. } => Credential::Installation,
         };
-        let rest = client(api_base, &auth)?;
+        let (rest, app) = client(api_base, &auth)?;
         let graphql = Octocrab::builder()
             .base_uri(graphql_base.as_str())
             .with_context(|| format!("GitHub GraphQL base {graphql_base:?}"))?
@@ -108,6 +113,10 @@ impl GitHub {
                 crab: graphql,
                 timeout: REQUEST_TIMEOUT,
             },
+            app: app.map(|crab| Api {
+                crab,
+                timeout: REQUEST_TIMEOUT,
+            }),
             credential,
         })
     }
@@ -116,6 +125,9 @@ impl GitHub {
     pub fn with_timeout(mut self, timeout: Duration) -> GitHub {
         self.rest.timeout = timeout;
         self.graphql.timeout = timeout;
+        if let Some(app) = &mut self.app {
+            app.timeout = timeout;
+        }
         self
     }
 
@@ -203,17 +215,21 @@ impl GitHub {
     }
 }
 
-fn client(base: &str, auth: &GitHubAuth) -> anyhow::Result<Octocrab> {
+/// The REST client, and for an App also the App's own (JWT) client.
+fn client(base: &str, auth: &GitHubAuth) -> anyhow::Result<(Octocrab, Option<Octocrab>)> {
     let builder = Octocrab::builder()
         .base_uri(base)
         .with_context(|| format!("GitHub API base {base:?}"))?
         .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
         .set_connect_timeout(Some(REQUEST_TIMEOUT));
     match auth {
-        GitHubAuth::Token(token) => builder
-            .personal_token(token.clone())
-            .build()
-            .context("building the GitHub client"),
+        GitHubAuth::Token(token) => Ok((
+            builder
+                .personal_token(token.clone())
+                .build()
+                .context("building the GitHub client")?,
+            None,
+        )),
         GitHubAuth::App {
             app_id,
             private_key_pem,
@@ -224,8 +240,10 @@ fn client(base: &str, auth: &GitHubAuth) -> anyhow::Result<Octocrab> {
                 .context("GitHub App private key (PKCS#1 PEM)")?
                 .build()
                 .context("building the GitHub App client")?;
-            app.installation(InstallationId(*installation_id))
-                .context("GitHub App installation client")
+            let installation = app
+                .installation(InstallationId(*installation_id))
+                .context("GitHub App installation client")?;
+            Ok((installation, Some(app)))
         }
     }
 }
@@ -424,6 +442,14 @@ impl Forge for GitHub {
             ))),
             Err(e) => Err(e),
         }
+    }
+
+    async fn commit_via_api(&self, commit: &ApiCommit<'_>) -> Result<String, ForgeError> {
+        self.api_commit(commit).await
+    }
+
+    async fn api_author_email(&self) -> Result<Option<String>, ForgeError> {
+        self.app_bot_email().await.map(Some)
     }
 
     async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError> {

@@ -39,7 +39,9 @@ use gitlab::api::projects::merge_requests::{
     CreateMergeRequest, EditMergeRequest, MergeMergeRequest, MergeRequestOrderBy,
     MergeRequestState, MergeRequestStateEvent, MergeRequests,
 };
-use gitlab::api::projects::repository::commits::CommitStatuses;
+use gitlab::api::projects::repository::commits::{
+    CommitAction, CommitActionType, CommitStatuses, CreateCommit,
+};
 use gitlab::api::users::{CurrentUser, Users};
 
 use self::http::{Api, FORGE, Token};
@@ -47,7 +49,7 @@ use self::models::{
     ApiIssue, ApiMr, ApiNote, ApiStatus, ApiUser, combined_checks, pipeline_checks,
 };
 use crate::forge::{
-    AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, MrState, Opened,
+    ApiCommit, AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, MrState, Opened,
 };
 
 pub use self::http::REQUEST_TIMEOUT;
@@ -420,6 +422,52 @@ impl Forge for GitLab {
             ))),
             Err(e) => refusal(e).map(Merge::Refused),
         }
+    }
+
+    /// The commits API with one `update` action per file, authored as the
+    /// configured identity; `start_sha` creates the branch at the base, and
+    /// `force` moves an existing one off its stale head. GitLab's API has
+    /// no branch lease: the repository's lock keeps the bot's own runs
+    /// apart, and the caller saw only the bot's commits on the branch.
+    async fn commit_via_api(&self, c: &ApiCommit<'_>) -> Result<String, ForgeError> {
+        let actions = c
+            .files
+            .iter()
+            .map(|(path, text)| {
+                built(
+                    CommitAction::builder()
+                        .action(CommitActionType::Update)
+                        .file_path(path.as_str())
+                        .content(text.as_bytes())
+                        .build(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut builder = CreateCommit::builder();
+        builder
+            .project(self.project_id)
+            .branch(c.branch)
+            .commit_message(c.message)
+            .start_sha(c.parent)
+            .author_name(c.author_name)
+            .author_email(c.author_email)
+            .actions(actions);
+        if c.replaces.is_some() {
+            builder.force(true);
+        }
+        let commit: serde_json::Value = self.api.call(built(builder.build())?).await?;
+        commit["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ForgeError::Protocol {
+                forge: FORGE,
+                message: "the commits API answered no id".to_string(),
+            })
+    }
+
+    /// GitLab records the author the bot sends.
+    async fn api_author_email(&self) -> Result<Option<String>, ForgeError> {
+        Ok(None)
     }
 
     async fn report_issue(&self, title: &str, body: &str) -> Result<u64, ForgeError> {

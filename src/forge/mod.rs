@@ -160,6 +160,24 @@ impl ForgeError {
     }
 }
 
+/// A commit the platform makes (`commit = "api"`): on `branch`, with
+/// `parent` (the base's head) as its only parent and the parent's tree with
+/// `files` replaced. The branch is created, or moved off `replaces`.
+#[derive(Clone, Debug)]
+pub struct ApiCommit<'a> {
+    pub branch: &'a str,
+    pub parent: &'a str,
+    /// The branch's head now; `None`: the branch does not exist yet.
+    pub replaces: Option<&'a str>,
+    pub message: &'a str,
+    /// `(path, new text)`, exactly the bytes a git commit would hold.
+    pub files: &'a [(String, String)],
+    /// The configured identity (GitLab records it as the author; GitHub
+    /// authors API commits as the App's bot user).
+    pub author_name: &'a str,
+    pub author_email: &'a str,
+}
+
 /// The operations reconcile needs from a Git platform.
 #[async_trait]
 pub trait Forge: Send + Sync {
@@ -210,6 +228,13 @@ pub trait Forge: Send + Sync {
     /// is the platform's normal answer on a protected branch is
     /// [`Merge::Refused`], not an error.
     async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError>;
+
+    /// Makes `commit` through the platform's API; returns its SHA.
+    async fn commit_via_api(&self, commit: &ApiCommit<'_>) -> Result<String, ForgeError>;
+
+    /// The author email of commits [`Forge::commit_via_api`] makes, when it
+    /// is not the configured identity (GitHub: the App's bot user).
+    async fn api_author_email(&self) -> Result<Option<String>, ForgeError>;
 
     /// Opens an issue titled `title` with `body`, or comments `body` on the
     /// open one with that title (the bot's tracking issue for problems that

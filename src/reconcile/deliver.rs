@@ -11,7 +11,8 @@ use super::Repo;
 use super::action::Action;
 use super::change::Change;
 use super::feedback::{auto_merge, comment_once};
-use crate::forge::{Forge, ForgeError, MergeRequest, MrDraft, Opened, retry};
+use crate::config::CommitMode;
+use crate::forge::{ApiCommit, Forge, ForgeError, MergeRequest, MrDraft, Opened, retry};
 use crate::git::Lease;
 use crate::lock::RepoGuard;
 use crate::plan::{self, Report, SourceFile};
@@ -40,9 +41,17 @@ enum BranchState {
     Human(String),
 }
 
+/// A change's commit, built in the mirror (not pushed), with what it
+/// writes, for the platform to make the same commit (`commit = "api"`).
+struct Built {
+    sha: String,
+    edits: Vec<(String, String)>,
+    message: String,
+}
+
 impl Ctx<'_> {
     /// The commit that applies `bumps` on the base (not pushed).
-    fn build(&self, bumps: &[plan::Bump], message: &str) -> anyhow::Result<String> {
+    fn build(&self, bumps: &[plan::Bump], message: &str) -> anyhow::Result<Built> {
         let mut sub = Report {
             bumps: bumps.to_vec(),
             ..Report::default()
@@ -52,9 +61,22 @@ impl Ctx<'_> {
             anyhow::bail!("cannot edit {}: {}", e.file, e.message);
         }
         let edits: Vec<(String, String)> = changes.into_iter().map(|c| (c.path, c.after)).collect();
-        self.repo
+        let sha = self
+            .repo
             .mirror
-            .commit(self.base, &edits, message, &self.repo.identity)
+            .commit(self.base, &edits, message, &self.repo.identity)?;
+        Ok(Built {
+            sha,
+            edits,
+            message: message.to_string(),
+        })
+    }
+
+    /// Whether a commit on a bot branch is the bot's: by the configured
+    /// identity, or made through the platform's API for it.
+    fn is_bot(&self, author_email: &str) -> bool {
+        author_email == self.repo.identity.email
+            || self.repo.api_author.as_deref() == Some(author_email)
     }
 
     fn branch_state(&self, branch: &str, wanted: &str) -> anyhow::Result<BranchState> {
@@ -62,8 +84,7 @@ impl Ctx<'_> {
             return Ok(BranchState::Missing);
         };
         let commits = self.repo.mirror.commits_between(self.base, &head)?;
-        let bot = &self.repo.identity.email;
-        if commits.iter().any(|c| &c.author_email != bot) {
+        if commits.iter().any(|c| !self.is_bot(&c.author_email)) {
             return Ok(BranchState::Human(head));
         }
         let wanted_tree = self.repo.mirror.commit_info(wanted)?.tree;
@@ -78,25 +99,55 @@ impl Ctx<'_> {
         })
     }
 
-    /// Pushes `wanted` to `branch` unless it is already there or a human
-    /// owns the branch. Returns the branch head afterwards.
+    /// Puts `wanted` on `branch` unless it is already there or a human
+    /// owns the branch: pushed with git, or, with `commit = "api"` and a
+    /// forge, made by the platform from the same edits. Returns the branch
+    /// head afterwards and whether it moved.
     async fn sync_branch(
         &self,
         branch: &str,
-        wanted: &str,
+        wanted: &Built,
+        forge: Option<&dyn Forge>,
     ) -> anyhow::Result<Result<(String, bool), String>> {
-        let lease = match self.branch_state(branch, wanted)? {
+        let lease = match self.branch_state(branch, &wanted.sha)? {
             BranchState::Human(head) => return Ok(Err(head)),
             BranchState::Current(head) => return Ok(Ok((head, false))),
             BranchState::Missing => Lease::MustNotExist,
             BranchState::Stale(head) => Lease::Expect(head),
         };
+        if let (Some(forge), CommitMode::Api) = (forge, self.repo.settings.commit) {
+            let replaces = match &lease {
+                Lease::Expect(head) => Some(head.as_str()),
+                _ => None,
+            };
+            let commit = ApiCommit {
+                branch,
+                parent: self.base,
+                replaces,
+                message: &wanted.message,
+                files: &wanted.edits,
+                author_name: &self.repo.identity.name,
+                author_email: &self.repo.identity.email,
+            };
+            let sha = retry("commit through the API", &self.repo.retry, || {
+                forge.commit_via_api(&commit)
+            })
+            .await
+            .with_context(|| format!("committing to {branch} through the API"))?;
+            // Later reads (the branch's state, the next run) see it.
+            self.repo
+                .mirror
+                .fetch()
+                .await
+                .context("fetching the API commit")?;
+            return Ok(Ok((sha, true)));
+        }
         self.repo
             .mirror
-            .push(self.guard, wanted, branch, lease, true)
+            .push(self.guard, &wanted.sha, branch, lease, true)
             .await
             .with_context(|| format!("pushing {branch}"))?;
-        Ok(Ok((wanted.to_string(), true)))
+        Ok(Ok((wanted.sha.clone(), true)))
     }
 }
 
@@ -107,7 +158,7 @@ pub async fn commit_to_base(ctx: &Ctx<'_>, report: &Report) -> anyhow::Result<Ve
         branch: branch.clone(),
         bumps: report.bumps.clone(),
     };
-    let sha = ctx.build(&change.bumps, &change.commit_message())?;
+    let sha = ctx.build(&change.bumps, &change.commit_message())?.sha;
     ctx.repo
         .mirror
         .push(
@@ -129,18 +180,20 @@ pub async fn commit_to_base(ctx: &Ctx<'_>, report: &Report) -> anyhow::Result<Ve
 /// `direct` mode, branch target: the bot branch only, no MR.
 pub async fn push_branch(ctx: &Ctx<'_>, change: &Change) -> anyhow::Result<Vec<Action>> {
     let wanted = ctx.build(&change.bumps, &change.commit_message())?;
-    Ok(match ctx.sync_branch(&change.branch, &wanted).await? {
-        Err(_) => vec![Action::LeftAlone {
-            number: None,
-            branch: change.branch.clone(),
-            reason: "someone else pushed to it".into(),
-        }],
-        Ok((sha, true)) => vec![Action::PushedBranch {
-            branch: change.branch.clone(),
-            sha,
-        }],
-        Ok((_, false)) => Vec::new(),
-    })
+    Ok(
+        match ctx.sync_branch(&change.branch, &wanted, None).await? {
+            Err(_) => vec![Action::LeftAlone {
+                number: None,
+                branch: change.branch.clone(),
+                reason: "someone else pushed to it".into(),
+            }],
+            Ok((sha, true)) => vec![Action::PushedBranch {
+                branch: change.branch.clone(),
+                sha,
+            }],
+            Ok((_, false)) => Vec::new(),
+        },
+    )
 }
 
 /// Marks the bot's comment about reviewers the platform refused.
@@ -158,7 +211,10 @@ pub async fn merge_request(
 ) -> anyhow::Result<()> {
     let policy = &ctx.repo.retry;
     let wanted = ctx.build(&change.bumps, &change.commit_message())?;
-    let head = match ctx.sync_branch(&change.branch, &wanted).await? {
+    let head = match ctx
+        .sync_branch(&change.branch, &wanted, Some(forge))
+        .await?
+    {
         Ok((head, pushed)) => {
             if pushed {
                 actions.push(Action::PushedBranch {
@@ -310,10 +366,7 @@ pub async fn close_unneeded(
     let head = ctx.repo.mirror.branch_head(&mr.head_branch)?;
     if let Some(head) = &head {
         let commits = ctx.repo.mirror.commits_between(ctx.base, head)?;
-        if commits
-            .iter()
-            .any(|c| c.author_email != ctx.repo.identity.email)
-        {
+        if commits.iter().any(|c| !ctx.is_bot(&c.author_email)) {
             return Ok(vec![Action::LeftAlone {
                 number: Some(mr.number),
                 branch: mr.head_branch.clone(),

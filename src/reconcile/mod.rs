@@ -53,6 +53,9 @@ pub struct Repo {
     /// `None` in `direct` mode.
     pub forge: Option<Arc<dyn Forge>>,
     pub identity: Signature,
+    /// The author email of the platform's API commits (`commit = "api"`
+    /// on GitHub: the App's bot user), also counted as the bot's.
+    pub api_author: Option<String>,
     /// The registry client runs start from ([`registry::Client::for_run`]).
     pub registry: registry::Client,
     /// The store's tag cache (service reconciles); `None`: every run asks

@@ -102,6 +102,7 @@ impl FakeGitHub {
             required_review: false,
             ghes,
             graphql_rate_limited: 0,
+            verified: Vec::new(),
         };
         let state = Arc::new(Mutex::new(world));
         let data = web::Data::new(state.clone());
@@ -344,6 +345,20 @@ impl FakeGitHub {
     /// Every request so far: (method, path without query).
     pub fn requests(&self) -> Vec<(String, String)> {
         self.world().requests.clone()
+    }
+
+    /// Commits GitHub made through the API (and signed), oldest first.
+    pub fn verified_commits(&self) -> Vec<String> {
+        self.world().verified.clone()
+    }
+
+    /// The address GitHub writes as the author of the App's API commits.
+    pub fn app_bot_email() -> String {
+        format!(
+            "{}+{}[bot]@users.noreply.github.com",
+            world::APP_BOT_ID,
+            world::APP_SLUG
+        )
     }
 
     /// Installation tokens minted so far.

@@ -118,6 +118,7 @@ impl FakeGitLab {
             semantics: MergeSemantics::ChecksPass,
             creating: Vec::new(),
             bot_can_merge: true,
+            api_commits: Vec::new(),
         }));
         let data = web::Data::from(model.clone());
         let server = HttpServer::new(move || {
@@ -209,6 +210,11 @@ impl FakeGitLab {
             });
         }
         m.access_levels.insert(user.to_string(), level);
+    }
+
+    /// Commits made through the commits API, oldest first.
+    pub fn api_commits(&self) -> Vec<String> {
+        self.lock().api_commits.clone()
     }
 
     /// Which GitLab version's merge endpoint to model (17.11+ by default).

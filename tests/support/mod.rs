@@ -16,6 +16,7 @@ pub mod cli;
 pub mod fake_http;
 pub mod github;
 pub mod gitlab;
+pub mod gitobj;
 pub mod hook_server;
 pub mod hooks;
 pub mod postgres;

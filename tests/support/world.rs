@@ -121,16 +121,23 @@ pub fn write_direct_config(dir: &Path, remote: &Path, extra: &str, direct: &str)
 impl World {
     /// acme/web has 1.4.2 in the registry; the repo deploys 1.4.2.
     pub async fn new(kind: Kind) -> World {
-        Self::build(kind, false).await
+        Self::build(kind, false, false).await
     }
 
     /// A GitHub world laid out as GitHub Enterprise Server (REST under
     /// `/api/v3`, GraphQL at `/api/graphql`), the bot a GitHub App.
     pub async fn new_ghes_app() -> World {
-        Self::build(Kind::GitHub, true).await
+        Self::build(Kind::GitHub, true, false).await
     }
 
-    async fn build(kind: Kind, ghes_app: bool) -> World {
+    /// `commit = "api"`: the platform makes the bot's commits (on GitHub
+    /// the bot is a GitHub App).
+    pub async fn new_api_commits(kind: Kind) -> World {
+        Self::build(kind, false, true).await
+    }
+
+    async fn build(kind: Kind, ghes: bool, api_commits: bool) -> World {
+        let app = ghes || (api_commits && kind == Kind::GitHub);
         let registry = TestRegistry::start();
         registry.push_tags("acme/web", &["1.4.2"]).await;
         let host = registry.host();
@@ -151,7 +158,7 @@ impl World {
         git(dir.path(), &["clone", "-q", "--bare", "seed", "remote.git"]);
 
         let (fake, forge, api, project, token) = match kind {
-            Kind::GitHub if ghes_app => {
+            Kind::GitHub if ghes => {
                 let f = FakeGitHub::start_ghes("acme/env", &remote).await;
                 let (url, token) = (f.url(), f.token());
                 (Fake::GitHub(f), "github", url, "acme/env", token)
@@ -167,7 +174,7 @@ impl World {
                 (Fake::GitLab(f), "gitlab", url, "group/env", token)
             }
         };
-        let auth = if ghes_app {
+        let auth = if app {
             let key =
                 std::path::absolute("tests/data/github/app-private-key.pem").expect("key path");
             format!(
@@ -178,6 +185,11 @@ impl World {
             )
         } else {
             format!("token = \"{token}\"\n")
+        };
+        let auth = if api_commits {
+            format!("commit = \"api\"\n{auth}")
+        } else {
+            auth
         };
         let toml = format!(
             "data_dir = \"{data}\"\n[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"{forge}\"\napi_url = \"{api}\"\nproject = \"{project}\"\n{auth}",

@@ -131,32 +131,54 @@ pub(super) fn auto_merge_outcome(body: &Value) -> Result<AutoMerge, ForgeError> 
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let Some(first) = errors.first() else {
+    if errors.is_empty() {
         return Ok(AutoMerge::Enabled);
-    };
+    }
     let message = errors
         .iter()
         .filter_map(|e| e["message"].as_str())
         .collect::<Vec<_>>()
         .join("; ");
-    if errors
-        .iter()
-        .any(|e| e["type"].as_str() == Some("RATE_LIMITED"))
-    {
-        return Err(ForgeError::RateLimited {
-            forge: FORGE,
-            retry_after: None,
-        });
-    }
     let lower = message.to_ascii_lowercase();
     let unavailable = lower.contains("auto merge is not allowed")
         || lower.contains("auto-merge is not allowed")
         || lower.contains("not enabled")
         || lower.contains("clean status")
         || lower.contains("unstable status");
-    if unavailable {
+    if unavailable && !errors.iter().any(is_rate_limit) {
         return Ok(AutoMerge::Unavailable(message));
     }
+    graphql_errors(body).map(|()| AutoMerge::Enabled)
+}
+
+/// GraphQL's rate-limit error: `RATE_LIMITED`, or the newer `RATE_LIMIT`
+/// with code `graphql_rate_limit`.
+fn is_rate_limit(e: &Value) -> bool {
+    matches!(e["type"].as_str(), Some("RATE_LIMITED" | "RATE_LIMIT"))
+        || e["code"].as_str() == Some("graphql_rate_limit")
+}
+
+/// A GraphQL answer's `errors` as a [`ForgeError`] (GraphQL answers 200
+/// for them): rate limits are retried like a 429.
+pub(super) fn graphql_errors(body: &Value) -> Result<(), ForgeError> {
+    let errors = body["errors"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let Some(first) = errors.first() else {
+        return Ok(());
+    };
+    if errors.iter().any(is_rate_limit) {
+        return Err(ForgeError::RateLimited {
+            forge: FORGE,
+            retry_after: None,
+        });
+    }
+    let message = errors
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
     Err(match first["type"].as_str().unwrap_or_default() {
         "FORBIDDEN" => ForgeError::Unauthorized {
             forge: FORGE,

@@ -12,7 +12,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::world::{BOT_LOGIN, FakeAutoMerge, FakeIssue, FakePr, World, iso8601, now_secs};
+use super::world::{
+    APP_BOT_ID, APP_SLUG, BOT_LOGIN, FakeAutoMerge, FakeIssue, FakePr, World, iso8601, now_secs,
+};
 
 pub type Shared = Arc<Mutex<World>>;
 
@@ -194,6 +196,16 @@ fn route(
             error(404, "Not Found")
         };
     }
+    if let ["app"] = segs.as_slice() {
+        return match (method, app_jwt(w, auth)) {
+            ("GET", Ok(())) => answer(
+                200,
+                json!({ "id": w.app_id, "slug": APP_SLUG, "name": APP_SLUG, "owner": user_json(&w.base_url, &w.owner) }),
+            ),
+            (_, Err(a)) => a,
+            _ => error(404, "Not Found"),
+        };
+    }
     if !token_of(auth).is_some_and(|t| w.tokens.contains(t)) {
         return error(401, "Bad credentials");
     }
@@ -202,6 +214,12 @@ fn route(
         |o: &str, r: &str| o.eq_ignore_ascii_case(&w.owner) && r.eq_ignore_ascii_case(&w.name);
     match (method, segs.as_slice()) {
         ("GET", ["user"]) => answer(200, user_json(&w.base_url, BOT_LOGIN)),
+        ("GET", ["users", login]) if decode(login) == format!("{APP_SLUG}[bot]") => {
+            let mut u = user_json(&w.base_url, &decode(login));
+            u["id"] = json!(APP_BOT_ID);
+            u["type"] = json!("Bot");
+            answer(200, u)
+        }
         ("POST", ["graphql"]) => graphql(w, body),
         (_, ["repos", o, r, rest @ ..]) if repo_ok(o, r) => {
             repo_route(w, method, rest, query, body, path)
@@ -247,6 +265,8 @@ fn repo_route(
             None => error(404, "Not Found"),
         },
         ("PUT", ["pulls", n, "merge"]) => merge_pull(w, num(n), body),
+        ("POST", ["git", "refs"]) => create_ref(w, body),
+        ("PATCH", ["git", "refs", "heads", branch @ ..]) => update_ref(w, &branch.join("/"), body),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(w, num(n), body),
         ("POST", ["issues", n, "labels"]) => add_labels(w, num(n), body),
         ("GET", ["issues", n, "comments"]) => match num(n).filter(|n| w.issue_exists(*n)) {
@@ -673,6 +693,169 @@ fn combined_status(w: &World, sha: &str) -> Answer {
     )
 }
 
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// docs.github.com/rest/git/refs#create-a-reference: 201, or 422
+/// "Reference already exists".
+fn create_ref(w: &mut World, body: &Value) -> Answer {
+    let (Some(name), Some(sha)) = (body["ref"].as_str(), body["sha"].as_str()) else {
+        return validation(json!([{ "resource": "Reference", "code": "missing_field" }]));
+    };
+    let Some(branch) = name.strip_prefix("refs/heads/") else {
+        return answer(
+            422,
+            json!({ "message": "Reference name must start with 'refs/'", "documentation_url": DOCS }),
+        );
+    };
+    if w.branch_sha(branch).is_some() {
+        return answer(
+            422,
+            json!({ "message": "Reference already exists", "documentation_url": DOCS }),
+        );
+    }
+    match w.git(&["update-ref", name, sha, ""]) {
+        Ok(_) => answer(
+            201,
+            json!({ "ref": name, "object": { "sha": sha, "type": "commit" } }),
+        ),
+        Err(_) => answer(
+            422,
+            json!({ "message": "Object does not exist", "documentation_url": DOCS }),
+        ),
+    }
+}
+
+/// docs.github.com/rest/git/refs#update-a-reference: `force: true` may move
+/// it anywhere; otherwise only forward ("Update is not a fast forward").
+fn update_ref(w: &mut World, branch: &str, body: &Value) -> Answer {
+    let Some(sha) = body["sha"].as_str() else {
+        return validation(json!([{ "resource": "Reference", "code": "missing_field" }]));
+    };
+    let Some(old) = w.branch_sha(branch) else {
+        return answer(
+            422,
+            json!({ "message": "Reference does not exist", "documentation_url": DOCS }),
+        );
+    };
+    let forward = w.git(&["merge-base", "--is-ancestor", &old, sha]).is_ok();
+    if !forward && !body["force"].as_bool().unwrap_or(false) {
+        return answer(
+            422,
+            json!({ "message": "Update is not a fast forward", "documentation_url": DOCS }),
+        );
+    }
+    let name = format!("refs/heads/{branch}");
+    match w.git(&["update-ref", &name, sha, &old]) {
+        Ok(_) => answer(
+            200,
+            json!({ "ref": name, "object": { "sha": sha, "type": "commit" } }),
+        ),
+        Err(_) => answer(
+            422,
+            json!({ "message": "Object does not exist", "documentation_url": DOCS }),
+        ),
+    }
+}
+
+/// `createCommitOnBranch` (docs.github.com/graphql/reference/mutations#createcommitonbranch):
+/// commits `fileChanges` on top of the branch's head, which must be
+/// `expectedHeadOid`; the author is the caller (an App's bot user) and
+/// GitHub signs the commit.
+fn create_commit_on_branch(w: &mut World, input: &Value) -> Answer {
+    let fail = |t: &str, m: &str| {
+        answer(
+            200,
+            json!({ "data": { "createCommitOnBranch": null }, "errors": [{ "type": t, "path": ["createCommitOnBranch"], "message": m }] }),
+        )
+    };
+    let repo = format!("{}/{}", w.owner, w.name);
+    if !input["branch"]["repositoryNameWithOwner"]
+        .as_str()
+        .is_some_and(|r| r.eq_ignore_ascii_case(&repo))
+    {
+        return fail("NOT_FOUND", "Could not resolve to a Repository");
+    }
+    let branch = input["branch"]["branchName"].as_str().unwrap_or_default();
+    let Some(head) = w.branch_sha(branch) else {
+        return fail(
+            "NOT_FOUND",
+            &format!("A ref named \"{branch}\" does not exist"),
+        );
+    };
+    let expected = input["expectedHeadOid"].as_str().unwrap_or_default();
+    if expected != head {
+        return fail(
+            "STALE_DATA",
+            &format!(
+                "Expected branch to point to \"{expected}\" but it did not. Pull and try again."
+            ),
+        );
+    }
+    let mut files = Vec::new();
+    for a in input["fileChanges"]["additions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let path = a["path"].as_str().unwrap_or_default().to_string();
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD
+            .decode(a["contents"].as_str().unwrap_or_default())
+        else {
+            return fail("UNPROCESSABLE", "contents is not base64");
+        };
+        files.push((path, bytes));
+    }
+    let headline = input["message"]["headline"].as_str().unwrap_or_default();
+    let body = input["message"]["body"].as_str().unwrap_or_default();
+    let message = if body.is_empty() {
+        headline.to_string()
+    } else {
+        format!("{headline}\n\n{body}")
+    };
+    let author_login = format!("{APP_SLUG}[bot]");
+    let author_email = format!("{APP_BOT_ID}+{author_login}@users.noreply.github.com");
+    let made = crate::support::gitobj::commit_files(
+        &w.bare,
+        &head,
+        &files,
+        &message,
+        (&author_login, &author_email),
+        ("GitHub", "noreply@github.com"),
+        true,
+    );
+    let Ok(sha) = made else {
+        return fail("UNPROCESSABLE", "could not create the commit");
+    };
+    if w.git(&["update-ref", &format!("refs/heads/{branch}"), &sha, &head])
+        .is_err()
+    {
+        return fail("STALE_DATA", "the branch moved");
+    }
+    w.verified.push(sha.clone());
+    answer(
+        200,
+        json!({ "data": { "createCommitOnBranch": { "commit": { "oid": sha } } } }),
+    )
+}
+
 fn graphql(w: &mut World, body: &Value) -> Answer {
     // docs.github.com/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api:
     // past the primary limit "the response status will still be 200",
@@ -688,6 +871,9 @@ fn graphql(w: &mut World, body: &Value) -> Answer {
         return a;
     }
     let query = body["query"].as_str().unwrap_or_default();
+    if query.contains("createCommitOnBranch") {
+        return create_commit_on_branch(w, &body["variables"]["input"]);
+    }
     if !query.contains("enablePullRequestAutoMerge") {
         return answer(
             200,
@@ -765,11 +951,11 @@ fn graphql(w: &mut World, body: &Value) -> Answer {
     )
 }
 
-/// `POST /app/installations/{id}/access_tokens`: the bearer must be a JWT
-/// whose (unverified) payload has `iss` = the app id and an `exp` ahead.
-fn mint(w: &mut World, id: &str, auth: Option<&str>) -> Answer {
+/// The bearer is the App's JWT: its (unverified) payload has `iss` = the
+/// app id and an `exp` ahead.
+fn app_jwt(w: &World, auth: Option<&str>) -> Result<(), Answer> {
     let Some(jwt) = token_of(auth) else {
-        return error(401, "A JSON web token could not be decoded");
+        return Err(error(401, "A JSON web token could not be decoded"));
     };
     let payload = jwt
         .split('.')
@@ -781,7 +967,7 @@ fn mint(w: &mut World, id: &str, auth: Option<&str>) -> Answer {
         })
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
     let Some(payload) = payload else {
-        return error(401, "A JSON web token could not be decoded");
+        return Err(error(401, "A JSON web token could not be decoded"));
     };
     let iss = match &payload["iss"] {
         Value::Number(n) => n.as_u64(),
@@ -789,7 +975,16 @@ fn mint(w: &mut World, id: &str, auth: Option<&str>) -> Answer {
         _ => None,
     };
     if iss != Some(w.app_id) || payload["exp"].as_u64().is_none_or(|e| e < now_secs()) {
-        return error(401, "'Issuer' claim ('iss') must be an Integer");
+        return Err(error(401, "'Issuer' claim ('iss') must be an Integer"));
+    }
+    Ok(())
+}
+
+/// `POST /app/installations/{id}/access_tokens`: the bearer must be the
+/// App's JWT.
+fn mint(w: &mut World, id: &str, auth: Option<&str>) -> Answer {
+    if let Err(a) = app_jwt(w, auth) {
+        return a;
     }
     if id.parse::<u64>().ok() != Some(w.installation_id) {
         return error(404, "Not Found");

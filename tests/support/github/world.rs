@@ -107,7 +107,14 @@ pub struct World {
     pub ghes: bool,
     /// GraphQL requests left that answer RATE_LIMITED.
     pub graphql_rate_limited: usize,
+    /// Commits GitHub made through the API for the App, which it signs
+    /// (shown as verified).
+    pub verified: Vec<String>,
 }
+
+/// The App's slug and its bot user's id (`GET /app`, `GET /users/<slug>[bot]`).
+pub const APP_SLUG: &str = "imagebump-test";
+pub const APP_BOT_ID: u64 = 9_990_001;
 
 pub fn now_secs() -> u64 {
     SystemTime::now()

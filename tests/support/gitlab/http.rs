@@ -151,6 +151,22 @@ pub(super) fn parse_body(content_type: &str, body: &[u8]) -> Value {
             .unwrap_or_default();
         let mut out = serde_json::Map::new();
         for (k, v) in pairs {
+            // `actions[][field]=…`: an array of objects; a field already
+            // set in the last object starts the next one.
+            if let Some((name, field)) = k.strip_suffix(']').and_then(|k| k.split_once("[][")) {
+                let entry = out
+                    .entry(name.to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = entry {
+                    if items.last().is_none_or(|o| o.get(field).is_some()) {
+                        items.push(Value::Object(serde_json::Map::new()));
+                    }
+                    if let Some(Value::Object(o)) = items.last_mut() {
+                        o.insert(field.to_string(), Value::String(v));
+                    }
+                }
+                continue;
+            }
             match k.strip_suffix("[]") {
                 Some(name) => {
                     let entry = out

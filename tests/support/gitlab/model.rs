@@ -145,6 +145,8 @@ pub(super) struct Model {
     /// Whether the bot's user may merge (a protected target branch that
     /// only maintainers may merge into answers 401).
     pub(super) bot_can_merge: bool,
+    /// Commits made through the commits API, oldest first.
+    pub(super) api_commits: Vec<String>,
 }
 
 impl Model {

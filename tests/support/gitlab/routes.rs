@@ -139,6 +139,7 @@ impl Model {
                     .collect();
                 Ok(self.paginate(items, q, raw_path))
             }
+            ("POST", ["repository", "commits"]) => self.create_commit(input),
             ("GET", ["issues"]) => Ok(self.list_issues(q, raw_path)),
             ("POST", ["issues"]) => {
                 let Some(title) = text(input, "title").filter(|t| !t.is_empty()) else {
@@ -398,6 +399,95 @@ impl Model {
         }
         self.merge(iid, Some(&mr.sha), 1)?;
         Ok(Reply::json(200, self.mr_detail_json(self.mr(iid)?)))
+    }
+
+    /// `POST /projects/:id/repository/commits` (doc/api/commits.md "Create
+    /// a commit with multiple files and actions"): `start_sha` creates the
+    /// branch from that commit; an existing branch needs `force` to be
+    /// rewritten from `start_sha` ("A branch called … already exists");
+    /// `update` needs the file to exist. Authored as `author_name`/`email`
+    /// when given, else as the token's user.
+    pub(super) fn create_commit(&mut self, input: &Value) -> Answer {
+        let bad = |m: &str| Reply::message(400, m);
+        let branch = text(input, "branch").unwrap_or_default();
+        let message = text(input, "commit_message").unwrap_or_default();
+        if branch.is_empty() || message.is_empty() {
+            return Err(Reply::json(
+                400,
+                json!({ "error": "branch, commit_message are missing" }),
+            ));
+        }
+        let exists = branch_sha(&self.bare, &branch);
+        let parent = match (text(input, "start_sha"), &exists) {
+            (Some(start), Some(_)) if flag(input, "force") => start,
+            (Some(_), Some(_)) => {
+                return Err(bad(&format!(
+                    "A branch called '{branch}' already exists. Switch to that branch in order to make changes"
+                )));
+            }
+            (Some(start), None) => start,
+            (None, Some(head)) => head.clone(),
+            (None, None) => {
+                return Err(bad(
+                    "You can only create or edit files when you are on a branch",
+                ));
+            }
+        };
+        let mut files = Vec::new();
+        for a in input
+            .get("actions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let path = text(a, "file_path").unwrap_or_default();
+            match text(a, "action").as_deref() {
+                Some("update") => {
+                    let listed = super::git::git(&self.bare, &["ls-tree", &parent, "--", &path])
+                        .unwrap_or_default();
+                    if listed.is_empty() {
+                        return Err(bad("A file with this name doesn't exist"));
+                    }
+                }
+                Some("create") => {}
+                other => {
+                    return Err(bad(&format!(
+                        "fake GitLab: action {other:?} is not modelled"
+                    )));
+                }
+            }
+            files.push((path, text(a, "content").unwrap_or_default().into_bytes()));
+        }
+        let bot = self.users[0].username.clone();
+        let name = text(input, "author_name").unwrap_or_else(|| bot.clone());
+        let email = text(input, "author_email").unwrap_or_else(|| format!("{bot}@example.invalid"));
+        let sha = crate::support::gitobj::commit_files(
+            &self.bare,
+            &parent,
+            &files,
+            &message,
+            (&name, &email),
+            (&name, &email),
+            true,
+        )
+        .map_err(|e| bad(&e))?;
+        let old = exists.unwrap_or_default();
+        super::git::git(
+            &self.bare,
+            &["update-ref", &format!("refs/heads/{branch}"), &sha, &old],
+        )
+        .map_err(|_| Reply::message(409, "the branch moved"))?;
+        self.api_commits.push(sha.clone());
+        let now = self.now();
+        Ok(Reply::json(
+            201,
+            json!({
+                "id": sha, "short_id": &sha[..8], "title": message.lines().next().unwrap_or_default(),
+                "message": message, "author_name": name, "author_email": email,
+                "committer_name": name, "committer_email": email, "created_at": now,
+                "parent_ids": [parent],
+            }),
+        ))
     }
 
     pub(super) fn new_note(&mut self, input: &Value) -> Result<Note, Reply> {
