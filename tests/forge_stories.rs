@@ -375,7 +375,11 @@ async fn api_commits_hold_the_same_bytes_and_stay_the_bots(kind: Kind) {
         Kind::GitHub => w.github().verified_commits(),
         Kind::GitLab => w.gitlab().api_commits(),
     };
-    assert_eq!(made(&w), [head.clone()], "made by the platform");
+    assert_eq!(
+        made(&w),
+        std::slice::from_ref(&head),
+        "made by the platform"
+    );
     let author = support::world::git(&w.remote, &["log", "-1", "--format=%ae", &head]);
     let expected_author = match kind {
         Kind::GitHub => support::github::FakeGitHub::app_bot_email(),
