@@ -131,6 +131,7 @@ pub async fn build_repo(
         identity: Signature {
             name: config.git.name.clone(),
             email: config.git.email.clone(),
+            signing_key: None,
         },
         registry,
         tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config))),
