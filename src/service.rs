@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{CommitMode, ForgeKind, RegistrySettings, RepoSettings, ServiceConfig};
+use crate::config::{
+    CommitMode, ForgeKind, GitIdentity, RegistrySettings, RepoSettings, ServiceConfig,
+};
 use crate::forge::github::{GitHub, GitHubAuth};
 use crate::forge::gitlab::GitLab;
 use crate::forge::{Forge, RetryPolicy};
-use crate::git::{GitAuth, Mirror, Signature};
+use crate::git::{GitAuth, Mirror, Signature, SigningKey};
 use crate::reconcile::{Repo, TagCache};
 use crate::registry::{self, Credentials};
 use crate::store::Store;
@@ -55,6 +57,23 @@ pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Opti
     Ok((options, credentials))
 }
 
+/// The bot's commit identity from `[git]`, with the signing key read from
+/// `signing_key_file` (an error naming the file if it cannot sign).
+pub fn identity(git: &GitIdentity) -> anyhow::Result<Signature> {
+    let signing_key = match &git.signing_key_file {
+        Some(path) => Some(Arc::new(
+            SigningKey::from_file(path)
+                .context("invalid service config: `git.signing_key_file`")?,
+        )),
+        None => None,
+    };
+    Ok(Signature {
+        name: git.name.clone(),
+        email: git.email.clone(),
+        signing_key,
+    })
+}
+
 /// Opens (or clones) the repository's mirror and connects its forge. With
 /// the service's `store`, reconciles list tags through its cache
 /// (`registry.tag_cache_ttl`); without (one-shot commands), every run asks
@@ -65,6 +84,10 @@ pub async fn build_repo(
     store: Option<&Store>,
 ) -> anyhow::Result<Repo> {
     let name = &settings.name;
+    let identity = identity(&config.git)?;
+    if let Some(key) = &identity.signing_key {
+        tracing::info!(repo = %name, key = key.fingerprint(), "commits are signed");
+    }
     let token = settings.token()?;
     let project = settings.project().unwrap_or_default();
     let forge: Option<Arc<dyn Forge>> = match settings.forge {
@@ -143,10 +166,7 @@ pub async fn build_repo(
         settings: settings.clone(),
         mirror,
         forge,
-        identity: Signature {
-            name: config.git.name.clone(),
-            email: config.git.email.clone(),
-        },
+        identity,
         api_author,
         registry,
         tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config))),

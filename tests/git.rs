@@ -1,9 +1,13 @@
 //! The `git` module against real bare repositories made with the `git` CLI.
 
+#[path = "support/ssh.rs"]
+mod ssh;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
-use imagebump::git::{GitAuth, Lease, Mirror, PushError, Signature};
+use imagebump::git::{GitAuth, Lease, Mirror, PushError, Signature, SigningKey};
 use imagebump::lock::RepoLocks;
 
 const REPO: &str = "env";
@@ -156,7 +160,33 @@ fn bot() -> Signature {
     Signature {
         name: "imagebump".into(),
         email: "bot@example.com".into(),
+        signing_key: None,
     }
+}
+
+/// The bot, signing with the private key at `key`.
+fn signing_bot(key: &Path) -> Signature {
+    Signature {
+        signing_key: Some(Arc::new(SigningKey::from_file(key).expect("signing key"))),
+        ..bot()
+    }
+}
+
+/// The bump of [`bump`], made by `author`.
+fn bump_as(m: &Mirror, parent: &str, author: &Signature) -> String {
+    m.commit(
+        parent,
+        &[
+            (
+                "deploy/app.yaml".into(),
+                "image: nginx:1.25.1 # keep\n".into(),
+            ),
+            ("run.yaml".into(), "image: alpine:3.20\n".into()),
+        ],
+        "Bump images\n\nImagebump-Change: web\n",
+        author,
+    )
+    .expect("commit")
 }
 
 fn globs(g: &[&str]) -> Vec<String> {
@@ -282,8 +312,197 @@ async fn commit_refuses_missing_paths_and_non_files() {
     let bad = Signature {
         name: "x>y".into(),
         email: "a@b".into(),
+        signing_key: None,
     };
     assert!(m.commit(&base, &[], "m", &bad).is_err());
+}
+
+#[tokio::test]
+async fn signed_commits_verify_with_git_for_each_key_type() {
+    let w = World::new();
+    let m = w.mirror().await;
+    let base = m.branch_head("main").unwrap().expect("main");
+    let keys = [
+        ("ed25519", vec!["-t", "ed25519"], "ED25519"),
+        ("p256", vec!["-t", "ecdsa", "-b", "256"], "ECDSA"),
+        ("p384", vec!["-t", "ecdsa", "-b", "384"], "ECDSA"),
+    ];
+    let locks = RepoLocks::default();
+    let guard = locks.acquire(REPO).await.unwrap();
+    for (name, args, shown) in keys {
+        let key = ssh::keygen(&w.root, name, "", &args);
+        let c = bump_as(&m, &base, &signing_bot(&key));
+
+        let raw = git(&w.mirror_dir(), &["cat-file", "commit", &c]);
+        assert!(
+            raw.contains("\ngpgsig -----BEGIN SSH SIGNATURE-----\n "),
+            "{raw}"
+        );
+        assert!(raw.contains("\n -----END SSH SIGNATURE-----\n"), "{raw}");
+        let (ok, said) = ssh::verify_commit(
+            &w.mirror_dir(),
+            &c,
+            "bot@example.com",
+            &ssh::public_key(&key),
+        );
+        assert!(ok, "{name}: {said}");
+        assert!(
+            said.contains("Good \"git\" signature for bot@example.com with"),
+            "{name}: {said}"
+        );
+        assert!(
+            said.contains(&format!("with {shown} key")),
+            "{name}: {said}"
+        );
+
+        // The signature survives the push byte for byte.
+        let branch = format!("imagebump/{name}");
+        m.push(&guard, &c, &branch, Lease::MustNotExist, true)
+            .await
+            .unwrap();
+        assert_eq!(w.remote_head(&branch).as_deref(), Some(c.as_str()));
+        let (ok, said) =
+            ssh::verify_commit(&w.remote, &c, "bot@example.com", &ssh::public_key(&key));
+        assert!(ok, "{name} in the remote: {said}");
+    }
+    git(&w.remote, &["fsck", "--strict", "--no-progress"]);
+}
+
+#[tokio::test]
+async fn a_signed_commit_fails_verification_against_another_key() {
+    let w = World::new();
+    let m = w.mirror().await;
+    let base = m.branch_head("main").unwrap().expect("main");
+    let key = ssh::ed25519(&w.root, "bot-key");
+    let other = ssh::ed25519(&w.root, "other-key");
+    let c = bump_as(&m, &base, &signing_bot(&key));
+    let (ok, said) = ssh::verify_commit(
+        &w.mirror_dir(),
+        &c,
+        "bot@example.com",
+        &ssh::public_key(&other),
+    );
+    assert!(!ok, "verified against the wrong key: {said}");
+    // The signature itself is sound; its key is just not an allowed one.
+    assert!(said.contains("No principal matched"), "{said}");
+    assert!(!said.contains("signature for bot@example.com"), "{said}");
+}
+
+#[tokio::test]
+async fn signed_and_unsigned_commits_differ_only_in_the_gpgsig_header() {
+    let w = World::new();
+    let m = w.mirror().await;
+    let base = m.branch_head("main").unwrap().expect("main");
+    let key = ssh::ed25519(&w.root, "bot-key");
+    let unsigned = bump_as(&m, &base, &bot());
+    let signed = bump_as(&m, &base, &signing_bot(&key));
+    assert_ne!(unsigned, signed);
+    let tree = |c: &str| git(&w.mirror_dir(), &["rev-parse", &format!("{c}^{{tree}}")]);
+    assert_eq!(tree(&unsigned), tree(&signed), "same edits, same tree");
+    assert_eq!(
+        m.commit_info(&unsigned).unwrap().tree,
+        m.commit_info(&signed).unwrap().tree
+    );
+
+    let unsigned_raw = git(&w.mirror_dir(), &["cat-file", "commit", &unsigned]);
+    assert!(!unsigned_raw.contains("gpgsig"), "{unsigned_raw}");
+    let (ok, said) = ssh::verify_commit(
+        &w.mirror_dir(),
+        &unsigned,
+        "bot@example.com",
+        &ssh::public_key(&key),
+    );
+    assert!(!ok, "an unsigned commit verified: {said}");
+
+    // Without the `gpgsig` header (and its continuation lines), the signed
+    // commit is the unsigned one (but for the seconds of its timestamps).
+    let signed_raw = git(&w.mirror_dir(), &["cat-file", "commit", &signed]);
+    let mut stripped = Vec::new();
+    let mut in_sig = false;
+    for line in signed_raw.split_inclusive('\n') {
+        if line.starts_with("gpgsig ") {
+            in_sig = true;
+        } else if !(in_sig && line.starts_with(' ')) {
+            in_sig = false;
+            stripped.push(line);
+        }
+    }
+    let without_time = |lines: Vec<&str>| -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| match l.split_once("> ") {
+                Some((who, _)) if l.starts_with("author ") || l.starts_with("committer ") => {
+                    who.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_time(stripped),
+        without_time(unsigned_raw.split_inclusive('\n').collect())
+    );
+}
+
+#[test]
+fn signing_keys_that_cannot_sign_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |path: &Path| -> String {
+        format!(
+            "{:#}",
+            SigningKey::from_file(path).expect_err("a key that cannot sign was accepted")
+        )
+    };
+    let missing = dir.path().join("missing-key");
+    let e = err(&missing);
+    assert!(
+        e.contains(&missing.display().to_string()) && e.contains("cannot read"),
+        "{e}"
+    );
+
+    let garbage = dir.path().join("garbage-key");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let e = err(&garbage);
+    assert!(
+        e.contains(&garbage.display().to_string()) && e.contains("not an OpenSSH private key"),
+        "{e}"
+    );
+
+    let encrypted = ssh::keygen(
+        dir.path(),
+        "encrypted-key",
+        "s3cret pass",
+        &["-t", "ed25519"],
+    );
+    let e = err(&encrypted);
+    assert!(
+        e.contains(&encrypted.display().to_string()) && e.contains("encrypted"),
+        "{e}"
+    );
+
+    // A public key is not a private key.
+    let key = ssh::ed25519(dir.path(), "bot-key");
+    let public = dir.path().join("bot-key.pub");
+    let e = err(&public);
+    assert!(e.contains(&public.display().to_string()), "{e}");
+
+    // RSA is not built in: refused at start-up, not at the first commit.
+    let rsa = ssh::keygen(dir.path(), "rsa-key", "", &["-t", "rsa", "-b", "2048"]);
+    let e = err(&rsa);
+    assert!(
+        e.contains(&rsa.display().to_string()) && e.contains("ed25519"),
+        "{e}"
+    );
+
+    // A good key shows only its public fingerprint.
+    let good = SigningKey::from_file(&key).unwrap();
+    let private = std::fs::read_to_string(&key).unwrap();
+    let shown = format!("{good:?}");
+    assert!(shown.contains(good.fingerprint()), "{shown}");
+    assert!(good.fingerprint().starts_with("SHA256:"), "{shown}");
+    for line in private.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!shown.contains(line), "{shown} shows the private key");
+    }
 }
 
 #[tokio::test]

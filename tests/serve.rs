@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use imagebump::config::ServiceConfig;
+use support::ssh;
 use support::world::{git, seed_env_repo, write_direct_config};
 use support::{TestRegistry, http_get, wait_for};
 
@@ -203,6 +205,108 @@ async fn invalid_repo_config_is_reported_and_nothing_is_committed() {
     assert_eq!(
         git(&e.remote, &["log", "-1", "--format=%s", "main"]),
         "break"
+    );
+}
+
+/// The `[git]` section of a service config whose bot signs with `key`.
+fn signing_git_section(key: &std::path::Path) -> String {
+    format!(
+        "[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\nsigning_key_file = \"{}\"",
+        key.display()
+    )
+}
+
+#[tokio::test]
+async fn direct_mode_commits_are_signed_and_verify_with_git() {
+    let e = env().await;
+    let key = ssh::ed25519(e.dir.path(), "bot-key");
+    let config = e.config(&signing_git_section(&key), "base");
+    let out = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        e.main_file(),
+        format!("image: {}/acme/web:1.4.3", e.registry.host())
+    );
+    let head = git(&e.remote, &["rev-parse", "refs/heads/main"]);
+    assert_eq!(
+        git(&e.remote, &["log", "-1", "--format=%ae|%ce|%s", &head]),
+        "bot@imagebump.test|bot@imagebump.test|Bump web to 1.4.3"
+    );
+    let (ok, said) = ssh::verify_commit(
+        &e.remote,
+        &head,
+        "bot@imagebump.test",
+        &ssh::public_key(&key),
+    );
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("Good \"git\" signature for bot@imagebump.test with ED25519 key"),
+        "{said}"
+    );
+    // The human's commit below it is untouched (and unsigned).
+    let (ok, _) = ssh::verify_commit(
+        &e.remote,
+        &format!("{head}~1"),
+        "bot@imagebump.test",
+        &ssh::public_key(&key),
+    );
+    assert!(!ok);
+    git(&e.remote, &["fsck", "--strict", "--no-progress"]);
+
+    // Nothing of the private key is printed or logged.
+    let private = std::fs::read_to_string(&key).unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for line in private.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!said.contains(line), "the private key was shown: {said}");
+    }
+}
+
+#[tokio::test]
+async fn a_signing_key_that_cannot_be_read_stops_start_up_naming_the_file() {
+    let e = env().await;
+    let missing = e.dir.path().join("no-such-key");
+    let config = e.config(&signing_git_section(&missing), "base");
+
+    let loaded = ServiceConfig::load_from(Some(&config), Vec::new()).unwrap();
+    let err = imagebump::service::build_repo(&loaded, &loaded.repos[0], None)
+        .await
+        .err()
+        .expect("build_repo accepted a missing signing key");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("git.signing_key_file") && err.contains(&missing.display().to_string()),
+        "{err}"
+    );
+
+    // The command stops with it too (as `serve` does: both build every
+    // repository before they do anything else), and commits nothing.
+    let out = run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&missing.display().to_string()) && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(
+        git(&e.remote, &["log", "-1", "--format=%s", "main"]),
+        "init"
     );
 }
 

@@ -125,6 +125,10 @@ impl HookSettings {
 pub struct GitIdentity {
     pub name: String,
     pub email: String,
+    /// An unencrypted OpenSSH private key (ed25519, ecdsa P-256/P-384)
+    /// that signs every commit the bot makes, as git does with
+    /// `gpg.format=ssh`; without it commits are unsigned.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

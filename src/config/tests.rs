@@ -146,6 +146,24 @@ fn invalid_values_name_the_key() {
 }
 
 #[test]
+fn the_signing_key_file_is_optional_and_comes_from_file_or_environment() {
+    assert_eq!(load("", &[]).unwrap().git.signing_key_file, None);
+    let c = load("[git]\nsigning_key_file = \"/etc/imagebump/key\"\n", &[]).unwrap();
+    assert_eq!(
+        c.git.signing_key_file.as_deref(),
+        Some(Path::new("/etc/imagebump/key"))
+    );
+    assert_eq!(c.git.name, "imagebump", "the defaults' name stays");
+    let c = load("", &[("IMAGEBUMP_GIT__SIGNING_KEY_FILE", "/run/key")]).unwrap();
+    assert_eq!(
+        c.git.signing_key_file.as_deref(),
+        Some(Path::new("/run/key"))
+    );
+    let e = err("[git]\nsigning_key = \"x\"\n", &[]);
+    assert!(e.contains("signing_key"), "{e}");
+}
+
+#[test]
 fn tag_cache_ttl_defaults_to_a_minute_and_zero_turns_reuse_off() {
     let c = ServiceConfig::load_from(None, env(&[])).unwrap();
     assert_eq!(c.registry.tag_cache_ttl, Duration::from_secs(60));

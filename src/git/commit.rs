@@ -1,6 +1,7 @@
 //! Commits in the mirror: describing them, listing the commits between two
 //! points, and building a new commit from a parent's tree without a work
-//! tree (new blobs → edited trees → commit object; no ref is updated).
+//! tree (new blobs → edited trees → commit object, SSH-signed when the
+//! author has a key; no ref is updated).
 //!
 //! Building a commit touches only the edited paths: the tree editor
 //! rewrites the trees on the way to each changed file and reuses every
@@ -48,7 +49,10 @@ impl Mirror {
 
     /// Builds a commit on `parent` whose tree is the parent's with each
     /// `(path, new text)` replaced. Each path must be a regular file in the
-    /// parent's tree; its mode is kept. No ref is updated. Returns the sha.
+    /// parent's tree; its mode is kept. With the author's signing key, the
+    /// commit carries an SSH signature in its `gpgsig` header, as git
+    /// writes with `gpg.format=ssh`; without, it has no such header. No
+    /// ref is updated. Returns the sha.
     pub fn commit(
         &self,
         parent: &str,
@@ -86,18 +90,27 @@ impl Mirror {
             email: author.email.as_str().into(),
             time: gix::date::Time::now_local_or_utc(),
         };
-        let mut author_time = gix::date::parse::TimeBuf::default();
-        let mut committer_time = gix::date::parse::TimeBuf::default();
-        let commit = repo
-            .new_commit_as(
-                signature.to_ref(&mut committer_time),
-                signature.to_ref(&mut author_time),
-                message,
-                new_tree,
-                [parent.id],
-            )
-            .context("writing the commit")?;
-        Ok(commit.id.to_string())
+        // What `Repository::new_commit_as` writes, plus `gpgsig` if signed.
+        let mut commit = gix::objs::Commit {
+            tree: new_tree.detach(),
+            parents: [parent.id].into_iter().collect(),
+            author: signature.clone(),
+            committer: signature,
+            encoding: None,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        };
+        if let Some(key) = &author.signing_key {
+            // Git signs the commit object as it is without `gpgsig`, and
+            // `verify-commit` strips that header (and its continuation
+            // lines) again before checking.
+            let mut payload = Vec::new();
+            gix::objs::WriteTo::write_to(&commit, &mut payload).context("encoding the commit")?;
+            let armored = key.sign(&payload).context("signing the commit")?;
+            commit.extra_headers.push(("gpgsig".into(), armored.into()));
+        }
+        let id = repo.write_object(&commit).context("writing the commit")?;
+        Ok(id.to_string())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Git for one environment repository (DESIGN.md §6): a bare mirror per
 //! repo under the data dir, fetched incrementally with gix; reading trees
-//! and files at a commit; building commits without a work tree; pushing
+//! and files at a commit; building commits without a work tree (signed
+//! with SSH like git's `gpg.format=ssh` when a key is given); pushing
 //! with the `git` CLI (gix cannot push) under `--force-with-lease`.
 //!
 //! Invariants:
@@ -16,14 +17,18 @@
 mod commit;
 mod mirror;
 mod push;
+mod sign;
 mod tree;
 
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use base64::Engine;
 
 pub use mirror::Mirror;
+pub use sign::SigningKey;
 
 /// Credentials for one remote, passed only to the one `git`/gix process or
 /// connection that needs them.
@@ -79,11 +84,13 @@ impl GitAuth {
     }
 }
 
-/// Author and committer of the commits the bot makes.
+/// Author and committer of the commits the bot makes, and the key that
+/// signs them (none: unsigned commits).
 #[derive(Clone, Debug)]
 pub struct Signature {
     pub name: String,
     pub email: String,
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 /// What a commit says, as far as the bot cares.

@@ -10,6 +10,8 @@
 //!   real SQLite store; [`hooks`]: fixtures and signatures to send it.
 //! - [`postgres::with_fresh_database`]: a fresh Postgres database per test,
 //!   dropped afterwards.
+//! - [`ssh`]: signing keys from the real `ssh-keygen`, and
+//!   `git verify-commit` against an allowed-signers file.
 #![allow(dead_code)]
 
 pub mod cli;
@@ -21,6 +23,7 @@ pub mod hook_server;
 pub mod hooks;
 pub mod postgres;
 pub mod registry;
+pub mod ssh;
 
 #[allow(unused_imports)]
 pub use fake_http::{FakeServer, Reply, Request};
