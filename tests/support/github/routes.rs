@@ -134,6 +134,7 @@ fn take_fault(w: &mut World, method: &str, path: &str) -> Option<Answer> {
     })
 }
 
+/// Rate-limit headers on every answer: docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#checking-the-status-of-your-rate-limit.
 fn respond(w: &mut World, path: &str, ans: Answer) -> HttpResponse {
     w.rate_used += 1;
     let status = StatusCode::from_u16(ans.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -213,7 +214,9 @@ fn route(
     let repo_ok =
         |o: &str, r: &str| o.eq_ignore_ascii_case(&w.owner) && r.eq_ignore_ascii_case(&w.name);
     match (method, segs.as_slice()) {
+        // docs.github.com/rest/users/users#get-the-authenticated-user
         ("GET", ["user"]) => answer(200, user_json(&w.base_url, BOT_LOGIN)),
+        // docs.github.com/rest/users/users#get-a-user (an App bot user is `<slug>[bot]`, type Bot)
         ("GET", ["users", login]) if decode(login) == format!("{APP_SLUG}[bot]") => {
             let mut u = user_json(&w.base_url, &decode(login));
             u["id"] = json!(APP_BOT_ID);
@@ -238,13 +241,18 @@ fn repo_route(
 ) -> Answer {
     let num = |s: &str| s.parse::<u64>().ok();
     match (method, rest) {
+        // docs.github.com/rest/pulls/pulls#list-pull-requests
         ("GET", ["pulls"]) => list_pulls(w, query, path),
+        // docs.github.com/rest/pulls/pulls#create-a-pull-request (422 "A pull request already exists for owner:branch.")
         ("POST", ["pulls"]) => create_pull(w, body),
+        // docs.github.com/rest/pulls/pulls#get-a-pull-request
         ("GET", ["pulls", n]) => match num(n).and_then(|n| w.prs.iter().find(|p| p.number == n)) {
             Some(pr) => answer(200, pr_json(w, pr)),
             None => error(404, "Not Found"),
         },
+        // docs.github.com/rest/pulls/pulls#update-a-pull-request
         ("PATCH", ["pulls", n]) => update_pull(w, num(n), body),
+        // docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user (404 for a non-collaborator)
         ("GET", ["collaborators", user, "permission"]) => match w.permissions.get(*user) {
             Some(role) => {
                 // The legacy `permission` knows no maintain/triage.
@@ -268,7 +276,9 @@ fn repo_route(
         ("POST", ["git", "refs"]) => create_ref(w, body),
         ("PATCH", ["git", "refs", "heads", branch @ ..]) => update_ref(w, &branch.join("/"), body),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(w, num(n), body),
+        // docs.github.com/rest/issues/labels#add-labels-to-an-issue
         ("POST", ["issues", n, "labels"]) => add_labels(w, num(n), body),
+        // docs.github.com/rest/issues/comments#list-issue-comments
         ("GET", ["issues", n, "comments"]) => match num(n).filter(|n| w.issue_exists(*n)) {
             Some(n) => {
                 let items: Vec<Value> = w
@@ -283,6 +293,7 @@ fn repo_route(
             }
             None => error(404, "Not Found"),
         },
+        // docs.github.com/rest/issues/comments#create-an-issue-comment
         ("POST", ["issues", n, "comments"]) => {
             match (num(n).filter(|n| w.issue_exists(*n)), body["body"].as_str()) {
                 (Some(n), Some(text)) => {
@@ -297,7 +308,9 @@ fn repo_route(
                 ),
             }
         }
+        // docs.github.com/rest/issues/issues#list-repository-issues (pull requests are listed as issues too)
         ("GET", ["issues"]) => list_issues(w, query, path),
+        // docs.github.com/rest/issues/issues#create-an-issue
         ("POST", ["issues"]) => match body["title"].as_str() {
             Some(title) => {
                 let number = w.next_number;
@@ -316,7 +329,9 @@ fn repo_route(
                 json!([{"resource": "Issue", "field": "title", "code": "missing_field"}]),
             ),
         },
+        // docs.github.com/rest/commits/statuses#get-the-combined-status-for-a-specific-reference ("pending" when there are none)
         ("GET", ["commits", sha, "status"]) => combined_status(w, sha),
+        // docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference
         ("GET", ["commits", sha, "check-runs"]) => {
             let runs: Vec<Value> = w
                 .check_runs
@@ -345,6 +360,7 @@ fn repo_route(
 
 /// Slices `items` by `per_page` (default 30, at most 100 and the fake's
 /// `max_per_page`) and `page`, with GitHub's `Link` header.
+/// docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api: `per_page` (default 30, max 100), `page`, `Link`.
 fn paginate(w: &World, items: Vec<Value>, query: &HashMap<String, String>, path: &str) -> Answer {
     let per_page = query
         .get("per_page")

@@ -98,6 +98,7 @@ pub(super) fn fault_reply(f: &Fault) -> Reply {
     reply
 }
 
+/// `RateLimit-*` headers on every answer (doc/security/rate_limits.md "Headers").
 pub(super) fn respond(reply: Reply, used: u64) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(reply.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);

@@ -99,6 +99,7 @@ impl Model {
     }
 
     /// One page of `items` with GitLab's offset-pagination headers.
+    /// doc/api/rest/index.md "Pagination": `page`/`per_page` (max 100), `X-Next-Page`, `Link`.
     pub(super) fn paginate(
         &self,
         items: Vec<Value>,

@@ -22,7 +22,9 @@ impl Model {
         let rest = raw_path.strip_prefix("/api/v4").ok_or_else(not_found)?;
         let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
         match (method, segs.as_slice()) {
+            // doc/api/users.md "Get the current user"
             ("GET", ["user"]) => Ok(Reply::json(200, self.user_json(1))),
+            // doc/api/users.md "List users" (`username` matches exactly)
             ("GET", ["users"]) => {
                 let wanted = q.get("username").cloned().unwrap_or_default();
                 let found: Vec<Value> = self
@@ -63,15 +65,20 @@ impl Model {
                 .map_err(|_| Reply::message(404, "404 Not found"))
         };
         match (method, rest) {
+            // doc/api/projects.md "Get a single project" (by id or URL-encoded path)
             ("GET", []) => Ok(Reply::json(200, self.project_json())),
+            // doc/api/merge_requests.md "List project merge requests" (MergeRequestBasic: no head_pipeline)
             ("GET", ["merge_requests"]) => Ok(self.list_mrs(q, raw_path)),
+            // doc/api/merge_requests.md "Create MR" (409 for a second open MR of the branch; unknown reviewer_ids dropped)
             ("POST", ["merge_requests"]) => self.create_mr(input),
             ("GET", ["merge_requests", n]) => {
                 let n = iid(n)?;
                 self.refresh_shas();
                 Ok(Reply::json(200, self.mr_detail_json(self.mr(n)?)))
             }
+            // doc/api/merge_requests.md "Update MR" (`state_event`: close, reopen)
             ("PUT", ["merge_requests", n]) => self.update_mr(iid(n)?, input),
+            // doc/api/members.md "Get a member of a group or project, including inherited and invited members"
             ("GET", ["members", "all", uid]) => {
                 let member = uid.parse::<u64>().ok().and_then(|uid| {
                     let user = self.users.iter().find(|u| u.id == uid)?;
@@ -88,6 +95,7 @@ impl Model {
                     .ok_or_else(|| Reply::message(404, "404 Not found"))
             }
             ("PUT", ["merge_requests", n, "merge"]) => self.merge_endpoint(iid(n)?, input),
+            // doc/api/notes.md "List all merge request notes" (system notes included)
             ("GET", ["merge_requests", n, "notes"]) => {
                 let n = iid(n)?;
                 self.mr(n)?;
@@ -101,6 +109,7 @@ impl Model {
                     .collect();
                 Ok(self.paginate(items, q, raw_path))
             }
+            // doc/api/notes.md "Create new merge request note"
             ("POST", ["merge_requests", n, "notes"]) => {
                 let n = iid(n)?;
                 self.mr(n)?;
@@ -109,6 +118,7 @@ impl Model {
                 self.mr_notes.entry(n).or_default().push(note);
                 Ok(Reply::json(201, json))
             }
+            // doc/api/pipelines.md "List project pipelines" (`sha` misses merged-results pipelines)
             ("GET", ["pipelines"]) => {
                 let mut found: Vec<&Pipeline> = self
                     .pipelines
@@ -124,6 +134,7 @@ impl Model {
                 let items = found.iter().map(|p| self.pipeline_json(p)).collect();
                 Ok(self.paginate(items, q, raw_path))
             }
+            // doc/api/commits.md "List the statuses of a commit"
             ("GET", ["repository", "commits", sha, "statuses"]) => {
                 let items = self
                     .statuses
@@ -140,7 +151,9 @@ impl Model {
                 Ok(self.paginate(items, q, raw_path))
             }
             ("POST", ["repository", "commits"]) => self.create_commit(input),
+            // doc/api/issues.md "List project issues" (`search`, `in=title`)
             ("GET", ["issues"]) => Ok(self.list_issues(q, raw_path)),
+            // doc/api/issues.md "New issue"
             ("POST", ["issues"]) => {
                 let Some(title) = text(input, "title").filter(|t| !t.is_empty()) else {
                     return Err(Reply::json(400, json!({ "error": "title is missing" })));
@@ -159,6 +172,7 @@ impl Model {
                 self.issues.push(issue);
                 Ok(Reply::json(201, json))
             }
+            // doc/api/notes.md "Create new issue note"
             ("POST", ["issues", n, "notes"]) => {
                 let n = iid(n)?;
                 let note = self.new_note(input)?;
