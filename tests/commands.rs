@@ -8,20 +8,6 @@ mod support;
 use imagebump::reconcile::decode_marker;
 use support::world::{Kind, World};
 
-/// Runs each story against GitHub and GitLab.
-macro_rules! stories {
-    ($($name:ident),* $(,)?) => {
-        mod github {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::GitHub).await })*
-        }
-        mod gitlab {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::GitLab).await })*
-        }
-    };
-}
-
 stories!(
     ignore_from_a_writer_closes_the_mr_and_a_newer_version_gets_one,
     ignore_from_a_reader_is_refused_once_and_changes_nothing,

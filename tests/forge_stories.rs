@@ -10,20 +10,6 @@ use imagebump::reconcile::Action;
 use support::gitlab::MergeSemantics;
 use support::world::{Kind, World};
 
-/// Runs each story against GitHub and GitLab.
-macro_rules! stories {
-    ($($name:ident),* $(,)?) => {
-        mod github {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::GitHub).await })*
-        }
-        mod gitlab {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::GitLab).await })*
-        }
-    };
-}
-
 stories!(
     one_changes_forge_failure_leaves_the_others_delivered,
     fork_mrs_are_never_adopted_and_refuse_nothing,

@@ -123,6 +123,24 @@ fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// Opens the MR of `imagebump/web`.
+async fn open_web(gh: &GitHub) -> MergeRequest {
+    gh.create_mr(&draft("imagebump/web"))
+        .await
+        .expect("create")
+        .mr
+}
+
+/// The test App's credentials, as app `app_id`.
+fn app_auth(app_id: u64) -> GitHubAuth {
+    GitHubAuth::App {
+        app_id,
+        private_key_pem: std::fs::read_to_string("tests/data/github/app-private-key.pem")
+            .expect("key"),
+        installation_id: FakeGitHub::INSTALLATION_ID,
+    }
+}
+
 /// An open MR whose head is `sha` (only the head matters to `checks`).
 fn mr_at(sha: &str) -> MergeRequest {
     MergeRequest {
@@ -149,11 +167,7 @@ fn count(fake: &FakeGitHub, method: &str, path: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_mr_opens_pr_with_labels_and_reviewers() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     assert_eq!(mr.number, 1);
     assert_eq!(mr.node_id.as_deref(), Some("PR_1"));
     assert_eq!(mr.head_branch, "imagebump/web");
@@ -237,17 +251,9 @@ async fn open_mrs_reads_every_page_and_keeps_the_prefix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_mrs_tell_closed_from_merged() {
     let (repo, fake, gh) = setup().await;
-    let first = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let first = open_web(&gh).await;
     gh.close_mr(first.number).await.expect("close");
-    let second = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let second = open_web(&gh).await;
     fake.merge_as_human(second.number);
     repo.branch("imagebump/api", "api.yaml", "x\n");
     let other = gh
@@ -267,11 +273,7 @@ async fn closed_mrs_tell_closed_from_merged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_comment_and_close() {
     let (_repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     gh.update_mr(mr.number, "Bump web to 1.4.4", "new body")
         .await
         .expect("update");
@@ -336,11 +338,7 @@ async fn checks_combine_statuses_and_check_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_merge_enabled_then_merged_by_github_when_checks_pass() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     fake.set_status(&mr.head_sha, "pending");
     assert_eq!(
         gh.enable_auto_merge(&mr).await.expect("auto-merge"),
@@ -366,11 +364,7 @@ async fn auto_merge_enabled_then_merged_by_github_when_checks_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_merge_unavailable_when_the_repo_disallows_it_or_the_pr_is_clean() {
     let (_repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     fake.set_allow_auto_merge(false);
     match gh.enable_auto_merge(&mr).await.expect("answer") {
         AutoMerge::Unavailable(m) => assert!(m.contains("Auto merge is not allowed"), "{m}"),
@@ -389,11 +383,7 @@ async fn auto_merge_unavailable_when_the_repo_disallows_it_or_the_pr_is_clean() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_checks_the_head_sha() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     repo.branch("imagebump/web", "web.yaml", "image: acme/web:1.4.4\n");
     fake.set_status(&repo.sha("imagebump/web"), "success");
     match gh.merge(&mr).await.expect("stale sha") {
@@ -421,11 +411,7 @@ async fn merge_checks_the_head_sha() {
 async fn merge_conflict_is_refused() {
     let (repo, fake, gh) = setup().await;
     fake.set_required_checks(false);
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     git(&repo.work, &["checkout", "-q", "main"]);
     std::fs::write(repo.work.join("web.yaml"), "image: acme/web:9.9.9\n").expect("write");
     git(&repo.work, &["commit", "-q", "-am", "human edit"]);
@@ -528,18 +514,9 @@ async fn a_slow_answer_is_a_transport_error() {
 async fn app_auth_mints_an_installation_token_and_uses_it() {
     let repo = Repo::new();
     let fake = FakeGitHub::start(REPO, &repo.bare).await;
-    let pem = std::fs::read_to_string("tests/data/github/app-private-key.pem").expect("key");
-    let auth = GitHubAuth::App {
-        app_id: FakeGitHub::APP_ID,
-        private_key_pem: pem,
-        installation_id: FakeGitHub::INSTALLATION_ID,
-    };
+    let auth = app_auth(FakeGitHub::APP_ID);
     let gh = GitHub::new(&fake.url(), REPO, auth).expect("client");
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     assert_eq!(mr.number, 1);
     assert_eq!(fake.token_mints(), 1);
     assert_eq!(fake.write_calls(), 3, "a token mint is not a write");
@@ -559,12 +536,7 @@ async fn app_auth_mints_an_installation_token_and_uses_it() {
         1
     );
 
-    let wrong = GitHubAuth::App {
-        app_id: 1,
-        private_key_pem: std::fs::read_to_string("tests/data/github/app-private-key.pem")
-            .expect("key"),
-        installation_id: FakeGitHub::INSTALLATION_ID,
-    };
+    let wrong = app_auth(1);
     let gh = GitHub::new(&fake.url(), REPO, wrong).expect("client");
     let err = gh.git_token().await.expect_err("wrong app id");
     assert!(
@@ -613,11 +585,7 @@ async fn report_issue_opens_once_then_comments() {
 async fn unprotected_branch_refuses_auto_merge_as_unstable_and_rest_merges_anyway() {
     let (repo, fake, gh) = setup().await;
     fake.set_required_checks(false);
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     fake.set_status(&mr.head_sha, "pending");
     match gh.enable_auto_merge(&mr).await.expect("answer") {
         AutoMerge::Unavailable(m) => assert!(m.contains("unstable status"), "{m}"),
@@ -634,11 +602,7 @@ async fn unprotected_branch_refuses_auto_merge_as_unstable_and_rest_merges_anywa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_405_on_merge_is_a_refusal_with_githubs_reason() {
     let (_repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     fake.set_status(&mr.head_sha, "success");
     fake.set_required_review(true);
     match gh.merge(&mr).await.expect("answer") {
@@ -657,11 +621,7 @@ async fn a_405_on_merge_is_a_refusal_with_githubs_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_rate_limited_is_retried_like_a_429() {
     let (_repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     fake.set_status(&mr.head_sha, "pending");
     fake.rate_limit_graphql_next(1);
     let first = gh.enable_auto_merge(&mr).await;
@@ -680,11 +640,7 @@ async fn graphql_rate_limited_is_retried_like_a_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_merge_sends_the_expected_head() {
     let (repo, fake, gh) = setup().await;
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     repo.branch("imagebump/web", "web.yaml", "image: acme/web:1.4.4\n");
     fake.set_status(&repo.sha("imagebump/web"), "pending");
     let err = gh.enable_auto_merge(&mr).await.expect_err("stale head");
@@ -703,18 +659,9 @@ async fn ghes_app_auth_mints_under_api_v3_for_rest_and_graphql() {
     let repo = Repo::new();
     let fake = FakeGitHub::start_ghes(REPO, &repo.bare).await;
     assert!(fake.url().ends_with("/api/v3"), "{}", fake.url());
-    let pem = std::fs::read_to_string("tests/data/github/app-private-key.pem").expect("key");
-    let auth = GitHubAuth::App {
-        app_id: FakeGitHub::APP_ID,
-        private_key_pem: pem,
-        installation_id: FakeGitHub::INSTALLATION_ID,
-    };
+    let auth = app_auth(FakeGitHub::APP_ID);
     let gh = GitHub::new(&fake.url(), REPO, auth).expect("client");
-    let mr = gh
-        .create_mr(&draft("imagebump/web"))
-        .await
-        .expect("create")
-        .mr;
+    let mr = open_web(&gh).await;
     fake.set_status(&mr.head_sha, "pending");
     assert_eq!(
         gh.enable_auto_merge(&mr).await.expect("auto-merge"),

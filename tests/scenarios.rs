@@ -8,20 +8,6 @@ use std::time::Duration;
 use imagebump::reconcile::{Action, decode_marker};
 use support::world::{Kind, World, default_config};
 
-/// Runs each story against GitHub and GitLab.
-macro_rules! stories {
-    ($($name:ident),* $(,)?) => {
-        mod github {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::GitHub).await })*
-        }
-        mod gitlab {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::GitLab).await })*
-        }
-    };
-}
-
 stories!(
     new_tag_opens_exactly_one_mr_with_the_diff,
     second_reconcile_on_an_unchanged_world_writes_nothing,

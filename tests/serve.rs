@@ -55,6 +55,17 @@ fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `imagebump reconcile --config CONFIG --repo env`.
+fn reconcile_env(config: &std::path::Path) -> std::process::Output {
+    run(&[
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "env",
+    ])
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -63,13 +74,7 @@ fn text(b: &[u8]) -> String {
 async fn reconcile_commits_to_the_base_branch_in_direct_mode_once() {
     let e = env().await;
     let config = e.config("", "base");
-    let out = run(&[
-        "reconcile",
-        "--config",
-        config.to_str().unwrap(),
-        "--repo",
-        "env",
-    ]);
+    let out = reconcile_env(&config);
     assert!(
         out.status.success(),
         "{}{}",
@@ -88,13 +93,7 @@ async fn reconcile_commits_to_the_base_branch_in_direct_mode_once() {
     let log = git(&e.remote, &["log", "--format=%an|%s", "main"]);
     assert_eq!(log, "imagebump|Bump web to 1.4.3\nOps|init");
 
-    let again = run(&[
-        "reconcile",
-        "--config",
-        config.to_str().unwrap(),
-        "--repo",
-        "env",
-    ]);
+    let again = reconcile_env(&config);
     assert!(again.status.success());
     assert!(
         text(&again.stdout).contains("nothing to do"),
@@ -112,13 +111,7 @@ async fn reconcile_commits_to_the_base_branch_in_direct_mode_once() {
 async fn direct_branch_mode_pushes_the_bot_branch_and_leaves_main() {
     let e = env().await;
     let config = e.config("", "branch");
-    let out = run(&[
-        "reconcile",
-        "--config",
-        config.to_str().unwrap(),
-        "--repo",
-        "env",
-    ]);
+    let out = reconcile_env(&config);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("pushed "),
@@ -184,13 +177,7 @@ async fn invalid_repo_config_is_reported_and_nothing_is_committed() {
     );
     git(&scratch, &["push", "-q", "origin", "main"]);
     let config = e.config("", "base");
-    let out = run(&[
-        "reconcile",
-        "--config",
-        config.to_str().unwrap(),
-        "--repo",
-        "env",
-    ]);
+    let out = reconcile_env(&config);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stdout).contains("problem: .imagebump.yaml:"),
@@ -221,13 +208,7 @@ async fn direct_mode_commits_are_signed_and_verify_with_git() {
     let e = env().await;
     let key = ssh::ed25519(e.dir.path(), "bot-key");
     let config = e.config(&signing_git_section(&key), "base");
-    let out = run(&[
-        "reconcile",
-        "--config",
-        config.to_str().unwrap(),
-        "--repo",
-        "env",
-    ]);
+    let out = reconcile_env(&config);
     assert!(
         out.status.success(),
         "{}{}",
@@ -291,13 +272,7 @@ async fn a_signing_key_that_cannot_be_read_stops_start_up_naming_the_file() {
 
     // The command stops with it too (as `serve` does: both build every
     // repository before they do anything else), and commits nothing.
-    let out = run(&[
-        "reconcile",
-        "--config",
-        config.to_str().unwrap(),
-        "--repo",
-        "env",
-    ]);
+    let out = reconcile_env(&config);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(

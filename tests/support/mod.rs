@@ -30,6 +30,22 @@ pub use fake_http::{FakeServer, Reply, Request};
 #[allow(unused_imports)]
 pub use registry::TestRegistry;
 
+/// Runs each story `async fn name(kind: Kind)` against GitHub and GitLab,
+/// as `github::name` and `gitlab::name` (`Kind` in scope where it is used).
+#[macro_export]
+macro_rules! stories {
+    ($($name:ident),* $(,)?) => {
+        mod github {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Kind::GitHub).await })*
+        }
+        mod gitlab {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Kind::GitLab).await })*
+        }
+    };
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
