@@ -30,8 +30,8 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn push_to_mr() {
-    let w = World::new(Kind::GitHub).await;
+async fn push_to_mr(kind: Kind) {
+    let w = World::new(kind).await;
     let mut times = Vec::new();
     for round in 0..ROUNDS {
         let tag = format!("1.4.{}", round + 3);
@@ -45,7 +45,7 @@ async fn push_to_mr() {
     let first = times[0];
     times.sort();
     println!(
-        "tag push -> MR (reconcile, fake GitHub, {ROUNDS} rounds): first open {}, updates p50 {}, p99 {}, max {}",
+        "tag push -> MR (reconcile, fake {kind:?}, {ROUNDS} rounds): first open {}, updates p50 {}, p99 {}, max {}",
         ms(first),
         ms(percentile(&times, 0.5)),
         ms(percentile(&times, 0.99)),
@@ -137,7 +137,8 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        push_to_mr().await;
+        push_to_mr(Kind::GitHub).await;
+        push_to_mr(Kind::GitLab).await;
         large_repo().await;
     });
 }

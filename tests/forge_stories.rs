@@ -439,3 +439,41 @@ async fn github_api_commits_with_a_token_are_refused_at_start() {
         .expect("refused");
     assert!(format!("{err:#}").contains("needs a GitHub App"), "{err:#}");
 }
+
+/// Through the queue and the workers: a run with one failed change is a
+/// failed job, scheduled again with backoff; what it delivered stays
+/// delivered, and the retry finishes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_a_failed_change_is_retried_with_backoff() {
+    use std::time::Duration;
+    let w = World::new(Kind::GitLab).await;
+    two_changes(&w).await;
+    w.reconcile().await;
+    let web = open_mr_of(&w, "imagebump/web");
+    let api = open_mr_of(&w, "imagebump/api");
+    w.registry.push_image("acme/api", "2.2.0").await;
+    w.push_tag("1.6.0").await;
+    w.fail_next_update(web.number, 403);
+
+    let now = imagebump::server::now_ms();
+    let lease = Duration::from_secs(60);
+    w.store
+        .enqueue_reconcile("env", "test", now)
+        .await
+        .expect("enqueue");
+    let job = w.store.claim("test", lease, now).await.expect("claim");
+    w.workers.process(job.expect("a job")).await;
+    assert_eq!(mr(&w, api.number).title, "Bump api to 2.2.0", "delivered");
+    assert_eq!(mr(&w, web.number).title, "Bump web to 1.5.0");
+    let stats = w.store.queue_stats(now).await.expect("stats");
+    assert_eq!(stats.depth, 1, "the failed run is scheduled again");
+    let again = w.store.claim("test", lease, now).await.expect("claim");
+    assert!(again.is_none(), "not at once: with backoff");
+
+    let later = now + 10 * 60 * 1000;
+    let job = w.store.claim("test", lease, later).await.expect("claim");
+    w.workers.process(job.expect("the retry")).await;
+    assert_eq!(mr(&w, web.number).title, "Bump web to 1.6.0");
+    let stats = w.store.queue_stats(later).await.expect("stats");
+    assert_eq!(stats.depth, 0);
+}

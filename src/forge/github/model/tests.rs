@@ -29,3 +29,42 @@ fn reviewers_split_into_teams_and_users() {
         (vec!["platform".to_string()], vec!["alice".to_string()])
     );
 }
+
+#[test]
+fn graphql_rate_limits_in_either_shape_are_rate_limits() {
+    let old = json!({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]});
+    let new = json!({"errors": [{"type": "RATE_LIMIT", "code": "graphql_rate_limit", "message": "API rate limit already exceeded for user ID 1."}]});
+    for body in [old, new] {
+        assert!(
+            matches!(
+                auto_merge_outcome(&body),
+                Err(ForgeError::RateLimited { .. })
+            ),
+            "{body}"
+        );
+        assert!(matches!(
+            graphql_errors(&body),
+            Err(ForgeError::RateLimited { .. })
+        ));
+    }
+}
+
+#[test]
+fn auto_merge_refusals_that_mean_merge_it_yourself() {
+    for message in [
+        "Pull request Pull request is in clean status",
+        "Pull request Pull request is in unstable status",
+        "Pull request Auto merge is not allowed for this repository",
+    ] {
+        let body = json!({"errors": [{"type": "UNPROCESSABLE", "message": message}]});
+        assert_eq!(
+            auto_merge_outcome(&body).expect("an answer"),
+            AutoMerge::Unavailable(message.to_string())
+        );
+    }
+    let stale = json!({"errors": [{"type": "UNPROCESSABLE", "message": "head moved"}]});
+    assert!(matches!(
+        auto_merge_outcome(&stale),
+        Err(ForgeError::Rejected { status: 422, .. })
+    ));
+}
