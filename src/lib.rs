@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod duties;
 pub mod event;
 pub mod forge;
 pub mod git;

@@ -47,7 +47,13 @@ pub fn queue(depth: u64, oldest_age: Option<Duration>, dead: u64) {
     metrics::gauge!("imagebump_queue_dead_letters").set(dead as f64);
 }
 
+/// One reconcile run: its duration by result, and failed runs counted on
+/// their own (`imagebump_reconcile_errors_total`, for alerting).
 pub fn reconcile(repo: &str, took: Duration, ok: bool) {
+    if !ok {
+        metrics::counter!("imagebump_reconcile_errors_total", "repo" => repo.to_string())
+            .increment(1);
+    }
     metrics::histogram!("imagebump_reconcile_duration_seconds", "repo" => repo.to_string(), "result" => if ok { "ok" } else { "error" })
         .record(took.as_secs_f64());
 }

@@ -329,3 +329,37 @@ impl Drop for KillOnDrop<'_> {
         let _ = self.0.wait();
     }
 }
+
+/// A failing run counts in `imagebump_reconcile_errors_total{repo}` (the
+/// alerting counter), beside the duration histogram's `result="error"`.
+#[tokio::test]
+async fn a_failing_reconcile_is_counted_for_alerts() {
+    let e = env().await;
+    let port = support::free_port();
+    let config = e.config(
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\""),
+        "base",
+    );
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kill = KillOnDrop(&mut child);
+    wait_for("/healthz", Duration::from_secs(20), || {
+        http_get(port, "/healthz")
+    });
+    // The remote goes away: every fetch fails from now on.
+    std::fs::rename(&e.remote, e.dir.path().join("gone.git")).unwrap();
+    let metrics = wait_for("the error counter", Duration::from_secs(30), || {
+        http_get(port, "/metrics").filter(|m| m.contains("imagebump_reconcile_errors_total"))
+    });
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("imagebump_reconcile_errors_total{repo=\"env\"}")),
+        "{metrics}"
+    );
+}

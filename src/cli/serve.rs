@@ -76,6 +76,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         wake.clone(),
         config.job_lease,
     );
+    let duties = crate::duties::run(store.clone(), sources.clone(), Default::default());
     let state = Arc::new(AppState {
         sources,
         store: store.clone(),
@@ -97,6 +98,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         r = http => if let Err(e) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },
         _ = workers.run(config.concurrency) => {},
         _ = poller => {},
+        _ = duties => {},
         _ = shutdown_signal() => tracing::info!("stopping"),
     }
     handle.stop(true).await;

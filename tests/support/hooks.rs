@@ -94,6 +94,8 @@ pub struct GarKeys {
     dir: tempfile::TempDir,
     pub pem: Vec<u8>,
     pub other_pem: Vec<u8>,
+    /// The JWK modulus (`n`) of [`GarKeys::other_pem`], to rotate to it.
+    pub other_n: String,
 }
 
 /// The keys, made once per test process.
@@ -123,7 +125,7 @@ pub fn gar_keys() -> &'static GarKeys {
             )
         };
         let (pem, n) = gen_key("key.pem");
-        let (other_pem, _) = gen_key("other.pem");
+        let (other_pem, other_n) = gen_key("other.pem");
         let jwks = serde_json::json!({"keys": [
             {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": GAR_KID, "n": n, "e": "AQAB"}
         ]});
@@ -132,6 +134,7 @@ pub fn gar_keys() -> &'static GarKeys {
             dir,
             pem,
             other_pem,
+            other_n,
         }
     })
 }

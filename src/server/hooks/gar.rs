@@ -54,6 +54,10 @@ pub struct Gar {
     source: KeySource,
     keys: RwLock<Vec<(String, DecodingKey)>>,
     service_accounts: Vec<String>,
+    /// Woken when a token names a key we do not have: Google rotated, so
+    /// the refresh duty reloads at once (rate-limited; see
+    /// [`crate::duties`]).
+    unknown_key: tokio::sync::Notify,
 }
 
 impl Gar {
@@ -78,6 +82,7 @@ impl Gar {
             source,
             keys: RwLock::new(keys),
             service_accounts: Vec::new(),
+            unknown_key: tokio::sync::Notify::new(),
         })
     }
 
@@ -86,6 +91,11 @@ impl Gar {
     pub fn with_service_accounts(mut self, emails: impl IntoIterator<Item = String>) -> Gar {
         self.service_accounts = emails.into_iter().collect();
         self
+    }
+
+    /// Waits until a token names a key that is not loaded.
+    pub async fn unknown_key_seen(&self) {
+        self.unknown_key.notified().await;
     }
 
     /// Reloads the signing keys (call it periodically; Google rotates them).
@@ -118,11 +128,11 @@ impl Gar {
             .keys
             .read()
             .map_err(|_| unauthorized("signing keys unavailable"))?;
-        let key = keys
-            .iter()
-            .find(|(k, _)| *k == kid)
-            .map(|(_, key)| key)
-            .ok_or_else(|| unauthorized("unknown signing key"))?;
+        let Some(key) = keys.iter().find(|(k, _)| *k == kid).map(|(_, key)| key) else {
+            // Pub/Sub retries the push; by then the keys are reloaded.
+            self.unknown_key.notify_one();
+            return Err(unauthorized("unknown signing key"));
+        };
         // The library checks the signature only; the claims are checked
         // below against the request's own clock.
         let mut validation = Validation::new(Algorithm::RS256);
@@ -252,6 +262,10 @@ struct Notification {
 }
 
 impl Source for Gar {
+    fn as_gar(&self) -> Option<&Gar> {
+        Some(self)
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

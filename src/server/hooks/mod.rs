@@ -87,6 +87,10 @@ pub trait Source: Send + Sync {
     fn needs_path_token(&self) -> bool;
     /// Verifies, then parses.
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError>;
+    /// The GAR source, whose signing keys need refreshing.
+    fn as_gar(&self) -> Option<&gar::Gar> {
+        None
+    }
 }
 
 /// How often the OIDC signing keys of `gar` are reloaded.
