@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use tokio::sync::Notify;
 
@@ -126,8 +127,24 @@ impl Workers {
         }
     }
 
-    /// Processes one job and completes or fails it.
+    /// Processes one job and completes or fails it, inside a `job` span
+    /// (id, repo, source, delivery) that every log line of it carries.
     pub async fn process(&self, job: Job) {
+        let repo = match &job.kind {
+            JobKind::Reconcile { repo, .. } => Some(repo.as_str()),
+            JobKind::Event(_) => None,
+        };
+        let span = tracing::info_span!(
+            "job",
+            id = job.id,
+            repo = repo,
+            source = job.source.as_deref(),
+            delivery = job.delivery.as_deref(),
+        );
+        self.process_in_span(job).instrument(span).await;
+    }
+
+    async fn process_in_span(&self, job: Job) {
         let result = match &job.kind {
             JobKind::Event(event) => self.route(event, job.enqueued_at_ms).await,
             JobKind::Reconcile { repo, .. } => self.reconcile(repo).await,

@@ -363,3 +363,39 @@ async fn a_failing_reconcile_is_counted_for_alerts() {
         "{metrics}"
     );
 }
+
+/// `log_format = "json"` (or `IMAGEBUMP_LOG_FORMAT=json`): every line is
+/// one JSON object, carrying the current span's fields.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_span_fields() {
+    let e = env().await;
+    for (extra, env_format) in [("log_format = \"json\"", None), ("", Some("json"))] {
+        let config = e.config(extra, "base");
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "reconcile",
+            "--config",
+            config.to_str().unwrap(),
+            "--repo",
+            "env",
+        ])
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .env("IMAGEBUMP_LOG", "info");
+        if let Some(f) = env_format {
+            cmd.env("IMAGEBUMP_LOG_FORMAT", f);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let lines: Vec<serde_json::Value> = text(&out.stderr)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let reconciled = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "reconciled")
+            .unwrap_or_else(|| panic!("no `reconciled` line: {lines:?}"));
+        assert_eq!(reconciled["span"]["name"], "reconcile");
+        assert_eq!(reconciled["span"]["repo"], "env");
+        assert_eq!(reconciled["level"], "INFO");
+    }
+}

@@ -25,6 +25,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// How to write logs: `IMAGEBUMP_LOG_FORMAT`, else the service
+    /// config's `log_format` for `serve` and `reconcile` (a config that
+    /// does not load is reported by the command itself), else text.
+    pub fn log_format(&self) -> crate::config::LogFormat {
+        let config = match &self.command {
+            Command::Serve(a) => a.config.as_deref(),
+            Command::Reconcile(a) => a.config.as_deref(),
+            _ => {
+                return match std::env::var("IMAGEBUMP_LOG_FORMAT").as_deref() {
+                    Ok("json") => crate::config::LogFormat::Json,
+                    _ => crate::config::LogFormat::Text,
+                };
+            }
+        };
+        crate::config::ServiceConfig::load(config)
+            .map(|c| c.log_format)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show (or write) the bumps that the repository's policies allow.

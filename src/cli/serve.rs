@@ -20,13 +20,13 @@ pub struct ServeArgs {
     /// Service config (TOML); without it the embedded defaults and the
     /// IMAGEBUMP_* environment apply.
     #[arg(long, env = "IMAGEBUMP_CONFIG")]
-    config: Option<PathBuf>,
+    pub(super) config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct ReconcileArgs {
     #[arg(long, env = "IMAGEBUMP_CONFIG")]
-    config: Option<PathBuf>,
+    pub(super) config: Option<PathBuf>,
     /// The repository (its `name` in the config).
     #[arg(long)]
     repo: String,

@@ -50,6 +50,10 @@ pub struct ServiceConfig {
     pub poll_jitter: f64,
     /// Repositories reconciled at once.
     pub concurrency: usize,
+    /// `text` (the default) or `json`: one JSON object per line, with the
+    /// fields of the current span (repo, job, source, delivery).
+    #[serde(default)]
+    pub log_format: LogFormat,
     pub git: GitIdentity,
     pub registry: RegistrySettings,
     #[serde(default)]
@@ -168,6 +172,15 @@ pub enum ForgeKind {
     Github,
     Gitlab,
     Direct,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Who makes the bot's commits on its MR branches.

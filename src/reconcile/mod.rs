@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use tracing::Instrument as _;
 
 use crate::config::{DirectTarget, RepoSettings};
 use crate::domain::{Digest, ImageRepo};
@@ -119,6 +120,15 @@ pub async fn reconcile(repo: &Repo, locks: &RepoLocks) -> anyhow::Result<Outcome
 
 /// Reconciles `repo` once, honouring people's ignores and holds.
 pub async fn reconcile_with(
+    repo: &Repo,
+    locks: &RepoLocks,
+    overrides: &Overrides,
+) -> anyhow::Result<Outcome> {
+    let span = tracing::info_span!("reconcile", repo = repo.mirror.name());
+    run_with(repo, locks, overrides).instrument(span).await
+}
+
+async fn run_with(
     repo: &Repo,
     locks: &RepoLocks,
     overrides: &Overrides,
