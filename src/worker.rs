@@ -41,6 +41,10 @@ pub struct Workers {
     pub lease: Duration,
     /// Which repositories an event concerns; learns from reconciles.
     router: Arc<Router>,
+    /// Set when the service stops: no more claims.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// Jobs claimed and not yet completed or failed.
+    unfinished: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Workers {
@@ -66,6 +70,8 @@ impl Workers {
             wake,
             lease,
             router: Arc::new(Router::new(targets)),
+            stopping: tokio::sync::watch::Sender::new(false),
+            unfinished: Default::default(),
         })
     }
 
@@ -75,7 +81,34 @@ impl Workers {
         self.router.clone()
     }
 
-    /// Runs `n` workers until the process stops.
+    /// Stops claiming: each worker returns once its current job is done,
+    /// and jobs it claimed but has not started are left unfinished.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Jobs claimed and neither completed nor failed (give their leases
+    /// back with [`Store::release`] when the service stops).
+    pub fn unfinished(&self) -> Vec<i64> {
+        self.unfinished
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn finished(&self, ids: &[i64]) {
+        if let Ok(mut s) = self.unfinished.lock() {
+            for id in ids {
+                s.remove(id);
+            }
+        }
+    }
+
+    /// Runs `n` workers until [`Workers::stop`].
     pub async fn run(self: Arc<Self>, n: usize) {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n.max(1) {
@@ -86,15 +119,24 @@ impl Workers {
     }
 
     async fn work(&self, name: &str) {
-        loop {
+        let mut stopping = self.stopping.subscribe();
+        while !self.stopped() {
             match self
                 .store
                 .claim_many(name, self.lease, now_ms(), CLAIM_BATCH)
                 .await
             {
-                Ok(jobs) if !jobs.is_empty() => self.process_many(jobs).await,
+                Ok(jobs) if !jobs.is_empty() => {
+                    if let Ok(mut s) = self.unfinished.lock() {
+                        s.extend(jobs.iter().map(|j| j.id));
+                    }
+                    self.process_many(jobs).await;
+                }
                 Ok(_) => {
-                    let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()) => {}
+                        _ = stopping.changed() => {}
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "cannot claim a job");
@@ -110,10 +152,17 @@ impl Workers {
     async fn process_many(&self, jobs: Vec<Job>) {
         let mut routed = Vec::new();
         for job in jobs {
+            if self.stopped() {
+                // Not started: released for another replica.
+                continue;
+            }
             match &job.kind {
                 JobKind::Event(event) => match self.route(event, job.enqueued_at_ms).await {
                     Ok(()) => routed.push(job.id),
-                    Err(e) => self.failed(job.id, e).await,
+                    Err(e) => {
+                        self.failed(job.id, e).await;
+                        self.finished(&[job.id]);
+                    }
                 },
                 JobKind::Reconcile { .. } => self.process(job).await,
             }
@@ -125,6 +174,7 @@ impl Workers {
                 "cannot complete routed events; they are routed again after their lease"
             );
         }
+        self.finished(&routed);
     }
 
     /// Processes one job and completes or fails it, inside a `job` span
@@ -145,6 +195,12 @@ impl Workers {
     }
 
     async fn process_in_span(&self, job: Job) {
+        let id = job.id;
+        self.process_job(job).await;
+        self.finished(&[id]);
+    }
+
+    async fn process_job(&self, job: Job) {
         let result = match &job.kind {
             JobKind::Event(event) => self.route(event, job.enqueued_at_ms).await,
             JobKind::Reconcile { repo, .. } => self.reconcile(repo).await,

@@ -77,14 +77,15 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         config.job_lease,
     );
     let duties = crate::duties::run(store.clone(), sources.clone(), Default::default());
-    let state = Arc::new(AppState {
+    let state: Arc<AppState> = Arc::new(AppState {
         sources,
         store: store.clone(),
         inbox: server::Inbox::routed(store.clone(), workers.router(), wake.clone()),
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
+        draining: Default::default(),
     });
-    let http = match server::start(&config.listen, state) {
+    let http = match server::start(&config.listen, state.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -93,16 +94,52 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
     let handle = http.handle();
-    let poller = service::poll_forever(config.clone(), repos, store, wake);
+    let poller = service::poll_forever(config.clone(), repos, store.clone(), wake);
+    let mut running = tokio::spawn(workers.clone().run(config.concurrency));
+    // Its own task, so that it keeps answering (503) while draining.
+    let mut http = tokio::spawn(http);
     tokio::select! {
-        r = http => if let Err(e) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },
-        _ = workers.run(config.concurrency) => {},
+        r = &mut http => if let Ok(Err(e)) = r { eprintln!("error: HTTP server: {e}"); return ExitCode::from(1); },
+        _ = &mut running => {},
         _ = poller => {},
         _ = duties => {},
-        _ = shutdown_signal() => tracing::info!("stopping"),
+        _ = shutdown_signal() => {},
     }
+    drain(&state, &workers, running, config.shutdown_grace).await;
     handle.stop(true).await;
     ExitCode::SUCCESS
+}
+
+/// Stops taking work: webhooks and `/readyz` answer 503, workers claim
+/// nothing more and let their running reconciles finish for up to
+/// `grace`; the leases of what did not finish are given back, so another
+/// replica claims them at once rather than after `job_lease`.
+async fn drain(
+    state: &AppState,
+    workers: &Workers,
+    running: tokio::task::JoinHandle<()>,
+    grace: std::time::Duration,
+) {
+    let started = std::time::Instant::now();
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    workers.stop();
+    tracing::info!(grace = ?grace, "stopping: finishing running reconciles");
+    if tokio::time::timeout(grace, running).await.is_err() {
+        tracing::warn!(grace = ?grace, "reconciles still running after the grace period");
+    }
+    let unfinished = workers.unfinished();
+    if !unfinished.is_empty() {
+        match state.store.release(&unfinished).await {
+            Ok(()) => tracing::info!(jobs = ?unfinished, "gave back the leases of unfinished jobs"),
+            Err(e) => tracing::error!(
+                error = format!("{e:#}"),
+                "cannot give back leases; they run out after job_lease"
+            ),
+        }
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "stopped");
 }
 
 async fn shutdown_signal() {

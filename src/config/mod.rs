@@ -64,6 +64,11 @@ pub struct ServiceConfig {
     /// is claimed again once this has passed.
     #[serde(with = "duration")]
     pub job_lease: Duration,
+    /// On SIGTERM/SIGINT, how long running reconciles may take to finish
+    /// (below Kubernetes' 30 s grace period); the leases of what did not
+    /// finish are then given back for another replica.
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
     /// Largest webhook body accepted, in bytes.
     pub hook_body_limit: usize,
     /// Webhook sources, by name (`[hooks.github]`, `[hooks.distribution]`).

@@ -34,6 +34,23 @@ pub struct AppState {
     pub inbox: Inbox,
     pub metrics: Option<PrometheusHandle>,
     pub body_limit: usize,
+    /// Set while the service drains on SIGTERM: webhooks and `/readyz`
+    /// answer 503 with `Connection: close`, so senders retry elsewhere.
+    pub draining: std::sync::atomic::AtomicBool,
+}
+
+impl AppState {
+    fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// 503 while draining.
+fn draining() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("connection", "close"))
+        .insert_header(("retry-after", "1"))
+        .json(json!({"error": "shutting down; retry"}))
 }
 
 /// Binds `listen` and returns the running server (await it to serve).
@@ -61,6 +78,9 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.is_draining() {
+        return draining();
+    }
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")
@@ -101,6 +121,9 @@ async fn hook(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if state.is_draining() {
+        return draining();
+    }
     let name = req
         .match_info()
         .get("source")

@@ -105,6 +105,11 @@ const RETRY: &str = "\
 UPDATE jobs SET leased_by = NULL, lease_until_ms = NULL, last_error = $2, due_at_ms = $3
 WHERE id = $1 AND attempts = $4 AND dead_at_ms IS NULL";
 
+const RELEASE: &str = "\
+UPDATE jobs SET leased_by = NULL, lease_until_ms = NULL,
+    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+WHERE id = $1 AND dead_at_ms IS NULL";
+
 const KILL: &str = "\
 UPDATE jobs SET leased_by = NULL, lease_until_ms = NULL, last_error = $2, dead_at_ms = $3
 WHERE id = $1 AND attempts = $4 AND dead_at_ms IS NULL";
@@ -451,6 +456,21 @@ impl Store {
         let rows: Vec<DeadRow> = with_pool!(self, pool =>
             sqlx::query_as(DEAD_LETTERS).fetch_all(pool).await.context("reading dead letters")?);
         Ok(rows.into_iter().map(dead_from_row).collect())
+    }
+
+    /// Gives back the leases of `job_ids`, the unfinished jobs of a worker
+    /// that is stopping: due at once for any replica, and the attempt that
+    /// was cut short does not count.
+    pub async fn release(&self, job_ids: &[i64]) -> anyhow::Result<()> {
+        for id in job_ids {
+            with_pool!(self, pool => sqlx::query(RELEASE)
+                .bind(id)
+                .execute(pool)
+                .await
+                .with_context(|| format!("releasing the lease of job {id}"))?
+                .rows_affected());
+        }
+        Ok(())
     }
 
     /// Forgets delivery ids older than [`DELIVERY_TTL`]; returns how many.

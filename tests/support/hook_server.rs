@@ -59,6 +59,7 @@ impl HookServer {
                 None => server::Inbox::start(store.clone(), Arc::default()),
             },
             metrics: imagebump::metrics::install(),
+            draining: Default::default(),
             body_limit,
         });
         let http = server::start(&format!("127.0.0.1:{port}"), state).unwrap();
