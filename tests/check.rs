@@ -473,3 +473,141 @@ async fn color_always_paints_the_diff() {
     assert!(text.contains("\x1b[31m-          image:"), "{text:?}");
     assert!(text.contains("\x1b[32m+          image:"), "{text:?}");
 }
+
+/// Writes `docker-credential-<name>` into `bin`: it records each call's
+/// stdin (the registry) in `<bin>/<name>.calls` and runs `body`.
+fn credential_helper(bin: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = bin.join(format!("docker-credential-{name}"));
+    let calls = bin.join(format!("{name}.calls"));
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r server\necho \"$server\" >> '{}'\n{body}\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn check_with_path(repo: &Path, bin: &Path, config: &Path) -> Output {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::process::Command::new(BIN)
+        .args([
+            "check",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .args(["--docker-config", config.to_str().unwrap()])
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// Docker credential helpers (`credHelpers` per registry, `credsStore` for
+/// the rest), as ECR's `ecr-login`, GAR's `gcr` and ACR's helpers are used:
+/// `docker-credential-<name> get`, the registry on stdin, JSON on stdout;
+/// asked once per host and run, never logged; a failing or hanging helper
+/// is reported and the registry is asked anonymously (401).
+#[tokio::test]
+async fn credential_helpers_supply_registry_credentials() {
+    let reg = TestRegistry::start_with_htpasswd("AWS", "helper-s3cret");
+    reg.push_tags("acme/web", &["1.0.0", "1.0.1"]).await;
+    reg.push_tags("acme/api", &["2.0.0", "2.0.1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = reg.host();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!(
+            "policies:\n  - name: web\n    image: {host}/acme/web\n  - name: api\n    image: {host}/acme/api\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "a.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
+    write(
+        dir.path(),
+        "b.yaml",
+        &format!("image: {host}/acme/api:2.0.0\n"),
+    );
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    credential_helper(
+        &bin,
+        "fake-ecr",
+        &format!(
+            "echo '{{\"ServerURL\":\"{host}\",\"Username\":\"AWS\",\"Secret\":\"helper-s3cret\"}}'"
+        ),
+    );
+    credential_helper(&bin, "broken", "echo 'no such thing' >&2; exit 1");
+    credential_helper(&bin, "hangs", "sleep 30");
+
+    for (name, config) in [
+        (
+            "credHelpers",
+            format!("{{\"credHelpers\": {{\"{host}\": \"fake-ecr\"}}}}"),
+        ),
+        (
+            "credsStore",
+            "{\"auths\": {}, \"credsStore\": \"fake-ecr\"}".to_string(),
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, config).unwrap();
+        let _ = std::fs::remove_file(bin.join("fake-ecr.calls"));
+        let out = check_with_path(dir.path(), &bin, &path);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let bumps: Vec<String> = json(&out)["bumps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["to"]["tag"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(bumps.len(), 2, "{name}: {bumps:?}");
+        let calls = std::fs::read_to_string(bin.join("fake-ecr.calls")).unwrap();
+        assert_eq!(
+            calls,
+            format!("{host}\n"),
+            "{name}: one call for two images"
+        );
+        assert!(!stderr(&out).contains("helper-s3cret"), "never logged");
+    }
+
+    for helper in ["broken", "hangs"] {
+        let path = dir.path().join(format!("{helper}.json"));
+        std::fs::write(
+            &path,
+            format!("{{\"credHelpers\": {{\"{host}\": \"{helper}\"}}}}"),
+        )
+        .unwrap();
+        let out = check_with_path(dir.path(), &bin, &path);
+        assert_eq!(out.status.code(), Some(1), "{helper}: {}", stderr(&out));
+        let err = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(err.contains("401"), "{helper}: {err}");
+        assert!(
+            err.contains(&format!("docker-credential-{helper}")),
+            "{helper}: {err}"
+        );
+        assert!(
+            !err.contains("no such thing"),
+            "its output is not shown: {err}"
+        );
+    }
+}

@@ -160,7 +160,8 @@ impl Inner {
     ) -> Result<Response, RegistryError> {
         let api_host = repo.api_host();
         let scope = format!("repository:{}:pull", repo.path());
-        let configured = self.credentials.get(repo.host());
+        let looked_up = self.credentials.lookup(repo.host()).await;
+        let configured = looked_up.as_ref();
         let basic = configured.filter(|a| matches!(a, HostAuth::Basic { .. }));
         let first = match configured {
             Some(HostAuth::Bearer(token)) => Some(HostAuth::Bearer(token.clone())),
@@ -243,7 +244,8 @@ impl Inner {
             }
             query.append_pair("scope", scope);
         }
-        let basic = match self.credentials.get(repo.host()) {
+        let looked_up = self.credentials.lookup(repo.host()).await;
+        let basic = match looked_up.as_ref() {
             Some(b @ HostAuth::Basic { .. }) if self.credentials_allowed(&url) => Some(b),
             Some(HostAuth::Basic { .. }) => {
                 tracing::warn!(

@@ -1,4 +1,6 @@
-//! Credentials per registry host, read from a Docker `config.json`.
+//! Credentials per registry host, read from a Docker `config.json`: its
+//! `auths`, and its credential helpers (`credHelpers`, `credsStore`; see
+//! [`super::helpers`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -6,12 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use base64::Engine as _;
 
+use super::helpers::Helpers;
 use crate::domain::DOCKER_HUB;
 
 /// Credentials per registry host (`host[:port]`, Docker Hub as `docker.io`).
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
     hosts: HashMap<String, HostAuth>,
+    helpers: Helpers,
 }
 
 /// What to authenticate to one host with. Debug output hides the secrets.
@@ -71,18 +75,21 @@ impl Credentials {
         }
     }
 
-    /// Reads the `auths` of a Docker `config.json`: `auth` (base64
-    /// `user:password`) or `username` + `password`. Credential helpers and
-    /// identity tokens are not supported and are skipped.
+    /// Reads a Docker `config.json`: `auths` (`auth`, base64
+    /// `user:password`, or `username` + `password`; identity tokens are
+    /// skipped) and the credential helpers, asked when a host is used.
     pub fn from_docker_config(path: &Path) -> anyhow::Result<Credentials> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read Docker config {}", path.display()))?;
         let config: DockerConfig = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a Docker config.json", path.display()))?;
-        if config.creds_store.is_some() || !config.cred_helpers.is_empty() {
-            tracing::debug!("Docker credential helpers are not supported; ignoring them");
-        }
         let mut credentials = Credentials::default();
+        credentials.helpers.store = config.creds_store.filter(|s| !s.is_empty());
+        credentials.helpers.per_host = config
+            .cred_helpers
+            .into_iter()
+            .map(|(host, helper)| (normalise_registry_key(&host), helper))
+            .collect();
         for (key, entry) in config.auths {
             let host = normalise_registry_key(&key);
             if entry.identitytoken.is_some() {
@@ -137,13 +144,25 @@ impl Credentials {
         );
     }
 
-    /// The credentials of `host` (as written in image names).
+    /// The credentials of `host` (as written in image names) written in the
+    /// config itself (`auths`, or added).
     pub fn get(&self, host: &str) -> Option<&HostAuth> {
         self.hosts.get(&normalise_registry_key(host))
     }
 
+    /// The credentials of `host`: its credential helper's (`credHelpers`),
+    /// else the config's own, else the `credsStore`'s.
+    pub async fn lookup(&self, host: &str) -> Option<HostAuth> {
+        let key = normalise_registry_key(host);
+        let configured = self.hosts.get(&key);
+        match self.helpers.helper_for(&key, configured.is_some()) {
+            Some(helper) => self.helpers.get(helper, &key).await,
+            None => configured.cloned(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
+        self.hosts.is_empty() && self.helpers.is_empty()
     }
 }
 

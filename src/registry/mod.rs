@@ -9,6 +9,7 @@
 
 mod auth;
 mod credentials;
+mod helpers;
 mod http;
 mod platforms;
 mod tags;
