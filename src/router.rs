@@ -30,7 +30,8 @@ pub struct Target {
 /// The routing table; shared by the inbox and the workers.
 #[derive(Debug, Default)]
 pub struct Router {
-    targets: Vec<Target>,
+    /// Grows while serving, as discovery finds repositories.
+    targets: std::sync::RwLock<Vec<Target>>,
     /// Images each repository's policies named at its last reconcile. A
     /// repository not reconciled yet is a target of every image push.
     images: Mutex<HashMap<String, HashSet<ImageRepo>>>,
@@ -42,8 +43,16 @@ pub struct Router {
 impl Router {
     pub fn new(targets: Vec<Target>) -> Router {
         Router {
-            targets,
+            targets: std::sync::RwLock::new(targets),
             ..Router::default()
+        }
+    }
+
+    /// Routes events to `target` from now on.
+    pub fn add(&self, target: Target) {
+        let mut targets = self.targets.write().unwrap_or_else(|p| p.into_inner());
+        if !targets.iter().any(|t| t.name == target.name) {
+            targets.push(target);
         }
     }
 
@@ -67,8 +76,9 @@ impl Router {
 
     /// Names of the configured repositories `event` concerns.
     pub fn repos(&self, event: &Event) -> Vec<String> {
+        let targets = self.targets.read().unwrap_or_else(|p| p.into_inner());
         let names = |platform: &str| -> Vec<&Target> {
-            self.targets
+            targets
                 .iter()
                 .filter(|t| {
                     t.project
@@ -81,7 +91,7 @@ impl Router {
             Event::ImagePushed(e) => {
                 let image = e.image();
                 let known = self.images.lock().unwrap_or_else(|p| p.into_inner());
-                self.targets
+                targets
                     .iter()
                     .filter(|t| match (known.get(&t.name), &image) {
                         (Some(images), Some(image)) => images.contains(image),

@@ -74,6 +74,31 @@ pub fn identity(git: &GitIdentity) -> anyhow::Result<Signature> {
     })
 }
 
+/// How `settings` signs in to GitHub: its token, else its GitHub App.
+pub fn github_auth(
+    settings: &RepoSettings,
+    token: Option<&crate::config::Secret>,
+) -> anyhow::Result<GitHubAuth> {
+    let name = &settings.name;
+    Ok(match (token, &settings.github_app) {
+        (Some(t), _) => GitHubAuth::Token(t.expose().to_string()),
+        (None, Some(app)) => {
+            let key = std::fs::read_to_string(&app.private_key_file).with_context(|| {
+                format!(
+                    "repository `{name}`: cannot read {}",
+                    app.private_key_file.display()
+                )
+            })?;
+            GitHubAuth::App {
+                app_id: app.app_id,
+                private_key_pem: key,
+                installation_id: app.installation_id,
+            }
+        }
+        (None, None) => anyhow::bail!("repository `{name}` needs a token or a GitHub App"),
+    })
+}
+
 /// Opens (or clones) the repository's mirror and connects its forge. With
 /// the service's `store`, reconciles list tags through its cache
 /// (`registry.tag_cache_ttl`); without (one-shot commands), every run asks
@@ -93,24 +118,7 @@ pub async fn build_repo(
     let forge: Option<Arc<dyn Forge>> = match settings.forge {
         ForgeKind::Github => {
             let api = settings.api_url.as_deref().unwrap_or(GITHUB_API);
-            let auth = match (&token, &settings.github_app) {
-                (Some(t), _) => GitHubAuth::Token(t.expose().to_string()),
-                (None, Some(app)) => {
-                    let key =
-                        std::fs::read_to_string(&app.private_key_file).with_context(|| {
-                            format!(
-                                "repository `{name}`: cannot read {}",
-                                app.private_key_file.display()
-                            )
-                        })?;
-                    GitHubAuth::App {
-                        app_id: app.app_id,
-                        private_key_pem: key,
-                        installation_id: app.installation_id,
-                    }
-                }
-                (None, None) => anyhow::bail!("repository `{name}` needs a token or a GitHub App"),
-            };
+            let auth = github_auth(settings, token.as_ref())?;
             let gh =
                 GitHub::new(api, &project, auth).with_context(|| format!("repository `{name}`"))?;
             Some(Arc::new(gh))
@@ -194,26 +202,40 @@ pub async fn poll_forever(
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
         let (config, store, wake) = (config.clone(), store.clone(), wake.clone());
-        tasks.spawn(async move {
-            loop {
-                match store
-                    .enqueue_reconcile(repo.mirror.name(), "poll", crate::server::now_ms())
-                    .await
-                {
-                    Ok(_) => wake.notify_waiters(),
-                    Err(e) => tracing::error!(
-                        repo = repo.mirror.name(),
-                        error = format!("{e:#}"),
-                        "cannot enqueue the poll"
-                    ),
-                }
-                tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;
-            }
-        });
+        tasks.spawn(poll_repo(
+            config,
+            repo.mirror.name().to_string(),
+            store,
+            wake,
+        ));
     }
     while tasks.join_next().await.is_some() {}
     // No repositories (or every poller ended): serving goes on regardless.
     std::future::pending::<()>().await;
+}
+
+/// Enqueues a reconcile of `name` every poll interval (with jitter), from
+/// now on.
+pub async fn poll_repo(
+    config: Arc<ServiceConfig>,
+    name: String,
+    store: Store,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        match store
+            .enqueue_reconcile(&name, "poll", crate::server::now_ms())
+            .await
+        {
+            Ok(_) => wake.notify_waiters(),
+            Err(e) => tracing::error!(
+                repo = %name,
+                error = format!("{e:#}"),
+                "cannot enqueue the poll"
+            ),
+        }
+        tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;
+    }
 }
 
 /// How long a cached tag list is reused: `registry.tag_cache_ttl`, but

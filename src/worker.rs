@@ -34,7 +34,8 @@ pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
 pub struct Workers {
     pub store: Store,
-    pub repos: Vec<Arc<Repo>>,
+    /// The managed repositories; discovery adds to them while serving.
+    repos: std::sync::RwLock<Vec<Arc<Repo>>>,
     pub locks: RepoLocks,
     pub wake: Arc<Notify>,
     /// How long a claimed job is this worker's (`job_lease`).
@@ -55,17 +56,10 @@ impl Workers {
         wake: Arc<Notify>,
         lease: Duration,
     ) -> Arc<Workers> {
-        let targets = repos
-            .iter()
-            .map(|r| Target {
-                name: r.mirror.name().to_string(),
-                project: r.settings.project(),
-                branch: r.settings.branch.clone(),
-            })
-            .collect();
+        let targets = repos.iter().map(|r| target_of(r)).collect();
         Arc::new(Workers {
             store,
-            repos,
+            repos: std::sync::RwLock::new(repos),
             locks,
             wake,
             lease,
@@ -247,7 +241,7 @@ impl Workers {
         if let Event::Command(e) = event {
             for name in &targets {
                 let Some(r) = self.repo(name) else { continue };
-                let handled = crate::commands::handle(&self.store, r, e).await?;
+                let handled = crate::commands::handle(&self.store, &r, e).await?;
                 tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, ?handled, "comment command");
             }
         }
@@ -260,8 +254,24 @@ impl Workers {
         Ok(())
     }
 
-    fn repo(&self, name: &str) -> Option<&Arc<Repo>> {
-        self.repos.iter().find(|r| r.mirror.name() == name)
+    fn repo(&self, name: &str) -> Option<Arc<Repo>> {
+        let repos = self.repos.read().unwrap_or_else(|p| p.into_inner());
+        repos.iter().find(|r| r.mirror.name() == name).cloned()
+    }
+
+    /// Whether a repository of that name is managed.
+    pub fn manages(&self, name: &str) -> bool {
+        self.repo(name).is_some()
+    }
+
+    /// Manages `repo` from now on (found by discovery): its jobs run and
+    /// its webhooks are routed to it.
+    pub fn add_repo(&self, repo: Arc<Repo>) {
+        self.router.add(target_of(&repo));
+        self.repos
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(repo);
     }
 
     async fn reconcile(&self, name: &str) -> anyhow::Result<()> {
@@ -275,7 +285,7 @@ impl Workers {
         let detected_at = self.router.take_detected(name);
         let started = Instant::now();
         let result = match reconcile::Overrides::load(&self.store, name).await {
-            Ok(overrides) => reconcile::reconcile_with(repo, &self.locks, &overrides).await,
+            Ok(overrides) => reconcile::reconcile_with(&repo, &self.locks, &overrides).await,
             Err(e) => Err(e),
         };
         let ok = result.as_ref().is_ok_and(|o| o.failures.is_empty());
@@ -332,5 +342,14 @@ impl Workers {
             );
         }
         Ok(())
+    }
+}
+
+/// What the router needs to know of a repository.
+fn target_of(repo: &Repo) -> Target {
+    Target {
+        name: repo.mirror.name().to_string(),
+        project: repo.settings.project(),
+        branch: repo.settings.branch.clone(),
     }
 }

@@ -52,7 +52,13 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let mut repos = Vec::new();
-    for settings in &config.repos {
+    let configured: std::collections::HashSet<String> =
+        config.repos.iter().map(|r| r.name.clone()).collect();
+    let discovered = crate::discover::discover_new(&config, &configured).await;
+    if !config.discover.is_empty() {
+        tracing::info!(repos = discovered.len(), "discovered repositories");
+    }
+    for settings in config.repos.iter().chain(&discovered) {
         match service::build_repo(&config, settings, Some(&store)).await {
             Ok(r) => repos.push(Arc::new(r)),
             Err(e) => {
@@ -77,6 +83,12 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         config.job_lease,
     );
     let duties = crate::duties::run(store.clone(), sources.clone(), Default::default());
+    let rediscovery = crate::discover::rediscover_forever(
+        config.clone(),
+        workers.clone(),
+        store.clone(),
+        wake.clone(),
+    );
     let state: Arc<AppState> = Arc::new(AppState {
         sources,
         store: store.clone(),
@@ -103,6 +115,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         _ = &mut running => {},
         _ = poller => {},
         _ = duties => {},
+        _ = rediscovery => {},
         _ = shutdown_signal() => {},
     }
     drain(&state, &workers, running, config.shutdown_grace).await;

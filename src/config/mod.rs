@@ -50,6 +50,12 @@ pub struct ServiceConfig {
     pub poll_jitter: f64,
     /// Repositories reconciled at once.
     pub concurrency: usize,
+    /// Platforms to find more repositories on (`[[discover]]`).
+    #[serde(default)]
+    pub discover: Vec<DiscoverSettings>,
+    /// How often `[[discover]]` looks again for new repositories.
+    #[serde(with = "duration")]
+    pub discover_interval: Duration,
     /// `text` (the default) or `json`: one JSON object per line, with the
     /// fields of the current span (repo, job, source, delivery).
     #[serde(default)]
@@ -236,6 +242,51 @@ pub struct RepoSettings {
     pub direct: DirectTarget,
     #[serde(default)]
     pub commit: CommitMode,
+}
+
+/// `[[discover]]`: the repositories of a GitHub App installation (or, with
+/// a token, of an organisation or user) or of a GitLab group with its
+/// subgroups; each whose default branch has `.imagebump.yaml` is managed
+/// like a `[[repos]]` entry named by its path.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverSettings {
+    pub forge: ForgeKind,
+    pub api_url: Option<String>,
+    /// GitHub with a token: the organisation or user listed.
+    pub owner: Option<String>,
+    /// GitLab: the group (path or id), subgroups included.
+    pub group: Option<String>,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub github_app: Option<GitHubApp>,
+    /// Globs over `owner/name` (`group/sub/name`): only matching repositories
+    /// (all when empty), minus those matching `exclude`.
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub commit: CommitMode,
+}
+
+impl DiscoverSettings {
+    /// The `[[repos]]` entry of a repository it found.
+    pub fn repo(&self, path: &str, url: &str, branch: &str) -> RepoSettings {
+        RepoSettings {
+            name: path.to_string(),
+            url: url.to_string(),
+            branch: branch.to_string(),
+            forge: self.forge,
+            api_url: self.api_url.clone(),
+            project: Some(path.to_string()),
+            token: self.token.clone(),
+            token_file: self.token_file.clone(),
+            github_app: self.github_app.clone(),
+            direct: DirectTarget::default(),
+            commit: self.commit,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

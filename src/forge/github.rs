@@ -8,6 +8,7 @@
 //! does. Tokens are kept in octocrab's secret types and never logged.
 
 mod commit;
+mod discover;
 mod http;
 mod model;
 

@@ -21,6 +21,7 @@
 //! pipeline. 405/406/409/422 on merge (not mergeable, conflicts, head
 //! moved) and 401 (the bot may not merge here) are refusals, not errors.
 
+mod discover;
 mod endpoints;
 mod http;
 mod models;
@@ -52,6 +53,7 @@ use crate::forge::{
     ApiCommit, AutoMerge, Checks, Forge, ForgeError, Merge, MergeRequest, MrDraft, MrState, Opened,
 };
 
+pub use self::discover::GitLabGroup;
 pub use self::http::REQUEST_TIMEOUT;
 
 /// A GitLab project the bot opens merge requests on.

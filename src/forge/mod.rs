@@ -15,6 +15,15 @@ use async_trait::async_trait;
 
 pub mod github;
 
+/// A repository found by discovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// `owner/name` or `group/sub/name`.
+    pub path: String,
+    pub clone_url: String,
+    pub default_branch: String,
+}
+
 /// A merge request (GitHub pull request, GitLab merge request).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeRequest {

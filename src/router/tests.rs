@@ -155,3 +155,22 @@ fn no_targets_routes_nothing() {
     let r = Router::default();
     assert!(r.jobs(&pushed("ghcr.io", "acme/web")).is_empty());
 }
+
+#[test]
+fn a_repository_added_while_serving_is_routed_from_then_on() {
+    let r = router();
+    let push = Event::RepoPushed(RepoPushed {
+        repo: "acme/found".into(),
+        branch: "main".into(),
+        after: "b".repeat(40),
+    });
+    assert!(r.repos(&push).is_empty(), "unknown before");
+    let found = Target {
+        name: "acme/found".into(),
+        project: Some("acme/found".into()),
+        branch: "main".into(),
+    };
+    r.add(found.clone());
+    r.add(found);
+    assert_eq!(r.repos(&push), ["acme/found"], "once, though added twice");
+}

@@ -103,6 +103,7 @@ impl FakeGitHub {
             ghes,
             graphql_rate_limited: 0,
             verified: Vec::new(),
+            others: Vec::new(),
         };
         let state = Arc::new(Mutex::new(world));
         let data = web::Data::new(state.clone());
@@ -345,6 +346,15 @@ impl FakeGitHub {
     /// Every request so far: (method, path without query).
     pub fn requests(&self) -> Vec<(String, String)> {
         self.world().requests.clone()
+    }
+
+    /// Another repository `name` of the same owner (and installation), with
+    /// or without `.imagebump.yaml` on `main`, archived or not. Its clone
+    /// URL leads nowhere.
+    pub fn add_other_repo(&self, name: &str, has_config: bool, archived: bool) {
+        self.world()
+            .others
+            .push((name.to_string(), has_config, archived));
     }
 
     /// Commits GitHub made through the API (and signed), oldest first.

@@ -119,6 +119,7 @@ impl FakeGitLab {
             creating: Vec::new(),
             bot_can_merge: true,
             api_commits: Vec::new(),
+            others: Vec::new(),
         }));
         let data = web::Data::from(model.clone());
         let server = HttpServer::new(move || {
@@ -210,6 +211,14 @@ impl FakeGitLab {
             });
         }
         m.access_levels.insert(user.to_string(), level);
+    }
+
+    /// Another project `path` (`group/sub/name`) of the group, with or
+    /// without `.imagebump.yaml` on `main`, archived or not.
+    pub fn add_other_project(&self, path: &str, has_config: bool, archived: bool) {
+        self.lock()
+            .others
+            .push((path.to_string(), has_config, archived));
     }
 
     /// Commits made through the commits API, oldest first.

@@ -214,6 +214,39 @@ fn route(
     let repo_ok =
         |o: &str, r: &str| o.eq_ignore_ascii_case(&w.owner) && r.eq_ignore_ascii_case(&w.name);
     match (method, segs.as_slice()) {
+        // docs.github.com/rest/apps/installations#list-repositories-accessible-to-the-app-installation
+        ("GET", ["installation", "repositories"]) => {
+            let repos = listed_repos(w);
+            let mut a = paginate(w, repos, query, path);
+            let total = a.body.as_array().map_or(0, Vec::len);
+            a.body = json!({ "total_count": total, "repositories": a.body });
+            a
+        }
+        // docs.github.com/rest/repos/repos#list-organization-repositories
+        ("GET", ["orgs", org, "repos"]) if org.eq_ignore_ascii_case(&w.owner) => {
+            let repos = listed_repos(w);
+            paginate(w, repos, query, path)
+        }
+        // docs.github.com/rest/repos/contents#get-repository-content (404 when absent)
+        ("GET", ["repos", o, r, "contents", file @ ..]) if o.eq_ignore_ascii_case(&w.owner) => {
+            let file = file.join("/");
+            let at = query
+                .get("ref")
+                .cloned()
+                .unwrap_or_else(|| "main".to_string());
+            let present = if r.eq_ignore_ascii_case(&w.name) {
+                w.git(&["cat-file", "-e", &format!("{at}:{file}")]).is_ok()
+            } else {
+                w.others.iter().any(|(n, has, _)| {
+                    n.eq_ignore_ascii_case(r) && *has && file == ".imagebump.yaml"
+                })
+            };
+            if present {
+                answer(200, json!({ "type": "file", "path": file, "name": file }))
+            } else {
+                error(404, "Not Found")
+            }
+        }
         // docs.github.com/rest/users/users#get-the-authenticated-user
         ("GET", ["user"]) => answer(200, user_json(&w.base_url, BOT_LOGIN)),
         // docs.github.com/rest/users/users#get-a-user (an App bot user is `<slug>[bot]`, type Bot)
@@ -1030,6 +1063,23 @@ pub fn user_json(base: &str, login: &str) -> Value {
         "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
         "received_events_url": format!("{u}/received_events"), "type": "User", "site_admin": false,
     })
+}
+
+/// This repository (clonable: its bare repository) and the others.
+fn listed_repos(w: &World) -> Vec<Value> {
+    let mut own = repo_json(w);
+    own["clone_url"] = json!(format!("file://{}", w.bare.display()));
+    own["archived"] = json!(false);
+    let mut all = vec![own];
+    for (name, _, archived) in &w.others {
+        let mut r = repo_json(w);
+        r["name"] = json!(name);
+        r["full_name"] = json!(format!("{}/{name}", w.owner));
+        r["clone_url"] = json!(format!("{}/{}/{name}.git", w.base_url, w.owner));
+        r["archived"] = json!(archived);
+        all.push(r);
+    }
+    all
 }
 
 fn repo_json(w: &World) -> Value {

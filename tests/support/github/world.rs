@@ -110,6 +110,9 @@ pub struct World {
     /// Commits GitHub made through the API for the App, which it signs
     /// (shown as verified).
     pub verified: Vec<String>,
+    /// Other repositories of the owner / installation: (name, whether its
+    /// default branch has `.imagebump.yaml`, archived).
+    pub others: Vec<(String, bool, bool)>,
 }
 
 /// The App's slug and its bot user's id (`GET /app`, `GET /users/<slug>[bot]`).

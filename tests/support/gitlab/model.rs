@@ -147,6 +147,9 @@ pub(super) struct Model {
     pub(super) bot_can_merge: bool,
     /// Commits made through the commits API, oldest first.
     pub(super) api_commits: Vec<String>,
+    /// Other projects of the group: (path with namespace, has
+    /// `.imagebump.yaml` on `main`, archived).
+    pub(super) others: Vec<(String, bool, bool)>,
 }
 
 impl Model {

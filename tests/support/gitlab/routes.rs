@@ -35,6 +35,59 @@ impl Model {
                     .collect();
                 Ok(Reply::json(200, Value::Array(found)))
             }
+            // doc/api/groups.md "List a group's projects" (`include_subgroups`)
+            ("GET", ["groups", group, "projects"]) => {
+                let group = percent_decode(group);
+                let top = self.project_path.split('/').next().unwrap_or_default();
+                if !group.eq_ignore_ascii_case(top) {
+                    return Err(Reply::message(404, "404 Group Not Found"));
+                }
+                let subgroups = q.get("include_subgroups").map(String::as_str) == Some("true");
+                let direct = |p: &str| p.matches('/').count() == 1;
+                let mut items = Vec::new();
+                if subgroups || direct(&self.project_path) {
+                    let mut own = self.project_json();
+                    own["http_url_to_repo"] = json!(format!("file://{}", self.bare.display()));
+                    own["archived"] = json!(false);
+                    items.push(own);
+                }
+                for (path, _, archived) in &self.others {
+                    if !subgroups && !direct(path) {
+                        continue;
+                    }
+                    if q.get("archived").map(String::as_str) == Some("false") && *archived {
+                        continue;
+                    }
+                    items.push(json!({
+                        "id": 1000 + items.len(), "path_with_namespace": path,
+                        "default_branch": "main", "archived": archived,
+                        "http_url_to_repo": format!("{}/{path}.git", self.url),
+                    }));
+                }
+                Ok(self.paginate(items, q, raw_path))
+            }
+            // doc/api/repository_files.md "Get file from repository" (404 when absent)
+            ("GET", ["projects", id, "repository", "files", file]) => {
+                let project = percent_decode(id);
+                let file = percent_decode(file);
+                let at = q.get("ref").cloned().unwrap_or_else(|| "main".to_string());
+                let present = if self.check_project(id).is_ok() {
+                    super::git::git(&self.bare, &["cat-file", "-e", &format!("{at}:{file}")])
+                        .is_ok()
+                } else {
+                    self.others.iter().any(|(p, has, _)| {
+                        p.eq_ignore_ascii_case(&project) && *has && file == ".imagebump.yaml"
+                    })
+                };
+                if present {
+                    Ok(Reply::json(
+                        200,
+                        json!({ "file_name": file, "file_path": file, "ref": at }),
+                    ))
+                } else {
+                    Err(Reply::message(404, "404 File Not Found"))
+                }
+            }
             (_, ["projects", id, rest @ ..]) => {
                 self.check_project(id)?;
                 self.route_project(method, rest, q, input, raw_path)
