@@ -815,3 +815,19 @@ async fn open_rejects_bad_urls_clearly() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("/proc/imagebump"), "{err:#}");
 }
+
+both!(a_released_lease_is_claimable_at_once_and_the_attempt_does_not_count);
+async fn a_released_lease_is_claimable_at_once_and_the_attempt_does_not_count(h: Harness) {
+    let s = &h.store;
+    s.accept("hub", "d", &[pushed("1.0.0")], T0).await.unwrap();
+    let job = s.claim("stopping", LEASE, T0).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1);
+    assert!(
+        s.claim("other", LEASE, T0 + 1).await.unwrap().is_none(),
+        "leased"
+    );
+    s.release(&[job.id]).await.unwrap();
+    let again = s.claim("other", LEASE, T0 + 2).await.unwrap().unwrap();
+    assert_eq!(again.id, job.id);
+    assert_eq!(again.attempts, 1, "the cut-short attempt is not counted");
+}
