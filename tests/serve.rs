@@ -399,3 +399,27 @@ async fn json_logs_are_one_object_per_line_with_the_span_fields() {
         assert_eq!(reconciled["level"], "INFO");
     }
 }
+
+/// `IMAGEBUMP_CONFIG` names the config file as `--config` does (the
+/// variable is not read as a config key).
+#[tokio::test]
+async fn imagebump_config_names_the_config_file() {
+    let e = env().await;
+    let config = e.config("", "base");
+    let out = Command::new(BIN)
+        .args(["reconcile", "--repo", "env"])
+        .env("IMAGEBUMP_CONFIG", &config)
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        e.main_file(),
+        format!("image: {}/acme/web:1.4.3", e.registry.host())
+    );
+}

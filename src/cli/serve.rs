@@ -120,6 +120,8 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     }
     drain(&state, &workers, running, config.shutdown_grace).await;
     handle.stop(true).await;
+    // SQLite checkpoints its WAL when the last connection closes.
+    store.close().await;
     ExitCode::SUCCESS
 }
 

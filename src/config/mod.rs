@@ -25,6 +25,8 @@ pub use secret::Secret;
 
 /// `IMAGEBUMP_*` variables that are not config keys (read elsewhere).
 const NOT_CONFIG_KEYS: &[&str] = &[
+    // `--config`'s own variable (IMAGEBUMP_CONFIG), and the log filter.
+    "CONFIG",
     "LOG",
     "DOCKER_CONFIG",
     "INSECURE_REGISTRIES",
