@@ -296,13 +296,7 @@ async fn serve_answers_healthz_and_bumps_a_newly_pushed_tag() {
         &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\""),
         "base",
     );
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(&config);
     let _kill = KillOnDrop(&mut child);
     let health = wait_for("/healthz", Duration::from_secs(20), || {
         http_get(port, "/healthz")
@@ -319,6 +313,17 @@ async fn serve_answers_healthz_and_bumps_a_newly_pushed_tag() {
         git(&e.remote, &["log", "-1", "--format=%s", "main"]),
         "Bump web to 1.5.0"
     );
+}
+
+/// `imagebump serve --config CONFIG`, quiet.
+fn spawn_serve(config: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 struct KillOnDrop<'a>(&'a mut std::process::Child);
@@ -340,13 +345,7 @@ async fn a_failing_reconcile_is_counted_for_alerts() {
         &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\""),
         "base",
     );
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(&config);
     let _kill = KillOnDrop(&mut child);
     wait_for("/healthz", Duration::from_secs(20), || {
         http_get(port, "/healthz")
