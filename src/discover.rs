@@ -10,7 +10,6 @@
 //! then on. A platform that fails to answer is logged and tried again on
 //! the next round; it never stops the service.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -79,15 +78,18 @@ pub async fn discover(d: &DiscoverSettings) -> anyhow::Result<Vec<RepoSettings>>
     Ok(found)
 }
 
-/// Every `[[discover]]` entry's repositories not in `known`; an entry that
-/// fails is logged and skipped.
-pub async fn discover_new(config: &ServiceConfig, known: &HashSet<String>) -> Vec<RepoSettings> {
+/// Every `[[discover]]` entry's repositories that are not `known` yet; an
+/// entry that fails is logged and skipped.
+pub async fn discover_new(
+    config: &ServiceConfig,
+    known: impl Fn(&str) -> bool,
+) -> Vec<RepoSettings> {
     let mut out: Vec<RepoSettings> = Vec::new();
     for d in &config.discover {
         match discover(d).await {
             Ok(found) => {
                 for r in found {
-                    if !known.contains(&r.name) && !out.iter().any(|o| o.name == r.name) {
+                    if !known(&r.name) && !out.iter().any(|o| o.name == r.name) {
                         out.push(r);
                     }
                 }
@@ -114,11 +116,7 @@ pub async fn rediscover_forever(
     }
     loop {
         tokio::time::sleep(config.discover_interval).await;
-        let known: HashSet<String> = HashSet::new();
-        for settings in discover_new(&config, &known).await {
-            if workers.manages(&settings.name) {
-                continue;
-            }
+        for settings in discover_new(&config, |name| workers.manages(name)).await {
             match crate::service::build_repo(&config, &settings, Some(&store)).await {
                 Ok(repo) => {
                     tracing::info!(repo = %settings.name, "discovered a repository; managing it");

@@ -54,7 +54,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let mut repos = Vec::new();
     let configured: std::collections::HashSet<String> =
         config.repos.iter().map(|r| r.name.clone()).collect();
-    let discovered = crate::discover::discover_new(&config, &configured).await;
+    let discovered = crate::discover::discover_new(&config, |name| configured.contains(name)).await;
     if !config.discover.is_empty() {
         tracing::info!(repos = discovered.len(), "discovered repositories");
     }
