@@ -36,10 +36,14 @@ RUN cargo build --release --locked \
 
 FROM ${RUNTIME_IMAGE}
 # git pushes the bot's branches (openssh-client for ssh:// remotes);
-# ca-certificates: TLS to forges and registries.
+# ca-certificates: TLS to forges and registries; amazon-ecr-credential-helper:
+# docker-credential-ecr-login, the credential helper `credHelpers` names for
+# ECR (AWS credentials from the pod: IRSA, Pod Identity or the node role).
+# GAR's docker-credential-gcr and ACR's helpers are not packaged in Debian:
+# add them in an image FROM this one.
 RUN apt-get -qq update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates git openssh-client >/dev/null \
+      ca-certificates git openssh-client amazon-ecr-credential-helper >/dev/null \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 imagebump \
  && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init \

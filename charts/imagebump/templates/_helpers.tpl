@@ -57,6 +57,21 @@ Fixed paths inside the container.
 {{- define "imagebump.configPath" -}}/etc/imagebump/imagebump.toml{{- end }}
 {{- define "imagebump.secretsDir" -}}/etc/imagebump/secrets{{- end }}
 {{- define "imagebump.dataDir" -}}/var/lib/imagebump{{- end }}
+{{- define "imagebump.dockerConfigPath" -}}/etc/imagebump/docker/config.json{{- end }}
+
+{{/*
+The config.json the chart writes for config.registry.credHelpers and
+credsStore (empty when neither is set); docker_config names it.
+*/}}
+{{- define "imagebump.dockerConfig" -}}
+{{- $r := .Values.config.registry }}
+{{- if or $r.credHelpers $r.credsStore }}
+{{- $out := dict }}
+{{- with $r.credHelpers }}{{ $_ := set $out "credHelpers" . }}{{ end }}
+{{- with $r.credsStore }}{{ $_ := set $out "credsStore" . }}{{ end }}
+{{- toPrettyJson $out }}
+{{- end }}
+{{- end }}
 
 {{/*
 A registry host as a path segment ("host:5000" -> "host_5000").
@@ -97,6 +112,14 @@ ConfigMap's *_file keys name the same paths.
 {{- $files = append $files (dict "secret" $s.existingSecret "key" $s.key "path" (printf "hooks/%s/%d" $source $i)) }}
 {{- end }}
 {{- end }}
+{{- range $i, $d := $c.discover }}
+{{- with $d.token }}
+{{- $files = append $files (dict "secret" .existingSecret "key" .key "path" (printf "discover/%d/token" $i)) }}
+{{- end }}
+{{- with $d.githubApp }}
+{{- $files = append $files (dict "secret" .privateKey.existingSecret "key" .privateKey.key "path" (printf "discover/%d/github-app.pem" $i)) }}
+{{- end }}
+{{- end }}
 {{- range $c.repos }}
 {{- $repo := . }}
 {{- with .token }}
@@ -120,6 +143,18 @@ the same where JSON Schema can).
 {{- end }}
 {{- if and (eq .Values.store.type "postgres") (not .Values.store.postgres.existingSecret) }}
 {{- fail "\n\nimagebump: store.type is \"postgres\" but store.postgres.existingSecret is empty.\nName an existing Secret whose key store.postgres.key holds the postgres:// URL; the URL is never written in values.\n" }}
+{{- end }}
+{{- $r := .Values.config.registry }}
+{{- if and $r.dockerConfig.existingSecret (or $r.credHelpers $r.credsStore) }}
+{{- fail (printf "\n\nimagebump: config.registry.credHelpers/credsStore and config.registry.dockerConfig.existingSecret are both set.\nimagebump reads one Docker config.json: put \"credHelpers\" into the config.json of Secret %s, or give the other registries config.registry.hosts credentials instead of the Secret.\n" $r.dockerConfig.existingSecret) }}
+{{- end }}
+{{- range $i, $d := .Values.config.discover }}
+{{- if and (eq $d.forge "gitlab") (not $d.group) }}
+{{- fail (printf "\n\nimagebump: config.discover[%d] (forge gitlab) needs group: the path or id of the group whose projects are managed.\n" $i) }}
+{{- end }}
+{{- if and (eq $d.forge "github") (not $d.githubApp) (not (and $d.token $d.owner)) }}
+{{- fail (printf "\n\nimagebump: config.discover[%d] (forge github) needs githubApp (the installation's repositories) or token and owner (an organisation's or user's).\n" $i) }}
+{{- end }}
 {{- end }}
 {{- $names := dict }}
 {{- range .Values.config.repos }}
