@@ -22,19 +22,12 @@ impl ImageRepo {
     /// Parses a repository name without tag or digest.
     pub fn parse(name: &str) -> Result<Self, String> {
         let (host, path) = split_host(name);
-        let host = host
-            .map(normalise_host)
-            .unwrap_or_else(|| DOCKER_HUB.to_string());
         if path.is_empty() || !path.split('/').all(valid_path_component) {
             return Err(format!(
                 "`{name}` is not an image repository (expected e.g. ghcr.io/acme/web)"
             ));
         }
-        let path = if host == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path.to_string()
-        };
+        let (host, path) = normalise_repository(host.unwrap_or(DOCKER_HUB), path);
         Ok(Self { host, path })
     }
 
@@ -65,14 +58,38 @@ impl fmt::Display for ImageRepo {
     }
 }
 
-fn normalise_host(host: &str) -> String {
-    let host = host.to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            DOCKER_HUB.to_string()
-        }
-        _ => host,
+/// Host names under which Docker Hub is reached (its API host, its index,
+/// its web site as webhook payloads name it); all become [`DOCKER_HUB`].
+const DOCKER_HUB_ALIASES: &[&str] = &[
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+    "hub.docker.com",
+];
+
+/// The one spelling of a registry host: lowercase, without a trailing `/`,
+/// Docker Hub's aliases as [`DOCKER_HUB`].
+pub fn normalise_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/').to_ascii_lowercase();
+    if DOCKER_HUB_ALIASES.contains(&host.as_str()) {
+        DOCKER_HUB.to_string()
+    } else {
+        host
     }
+}
+
+/// A repository as every module names it, from a host and a path that are
+/// already split: the host normalised, and Docker Hub's official images
+/// under `library/`. [`ImageRepo::parse`] and the webhook sources (which
+/// are told the host, rather than guessing it) both go through here.
+pub fn normalise_repository(host: &str, path: &str) -> (String, String) {
+    let host = normalise_host(host);
+    let path = if host == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    };
+    (host, path)
 }
 
 /// Splits off the registry host: the first component is a host when it has

@@ -581,7 +581,11 @@ fn nexus_signed_component_created() {
             vec![pushed("docker-hosted", "acme/web", Some("1.4.3"), None)]
         );
     }
-    let src = src.with_registry("nexus.example.com:8082");
+    let src = Nexus::new(&HookSettings {
+        registry: Some("nexus.example.com:8082".into()),
+        ..settings(&["old", "new"], None)
+    })
+    .unwrap();
     let (_, evs) = events(nexus_req(&body, "new").send(&src));
     assert_eq!(
         evs,
@@ -901,7 +905,12 @@ async fn gar_new_needs_audience_and_keys() {
 #[tokio::test]
 async fn gar_service_account_and_email_verified() {
     let sa = "pubsub-push@acme-prod.iam.gserviceaccount.com".to_string();
-    let src = gar().await.with_service_accounts([sa]);
+    let src = Gar::new(&HookSettings {
+        service_accounts: vec![sa],
+        ..gar_settings()
+    })
+    .await
+    .unwrap();
     let body = pubsub_push("insert.json", "7");
     let now = unix_now();
     let pem = &gar_keys().pem;
@@ -942,19 +951,19 @@ async fn gar_reads_snake_case_message_id() {
 
 #[test]
 fn references_split_into_host_repository_tag_digest() {
-    use imagebump::server::hooks::registry_common::{ImageRef, split_reference};
-    let r = |reg: &str, repo: &str, tag: Option<&str>, digest: Option<&str>| ImageRef {
+    use imagebump::server::hooks::image::pushed_reference;
+    let r = |reg: &str, repo: &str, tag: Option<&str>, digest: Option<&str>| ImagePushed {
         registry: reg.into(),
         repository: repo.into(),
         tag: tag.map(Into::into),
         digest: digest.map(Into::into),
     };
     assert_eq!(
-        split_reference("localhost:5000/acme/web"),
+        pushed_reference("localhost:5000/acme/web"),
         Some(r("localhost:5000", "acme/web", None, None))
     );
     assert_eq!(
-        split_reference("Registry.Example.com:443/acme/web:1.0@sha256:ab"),
+        pushed_reference("Registry.Example.com:443/acme/web:1.0@sha256:ab"),
         Some(r(
             "registry.example.com:443",
             "acme/web",
@@ -963,8 +972,13 @@ fn references_split_into_host_repository_tag_digest() {
         ))
     );
     assert_eq!(
-        split_reference("registry-1.docker.io/nginx:1.27"),
+        pushed_reference("registry-1.docker.io/nginx:1.27"),
         Some(r("docker.io", "library/nginx", Some("1.27"), None))
     );
-    assert_eq!(split_reference("nginx"), None);
+    // A registry writes its host: a dotless one is still the host.
+    assert_eq!(
+        pushed_reference("registry/acme/web:2"),
+        Some(r("registry", "acme/web", Some("2"), None))
+    );
+    assert_eq!(pushed_reference("nginx"), None);
 }

@@ -231,6 +231,44 @@ async fn ping_is_answered_200_and_stores_nothing() {
     assert_eq!(s.depth().await, 0);
 }
 
+/// The repro of the pre-authentication panic: a `webhook-timestamp` near
+/// 2^64 on `/hooks/generic` got no answer at all. Now it is a 401, and the
+/// server goes on serving.
+#[tokio::test]
+async fn a_timestamp_beyond_any_clock_is_a_401_not_a_panic() {
+    let s = HookServer::start(
+        BTreeMap::from([(
+            "generic".to_string(),
+            settings(&[support::hooks::WHSEC], None),
+        )]),
+        1 << 20,
+    )
+    .await;
+    for ts in ["18446744073709551615", "9223372036854775808"] {
+        let (status, answer) = s
+            .post(
+                "/hooks/generic",
+                b"{}",
+                &[
+                    ("content-type", "application/json".to_string()),
+                    ("webhook-id", "x".to_string()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", "v1,AAAA".to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(status, 401, "{ts}: {answer}");
+        assert_eq!(
+            answer["error"].as_str(),
+            Some("timestamp in the future"),
+            "{answer}"
+        );
+    }
+    assert_eq!(s.depth().await, 0);
+    let health = reqwest::get(format!("{}/healthz", s.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
 #[tokio::test]
 async fn flood_of_forged_requests_writes_nothing_and_stays_ready() {
     let s = start(1 << 20).await;

@@ -11,13 +11,11 @@
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    NotificationRequest, NotificationTarget, StaticAuth, body_digest, check_content_type,
-    is_manifest_media_type, non_empty, normalize_host, parse_json, required_path_token,
-};
+use super::image::{NotificationRequest, NotificationTarget, is_manifest_media_type, pushed};
+use super::verify::{StaticAuth, body_digest, check_content_type, non_empty, required_path_token};
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::HookSettings;
-use crate::event::{Event, ImagePushed};
+use crate::event::Event;
 
 const NAME: &str = "acr";
 
@@ -56,9 +54,9 @@ impl Source for Acr {
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        self.auth.verify(req)?;
+        let verified = self.auth.verify(req)?;
         check_content_type(req, &["application/json"])?;
-        let p: Payload = parse_json(req.body)?;
+        let p: Payload = verified.parse()?;
         if p.action != "push" {
             return Ok(Verdict::Ignored(format!(
                 "action {} is not a push",
@@ -70,19 +68,18 @@ impl Source for Acr {
         {
             return Ok(Verdict::Ignored("push of a non-manifest".into()));
         }
-        let registry = non_empty(p.request.host.as_deref())
-            .map(|h| normalize_host(&h))
+        let host = non_empty(p.request.host.as_deref())
             .ok_or_else(|| HookError::Malformed("push without request.host".into()))?;
         let repository = non_empty(p.target.repository.as_deref())
             .ok_or_else(|| HookError::Malformed("push without target.repository".into()))?;
         Ok(Verdict::Events {
             delivery: non_empty(p.id.as_deref()).unwrap_or_else(|| body_digest(req.body)),
-            events: vec![Event::ImagePushed(ImagePushed {
-                registry,
-                repository,
-                tag: non_empty(p.target.tag.as_deref()),
-                digest: non_empty(p.target.digest.as_deref()),
-            })],
+            events: vec![Event::ImagePushed(pushed(
+                &host,
+                &repository,
+                non_empty(p.target.tag.as_deref()),
+                non_empty(p.target.digest.as_deref()),
+            ))],
         })
     }
 }

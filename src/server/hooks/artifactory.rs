@@ -13,52 +13,25 @@
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    body_digest, check_content_type, check_path_token, hmac_sha256_matches, matches_any, non_empty,
-    parse_json, path_token, url_host,
-};
+use super::image::{pushed, url_host};
+use super::verify::{StaticAuth, body_digest, check_content_type, non_empty};
 use super::{HookError, Incoming, Source, Verdict};
-use crate::config::{HookSettings, Secret};
-use crate::event::{Event, ImagePushed};
+use crate::config::HookSettings;
+use crate::event::Event;
 
 const NAME: &str = "artifactory";
 const HEADER: &str = "x-jfrog-event-auth";
 
 /// Receives Artifactory docker-domain webhooks.
 pub struct Artifactory {
-    secrets: Vec<Secret>,
-    path_token: Option<Secret>,
+    auth: StaticAuth,
 }
 
 impl Artifactory {
     pub fn new(settings: &HookSettings) -> anyhow::Result<Artifactory> {
-        let secrets = settings.all_secrets(NAME)?;
-        let path_token = path_token(settings, NAME)?;
-        anyhow::ensure!(
-            !secrets.is_empty() || path_token.is_some(),
-            "invalid service config: `hooks.{NAME}` needs `secrets` or `path_token`"
-        );
         Ok(Artifactory {
-            secrets,
-            path_token,
+            auth: StaticAuth::new(settings, NAME, HEADER)?,
         })
-    }
-
-    fn verify(&self, req: &Incoming<'_>) -> Result<(), HookError> {
-        check_path_token(self.path_token.as_ref(), req)?;
-        if self.secrets.is_empty() {
-            return Ok(());
-        }
-        let given = req
-            .header(HEADER)
-            .ok_or_else(|| HookError::Unauthorized("missing X-JFrog-Event-Auth header".into()))?;
-        if matches_any(&self.secrets, given) | hmac_sha256_matches(&self.secrets, req.body, given) {
-            Ok(())
-        } else {
-            Err(HookError::Unauthorized(
-                "wrong X-JFrog-Event-Auth header".into(),
-            ))
-        }
     }
 }
 
@@ -85,13 +58,15 @@ impl Source for Artifactory {
     }
 
     fn needs_path_token(&self) -> bool {
-        self.secrets.is_empty()
+        self.auth.path_token_only()
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        self.verify(req)?;
+        // The header is the secret itself, or its HMAC-SHA256 of the body
+        // (the webhook's "secret token" or "signature" mode).
+        let verified = self.auth.verify_or_hmac(req)?;
         check_content_type(req, &["application/json"])?;
-        let e: Envelope = parse_json(req.body)?;
+        let e: Envelope = verified.parse()?;
         if e.domain != "docker" || e.event_type != "pushed" {
             return Ok(Verdict::Ignored(format!(
                 "{}/{} is not a docker push",
@@ -114,12 +89,12 @@ impl Source for Artifactory {
         };
         Ok(Verdict::Events {
             delivery: body_digest(req.body),
-            events: vec![Event::ImagePushed(ImagePushed {
-                registry,
-                repository,
-                tag: non_empty(data.tag.as_deref()),
-                digest: None,
-            })],
+            events: vec![Event::ImagePushed(pushed(
+                &registry,
+                &repository,
+                non_empty(data.tag.as_deref()),
+                None,
+            ))],
         })
     }
 }

@@ -12,9 +12,9 @@
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    body_digest, check_content_type, check_path_token, non_empty, parse_json, percent_decode,
-    required_path_token, split_reference,
+use super::image::pushed_reference;
+use super::verify::{
+    body_digest, by_path_token, check_content_type, non_empty, percent_decode, required_path_token,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::{HookSettings, Secret};
@@ -65,17 +65,23 @@ struct Structured {
 fn from_purl(purl: &str) -> Option<ImagePushed> {
     let rest = purl.strip_prefix("pkg:oci/")?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let version = path.split_once('@').map(|(_, v)| percent_decode(v));
+    // A purl's `+` is itself; a broken escape is left as written.
+    let decode = |v: &str| {
+        percent_decode(v, false)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|| v.to_string())
+    };
+    let version = path.split_once('@').map(|(_, v)| decode(v));
     let mut repository_url = None;
     let mut tag = None;
     for pair in query.split('&') {
         match pair.split_once('=') {
-            Some(("repository_url", v)) => repository_url = Some(percent_decode(v)),
-            Some(("tag", v)) => tag = non_empty(Some(&percent_decode(v))),
+            Some(("repository_url", v)) => repository_url = Some(decode(v)),
+            Some(("tag", v)) => tag = non_empty(Some(&decode(v))),
             _ => {}
         }
     }
-    let image = split_reference(&repository_url?)?;
+    let image = pushed_reference(&repository_url?)?;
     Some(ImagePushed {
         registry: image.registry,
         repository: image.repository,
@@ -94,12 +100,12 @@ impl Source for CdEvents {
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        check_path_token(Some(&self.path_token), req)?;
+        let verified = by_path_token(&self.path_token, req)?;
         check_content_type(req, &["application/json", "application/cloudevents+json"])?;
         let event: CdEvent = if req.content_type == Some("application/cloudevents+json") {
-            parse_json::<Structured>(req.body)?.data
+            verified.parse::<Structured>()?.data
         } else {
-            parse_json(req.body)?
+            verified.parse()?
         };
         let kind = non_empty(Some(&event.context.kind))
             .or_else(|| non_empty(req.header("ce-type")))

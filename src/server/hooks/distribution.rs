@@ -11,10 +11,8 @@
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    NotificationRequest, NotificationTarget, StaticAuth, body_digest, check_content_type,
-    docker_hub_repository, is_manifest_media_type, non_empty, normalize_host, parse_json,
-};
+use super::image::{NotificationRequest, NotificationTarget, is_manifest_media_type, pushed};
+use super::verify::{StaticAuth, body_digest, check_content_type, non_empty};
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::HookSettings;
 use crate::event::{Event, ImagePushed};
@@ -63,14 +61,14 @@ fn image_pushed(e: &RawEvent) -> Option<ImagePushed> {
     if e.action != "push" || !is_manifest_media_type(e.target.media_type.as_deref()?) {
         return None;
     }
-    let registry = normalize_host(e.request.host.as_deref().filter(|h| !h.is_empty())?);
+    let host = e.request.host.as_deref().filter(|h| !h.is_empty())?;
     let repository = non_empty(e.target.repository.as_deref())?;
-    Some(ImagePushed {
-        repository: docker_hub_repository(&registry, &repository),
-        registry,
-        tag: non_empty(e.target.tag.as_deref()),
-        digest: non_empty(e.target.digest.as_deref()),
-    })
+    Some(pushed(
+        host,
+        &repository,
+        non_empty(e.target.tag.as_deref()),
+        non_empty(e.target.digest.as_deref()),
+    ))
 }
 
 impl Source for Distribution {
@@ -83,9 +81,9 @@ impl Source for Distribution {
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        self.auth.verify(req)?;
+        let verified = self.auth.verify(req)?;
         check_content_type(req, CONTENT_TYPES)?;
-        let envelope: Envelope = parse_json(req.body)?;
+        let envelope: Envelope = verified.parse()?;
         let mut ids = Vec::new();
         let mut events = Vec::new();
         for e in &envelope.events {

@@ -8,12 +8,14 @@
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    body_digest, check_content_type, check_path_token, non_empty, parse_json, required_path_token,
+use super::image::pushed;
+use super::verify::{
+    body_digest, by_path_token, check_content_type, non_empty, required_path_token,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::{HookSettings, Secret};
-use crate::event::{Event, ImagePushed};
+use crate::domain::DOCKER_HUB;
+use crate::event::Event;
 
 const NAME: &str = "dockerhub";
 
@@ -48,20 +50,15 @@ struct Repository {
     name: Option<String>,
 }
 
-/// `namespace/name`, with `library/` for official images.
+/// `namespace/name` (or `repo_name`) as Docker Hub wrote it.
 fn repository_path(r: &Repository) -> Option<String> {
-    let path = match (
+    match (
         non_empty(r.namespace.as_deref()),
         non_empty(r.name.as_deref()),
     ) {
-        (Some(ns), Some(name)) => format!("{ns}/{name}"),
-        _ => non_empty(r.repo_name.as_deref())?,
-    };
-    Some(if path.contains('/') {
-        path
-    } else {
-        format!("library/{path}")
-    })
+        (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
+        _ => non_empty(r.repo_name.as_deref()),
+    }
 }
 
 impl Source for DockerHub {
@@ -74,9 +71,9 @@ impl Source for DockerHub {
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        check_path_token(Some(&self.path_token), req)?;
+        let verified = by_path_token(&self.path_token, req)?;
         check_content_type(req, &["application/json"])?;
-        let payload: Payload = parse_json(req.body)?;
+        let payload: Payload = verified.parse()?;
         let (Some(push), Some(repo)) = (payload.push_data, payload.repository) else {
             return Ok(Verdict::Ignored("not a push notification".into()));
         };
@@ -85,12 +82,12 @@ impl Source for DockerHub {
         let tag = non_empty(push.tag.as_deref());
         Ok(Verdict::Events {
             delivery: body_digest(req.body),
-            events: vec![Event::ImagePushed(ImagePushed {
-                registry: "docker.io".into(),
-                repository,
+            events: vec![Event::ImagePushed(pushed(
+                DOCKER_HUB,
+                &repository,
                 tag,
-                digest: None,
-            })],
+                None,
+            ))],
         })
     }
 }

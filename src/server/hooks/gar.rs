@@ -24,13 +24,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::registry_common::{
-    check_content_type, check_path_token, non_empty, parse_json, path_token, split_reference,
-};
+use super::image::pushed_reference;
+use super::verify::{self, Verified, check_content_type, check_path_token, non_empty, path_token};
 use super::{HookError, Incoming, Source, TIMESTAMP_TOLERANCE, Verdict};
 use crate::config::{HookSettings, Secret};
 use crate::event::{Event, ImagePushed};
@@ -63,6 +62,13 @@ pub struct Gar {
 impl Gar {
     /// Reads `audience` and `jwks_file` or `jwks_url`, and loads the keys.
     pub async fn new(settings: &HookSettings) -> anyhow::Result<Gar> {
+        let gar = Self::configure(settings)?;
+        gar.refresh_keys().await?;
+        Ok(gar)
+    }
+
+    /// Reads the settings; no key is loaded until [`Gar::refresh_keys`].
+    pub fn configure(settings: &HookSettings) -> anyhow::Result<Gar> {
         let audience = settings
             .audience
             .clone()
@@ -75,22 +81,21 @@ impl Gar {
                 anyhow::bail!("invalid service config: `hooks.gar` needs `jwks_url` or `jwks_file`")
             }
         };
-        let keys = load_keys(&source).await?;
+        if settings.service_accounts.is_empty() {
+            tracing::warn!(
+                "hooks.gar has no `service_accounts`: any Google-signed token for the audience is accepted"
+            );
+        }
         Ok(Gar {
             audience,
             path_token: path_token(settings, NAME)?,
             source,
-            keys: RwLock::new(keys),
-            service_accounts: Vec::new(),
+            keys: RwLock::new(Vec::new()),
+            // Only tokens whose verified `email` is one of these push
+            // service accounts.
+            service_accounts: settings.service_accounts.clone(),
             unknown_key: tokio::sync::Notify::new(),
         })
-    }
-
-    /// Accepts only tokens whose verified `email` is one of these push
-    /// service accounts.
-    pub fn with_service_accounts(mut self, emails: impl IntoIterator<Item = String>) -> Gar {
-        self.service_accounts = emails.into_iter().collect();
-        self
     }
 
     /// Waits until a token names a key that is not loaded.
@@ -109,42 +114,22 @@ impl Gar {
         Ok(())
     }
 
-    fn verify_token(&self, req: &Incoming<'_>) -> Result<(), HookError> {
-        let unauthorized = |m: &str| HookError::Unauthorized(m.to_string());
-        let token = req
-            .header("authorization")
-            .ok_or_else(|| unauthorized("missing Authorization header"))?
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| unauthorized("Authorization is not a Bearer token"))?
-            .trim();
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("bad token"))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(unauthorized("token is not RS256"));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| unauthorized("token without kid"))?;
+    fn verify_token<'a>(&self, req: &Incoming<'a>) -> Result<Verified<'a>, HookError> {
         let keys = self
             .keys
             .read()
-            .map_err(|_| unauthorized("signing keys unavailable"))?;
-        let Some(key) = keys.iter().find(|(k, _)| *k == kid).map(|(_, key)| key) else {
-            // Pub/Sub retries the push; by then the keys are reloaded.
-            self.unknown_key.notify_one();
-            return Err(unauthorized("unknown signing key"));
-        };
-        // The library checks the signature only; the claims are checked
-        // below against the request's own clock.
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map_err(|_| unauthorized("bad token signature"))?
-            .claims;
-        check_claims(&claims, &self.audience, req.now)?;
-        check_email(&claims, &self.service_accounts)
+            .map_err(|_| HookError::Unauthorized("signing keys unavailable".into()))?;
+        // An unknown key: Pub/Sub retries the push; by then the keys are
+        // reloaded.
+        verify::rs256_bearer(
+            req,
+            &keys,
+            || self.unknown_key.notify_one(),
+            |claims: &Claims| {
+                check_claims(claims, &self.audience, req.now)?;
+                check_email(claims, &self.service_accounts)
+            },
+        )
     }
 }
 
@@ -276,9 +261,9 @@ impl Source for Gar {
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
         check_path_token(self.path_token.as_ref(), req)?;
-        self.verify_token(req)?;
+        let verified = self.verify_token(req)?;
         check_content_type(req, &["application/json"])?;
-        let push: Push = parse_json(req.body)?;
+        let push: Push = verified.parse()?;
         let data = push
             .message
             .data
@@ -288,15 +273,15 @@ impl Source for Gar {
         let delivery = non_empty(push.message.message_id_camel.as_deref())
             .or_else(|| non_empty(push.message.message_id.as_deref()))
             .ok_or_else(|| HookError::Malformed("message without messageId".into()))?;
-        let n: Notification = parse_json(&data)?;
+        let n: Notification = verified.inner(&data).parse()?;
         if n.action != "INSERT" {
             return Ok(Verdict::Ignored(format!(
                 "action {} is not INSERT",
                 n.action
             )));
         }
-        let by_tag = non_empty(n.tag.as_deref()).and_then(|t| split_reference(&t));
-        let by_digest = non_empty(n.digest.as_deref()).and_then(|d| split_reference(&d));
+        let by_tag = non_empty(n.tag.as_deref()).and_then(|t| pushed_reference(&t));
+        let by_digest = non_empty(n.digest.as_deref()).and_then(|d| pushed_reference(&d));
         let image = match (by_tag, by_digest) {
             (Some(t), Some(d)) => ImagePushed {
                 registry: t.registry,

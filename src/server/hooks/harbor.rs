@@ -11,9 +11,8 @@
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    StaticAuth, body_digest, check_content_type, non_empty, parse_json, split_reference,
-};
+use super::image::pushed_reference;
+use super::verify::{StaticAuth, body_digest, check_content_type, non_empty};
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::HookSettings;
 use crate::event::{Event, ImagePushed};
@@ -78,7 +77,7 @@ fn pushes(data: &EventData) -> Result<Vec<Event>, HookError> {
     let mut out = Vec::new();
     for r in &data.resources {
         let image = non_empty(r.resource_url.as_deref())
-            .and_then(|u| split_reference(&u))
+            .and_then(|u| pushed_reference(&u))
             .ok_or_else(|| HookError::Malformed("resource without resource_url".into()))?;
         out.push(Event::ImagePushed(ImagePushed {
             registry: image.registry,
@@ -100,15 +99,15 @@ impl Source for Harbor {
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        self.auth.verify(req)?;
+        let verified = self.auth.verify(req)?;
         check_content_type(req, &["application/json", CLOUDEVENTS])?;
         let (kind, delivery, data) = if req.content_type == Some(CLOUDEVENTS) {
-            let ce: CloudEvent = parse_json(req.body)?;
+            let ce: CloudEvent = verified.parse()?;
             let id = non_empty(ce.id.as_deref()).unwrap_or_else(|| body_digest(req.body));
             let push = ce.kind == "harbor.artifact.pushed";
             (ce.kind, id, ce.data.filter(|_| push))
         } else {
-            let p: DefaultPayload = parse_json(req.body)?;
+            let p: DefaultPayload = verified.parse()?;
             let push = p.kind == "PUSH_ARTIFACT";
             (p.kind, body_digest(req.body), p.event_data.filter(|_| push))
         };

@@ -17,13 +17,16 @@ pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
+pub mod image;
 pub mod nexus;
 pub mod quay;
-pub mod registry_common;
 pub mod verify;
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::config::HookSettings;
 use crate::event::Event;
 
 /// How far a signed timestamp may be from now.
@@ -96,52 +99,57 @@ pub trait Source: Send + Sync {
 /// How often the OIDC signing keys of `gar` are reloaded.
 pub const JWKS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Builds one source from its settings.
+type Build = fn(&HookSettings) -> anyhow::Result<Arc<dyn Source>>;
+
+fn build<S: Source + 'static>(source: anyhow::Result<S>) -> anyhow::Result<Arc<dyn Source>> {
+    Ok(Arc::new(source?))
+}
+
+/// Every webhook source, by its name in `/hooks/{name}` and
+/// `[hooks.{name}]`: the one list (start-up, the error for an unknown
+/// name, docs/ARCHITECTURE.md's table).
+pub const SOURCES: &[(&str, Build)] = &[
+    ("github", |s| build(github::GitHub::new(s))),
+    // GHCR announces pushes as GitHub `package` events, signed alike.
+    ("ghcr", |s| build(github::GitHub::new(s))),
+    ("gitlab", |s| build(gitlab::GitLab::new(s))),
+    ("gitea", |s| build(gitea::Gitea::new(s))),
+    ("bitbucket", |s| build(bitbucket::Bitbucket::new(s))),
+    ("generic", |s| build(generic::Generic::new(s))),
+    ("distribution", |s| {
+        build(distribution::Distribution::new(s))
+    }),
+    ("dockerhub", |s| build(dockerhub::DockerHub::new(s))),
+    ("harbor", |s| build(harbor::Harbor::new(s))),
+    ("quay", |s| build(quay::Quay::new(s))),
+    ("acr", |s| build(acr::Acr::new(s))),
+    ("artifactory", |s| build(artifactory::Artifactory::new(s))),
+    ("nexus", |s| build(nexus::Nexus::new(s))),
+    ("gar", |s| build(gar::Gar::configure(s))),
+    ("cdevents", |s| build(cdevents::CdEvents::new(s))),
+];
+
 /// Builds every configured source; an unknown source name or a source
-/// without its secret stops start-up with a message naming the key.
+/// without its secret stops start-up with a message naming the key. GAR's
+/// signing keys are loaded here, so that a wrong `jwks_url` stops start-up
+/// too.
 pub async fn build_all(
-    settings: &std::collections::BTreeMap<String, crate::config::HookSettings>,
-) -> anyhow::Result<std::collections::HashMap<String, std::sync::Arc<dyn Source>>> {
-    use std::sync::Arc;
-    let mut out: std::collections::HashMap<String, Arc<dyn Source>> =
-        std::collections::HashMap::new();
+    settings: &BTreeMap<String, HookSettings>,
+) -> anyhow::Result<HashMap<String, Arc<dyn Source>>> {
+    let mut out = HashMap::new();
     for (name, s) in settings {
-        let source: Arc<dyn Source> = match name.as_str() {
-            // GHCR announces pushes as GitHub `package` events, signed alike.
-            "github" | "ghcr" => Arc::new(github::GitHub::new(s)?),
-            "gitlab" => Arc::new(gitlab::GitLab::new(s)?),
-            "gitea" => Arc::new(gitea::Gitea::new(s)?),
-            "bitbucket" => Arc::new(bitbucket::Bitbucket::new(s)?),
-            "generic" => Arc::new(generic::Generic::new(s)?),
-            "distribution" => Arc::new(distribution::Distribution::new(s)?),
-            "dockerhub" => Arc::new(dockerhub::DockerHub::new(s)?),
-            "harbor" => Arc::new(harbor::Harbor::new(s)?),
-            "quay" => Arc::new(quay::Quay::new(s)?),
-            "acr" => Arc::new(acr::Acr::new(s)?),
-            "artifactory" => Arc::new(artifactory::Artifactory::new(s)?),
-            "nexus" => {
-                let source = nexus::Nexus::new(s)?;
-                Arc::new(match &s.registry {
-                    Some(host) => source.with_registry(host.clone()),
-                    None => source,
-                })
-            }
-            "gar" => {
-                if s.service_accounts.is_empty() {
-                    tracing::warn!(
-                        "hooks.gar has no `service_accounts`: any Google-signed token for the audience is accepted"
-                    );
-                }
-                Arc::new(
-                    gar::Gar::new(s)
-                        .await?
-                        .with_service_accounts(s.service_accounts.clone()),
-                )
-            }
-            "cdevents" => Arc::new(cdevents::CdEvents::new(s)?),
-            other => anyhow::bail!(
-                "invalid service config: `hooks.{other}`: unknown webhook source (github, ghcr, gitlab, gitea, bitbucket, generic, distribution, dockerhub, harbor, quay, acr, artifactory, nexus, gar, cdevents)"
-            ),
+        let Some((_, make)) = SOURCES.iter().find(|(n, _)| n == name) else {
+            let known: Vec<&str> = SOURCES.iter().map(|(n, _)| *n).collect();
+            anyhow::bail!(
+                "invalid service config: `hooks.{name}`: unknown webhook source ({})",
+                known.join(", ")
+            );
         };
+        let source = make(s)?;
+        if let Some(gar) = source.as_gar() {
+            gar.refresh_keys().await?;
+        }
         out.insert(name.clone(), source);
     }
     Ok(out)

@@ -7,25 +7,25 @@
 //! `rm:repository:component` events with action `CREATED`/`UPDATED` and
 //! format `docker` become an [`ImagePushed`] with `component.version` as
 //! the tag. The payload names no registry host and no digest: the registry
-//! is [`Nexus::with_registry`]'s host when set, else the Nexus repository
+//! is `hooks.nexus.registry` when set, else the Nexus repository
 //! name (`repositoryName`). The delivery id is `X-Nexus-Webhook-Delivery`.
 
 use serde::Deserialize;
 
-use super::registry_common::{
-    body_digest, check_content_type, check_path_token, hmac_sha1_matches, non_empty, parse_json,
-    path_token,
+use super::image::pushed;
+use super::verify::{
+    HmacKey, body_digest, check_content_type, check_path_token, hex_sha1, non_empty, path_token,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::{HookSettings, Secret};
-use crate::event::{Event, ImagePushed};
+use crate::event::Event;
 
 const NAME: &str = "nexus";
 const SIGNATURE: &str = "x-nexus-webhook-signature";
 
 /// Receives signed Nexus component webhooks.
 pub struct Nexus {
-    secrets: Vec<Secret>,
+    keys: Vec<HmacKey>,
     path_token: Option<Secret>,
     registry: Option<String>,
 }
@@ -38,16 +38,11 @@ impl Nexus {
             "invalid service config: `hooks.{NAME}` needs `secrets` (the webhook's secret key)"
         );
         Ok(Nexus {
-            secrets,
+            keys: HmacKey::all_utf8(&secrets),
             path_token: path_token(settings, NAME)?,
-            registry: None,
+            // The `host[:port]` images of this Nexus are pulled from.
+            registry: settings.registry.clone().filter(|r| !r.is_empty()),
         })
-    }
-
-    /// The `host[:port]` images of this Nexus are pulled from.
-    pub fn with_registry(mut self, host: impl Into<String>) -> Nexus {
-        self.registry = Some(host.into());
-        self
     }
 }
 
@@ -83,14 +78,11 @@ impl Source for Nexus {
         let signature = req
             .header(SIGNATURE)
             .ok_or_else(|| HookError::Unauthorized("missing X-Nexus-Webhook-Signature".into()))?;
-        if !hmac_sha1_matches(&self.secrets, req.body, signature) {
-            return Err(HookError::Unauthorized(
-                "bad X-Nexus-Webhook-Signature".into(),
-            ));
-        }
+        let verified = hex_sha1(signature, &self.keys, req.body)
+            .map_err(|_| HookError::Unauthorized("bad X-Nexus-Webhook-Signature".into()))?;
         check_content_type(req, &["application/json"])?;
         let kind = req.header("x-nexus-webhook-id").unwrap_or("");
-        let p: Payload = parse_json(req.body)?;
+        let p: Payload = verified.parse()?;
         let Some(c) = p.component.filter(|_| kind == "rm:repository:component") else {
             return Ok(Verdict::Ignored(format!("{kind} is not a component event")));
         };
@@ -115,12 +107,12 @@ impl Source for Nexus {
             .unwrap_or_else(|| body_digest(req.body));
         Ok(Verdict::Events {
             delivery,
-            events: vec![Event::ImagePushed(ImagePushed {
-                registry,
-                repository,
-                tag: non_empty(c.version.as_deref()),
-                digest: None,
-            })],
+            events: vec![Event::ImagePushed(pushed(
+                &registry,
+                &repository,
+                non_empty(c.version.as_deref()),
+                None,
+            ))],
         })
     }
 }

@@ -12,9 +12,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::registry_common::{
-    body_digest, check_content_type, check_path_token, non_empty, parse_json, required_path_token,
-    split_reference,
+use super::image::pushed_reference;
+use super::verify::{
+    body_digest, by_path_token, check_content_type, non_empty, required_path_token,
 };
 use super::{HookError, Incoming, Source, Verdict};
 use crate::config::{HookSettings, Secret};
@@ -66,14 +66,14 @@ impl Source for Quay {
     }
 
     fn handle(&self, req: &Incoming<'_>) -> Result<Verdict, HookError> {
-        check_path_token(Some(&self.path_token), req)?;
+        let verified = by_path_token(&self.path_token, req)?;
         check_content_type(req, &["application/json"])?;
-        let payload: Payload = parse_json(req.body)?;
+        let payload: Payload = verified.parse()?;
         let Some(updated) = &payload.updated_tags else {
             return Ok(Verdict::Ignored("not a repo_push notification".into()));
         };
         let image = non_empty(payload.docker_url.as_deref())
-            .and_then(|u| split_reference(&u))
+            .and_then(|u| pushed_reference(&u))
             .ok_or_else(|| HookError::Malformed("push without docker_url".into()))?;
         let repository = non_empty(payload.repository.as_deref()).unwrap_or(image.repository);
         let events: Vec<Event> = tags(updated)?
