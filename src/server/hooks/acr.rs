@@ -1,4 +1,4 @@
-//! Azure Container Registry webhooks (WEBHOOKS.md §9).
+//! Azure Container Registry webhooks (https://learn.microsoft.com/azure/container-registry/container-registry-webhook-reference).
 //!
 //! ACR signs nothing and adds no header beyond the custom ones configured
 //! on the webhook, so the endpoint is reachable only at

@@ -1,4 +1,4 @@
-//! JFrog Artifactory webhooks, `docker` domain (WEBHOOKS.md §11).
+//! JFrog Artifactory webhooks, `docker` domain (https://jfrog.com/help/r/jfrog-platform-administration-documentation/webhooks).
 //!
 //! `X-JFrog-Event-Auth` carries either the secret in plain text or, with
 //! `use_secret_for_signing`, the lowercase hex HMAC-SHA256(secret, raw

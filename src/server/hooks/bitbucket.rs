@@ -1,4 +1,4 @@
-//! Bitbucket Cloud webhooks (WEBHOOKS.md §3), at `/hooks/bitbucket`.
+//! Bitbucket Cloud webhooks (https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/), at `/hooks/bitbucket`.
 //!
 //! Verification: `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, raw
 //! body)>` (SHA-256 under GitHub's SHA-1 header name) against every

@@ -1,4 +1,4 @@
-//! CDEvents `artifact.published` (WEBHOOKS.md §13), as sent over the
+//! CDEvents `artifact.published` (https://cdevents.dev/docs/), as sent over the
 //! CloudEvents HTTP binding in binary (`application/json`, `ce-*` headers)
 //! or structured (`application/cloudevents+json`) mode.
 //!

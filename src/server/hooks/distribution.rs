@@ -1,4 +1,4 @@
-//! CNCF Distribution (registry v2/v3) notifications (WEBHOOKS.md §5).
+//! CNCF Distribution (registry v2/v3) notifications (https://distribution.github.io/distribution/about/notifications/).
 //!
 //! The registry signs nothing; it only sends the static headers configured
 //! under `notifications.endpoints[].headers`. We accept a request when its

@@ -1,4 +1,4 @@
-//! Docker Hub repository webhooks (WEBHOOKS.md §6).
+//! Docker Hub repository webhooks (https://docs.docker.com/docker-hub/repos/manage/webhooks/).
 //!
 //! Docker Hub sends no signature, no auth header and no delivery id, so the
 //! endpoint is reachable only at `/hooks/dockerhub/{token}` and [`DockerHub::new`]

@@ -1,5 +1,5 @@
 //! Google Artifact Registry / GCR notifications through a Pub/Sub push
-//! subscription (WEBHOOKS.md §10).
+//! subscription (https://cloud.google.com/artifact-registry/docs/configure-notifications).
 //!
 //! Pub/Sub authenticates with `Authorization: Bearer <Google OIDC JWT>`:
 //! RS256, signed by a key of Google's JWKS with the token's `kid`, `iss`

@@ -1,4 +1,4 @@
-//! The generic source (WEBHOOKS.md §14, Standard Webhooks), at
+//! The generic source (https://www.standardwebhooks.com/, Standard Webhooks), at
 //! `/hooks/generic`: for CI jobs and tools that can sign but have no
 //! webhook format of their own.
 //!

@@ -1,4 +1,4 @@
-//! Gitea and Forgejo webhooks (WEBHOOKS.md §4), at `/hooks/gitea`.
+//! Gitea and Forgejo webhooks (https://docs.gitea.com/usage/webhooks), at `/hooks/gitea`.
 //!
 //! Verification: `X-Gitea-Signature` (or Forgejo's `X-Forgejo-Signature`),
 //! the **bare** lowercase hex HMAC-SHA256 of the JSON payload, against every

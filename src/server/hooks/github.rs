@@ -1,4 +1,4 @@
-//! GitHub webhooks (WEBHOOKS.md §1), at `/hooks/github`.
+//! GitHub webhooks (https://docs.github.com/en/webhooks/webhook-events-and-payloads), at `/hooks/github`.
 //!
 //! Verification: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret,
 //! raw body)>` against every configured secret; the legacy SHA-1

@@ -1,4 +1,4 @@
-//! GitLab webhooks (WEBHOOKS.md §2), at `/hooks/gitlab`.
+//! GitLab webhooks (https://docs.gitlab.com/user/project/integrations/webhooks/), at `/hooks/gitlab`.
 //!
 //! Verification, one of:
 //! * **signing token** (GitLab 19.0+): a configured secret of the form

@@ -1,4 +1,4 @@
-//! Harbor webhooks (WEBHOOKS.md §7), Default and CloudEvents formats.
+//! Harbor webhooks (https://goharbor.io/docs/main/working-with-projects/project-configuration/configure-webhooks/), Default and CloudEvents formats.
 //!
 //! Harbor signs nothing: the policy's "Auth Header" is sent verbatim as
 //! `Authorization`, compared in constant time against

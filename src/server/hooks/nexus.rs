@@ -1,4 +1,4 @@
-//! Sonatype Nexus Repository 3 webhooks (WEBHOOKS.md §12).
+//! Sonatype Nexus Repository 3 webhooks (https://help.sonatype.com/en/webhooks.html).
 //!
 //! `X-Nexus-Webhook-Signature` is the lowercase hex HMAC-SHA1(secret, raw
 //! body). SHA-1 is accepted here, whatever `allow_sha1` says, because it is

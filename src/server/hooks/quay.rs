@@ -1,4 +1,4 @@
-//! Quay repository notifications (WEBHOOKS.md §8).
+//! Quay repository notifications (https://docs.projectquay.io/use_quay.html#repository-notifications).
 //!
 //! Quay adds no signature and no auth header (only, sometimes, an mTLS
 //! client certificate the server glue does not see), so the endpoint is
