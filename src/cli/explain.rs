@@ -7,7 +7,7 @@
 //! Exit codes: 0 explained, 1 any error (config, files, registry), 2 no
 //! reference matched the selection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,7 +22,6 @@ use crate::manifest;
 use crate::plan::{self, Resolved, SourceFile, TagSource};
 use crate::policy::version::parse_tag;
 use crate::policy::{Policy, Rule, Verdict, verdicts};
-use crate::reconcile::Ignoring;
 use crate::registry::{Client, TagList};
 use crate::store::{Ignored, Store};
 use crate::workdir;
@@ -106,8 +105,9 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let ignored = match people_ignored(&args).await {
-        Ok(i) => i,
+    let config = match people_ignored(&args).await {
+        // What people refused is part of the policies the tags are judged by.
+        Ok(ignored) => config.refusing(&crate::reconcile::refusals(&ignored)),
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(1);
@@ -143,7 +143,7 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             if !selected(args.target.as_deref(), &file.path, r.line, policy, &tag) {
                 continue;
             }
-            match explain_one(&config, file, &r, policy, &tag, &listed, &ignored).await {
+            match explain_one(&config, file, &r, policy, &tag, &listed).await {
                 Ok(e) => out.push(e),
                 Err(message) => {
                     failed = true;
@@ -234,7 +234,6 @@ async fn explain_one(
     policy: &Policy,
     tag: &str,
     listed: &Listed<'_>,
-    people: &Ignored,
 ) -> Result<Explained, String> {
     let tags = match listed.lists.get(&policy.image) {
         Some(Ok(tags)) => tags.clone(),
@@ -242,29 +241,9 @@ async fn explain_one(
         None => return Err(format!("{} was not listed", policy.image)),
     };
     let marked = r.marker.is_some();
-    // Refused tags: those people named, and every candidate of an update
-    // type they ignore (so an allowed older tag can win, as in a reconcile).
-    let mut refused: HashSet<String> = people
-        .versions
-        .get(&policy.name)
-        .cloned()
-        .unwrap_or_default();
-    if let Some(types) = people.update_types.get(&policy.name) {
-        let all = verdicts(policy, tag, &tags, marked, &HashSet::new()).unwrap_or_default();
-        refused.extend(
-            all.into_iter()
-                .filter(|v| v.update.is_some_and(|u| types.contains(u.as_str())))
-                .map(|v| v.tag),
-        );
-    }
-    // The winner as `check` plans it, platforms included.
+    // The winner as `check` plans it, platforms and refusals included.
     let one = [file.clone()];
-    let by_image = HashMap::from([(policy.image.clone(), refused.clone())]);
-    let source = Ignoring {
-        inner: listed,
-        ignored: &by_image,
-    };
-    let report = plan::plan(config, &one, &source).await;
+    let report = plan::plan(config, &one, listed).await;
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }
@@ -274,7 +253,7 @@ async fn explain_one(
         .iter()
         .find(|s| s.line == r.line)
         .map(|s| s.reason.clone());
-    let mut verdicts = verdicts(policy, tag, &tags, marked, &refused).unwrap_or_default();
+    let mut verdicts = verdicts(policy, tag, &tags, marked).unwrap_or_default();
     if let Some(b) = bump {
         for passed in &b.passed_over {
             if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {

@@ -4,7 +4,6 @@
 pub(in crate::policy) mod key;
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -161,6 +160,28 @@ impl<'p> Judge<'p> {
         Ok(key)
     }
 
+    /// The tag's key and update type when it is a candidate: allowed, not
+    /// refused, newer than the current tag, and not of a refused update
+    /// type; else the first of these it fails.
+    pub(in crate::policy) fn candidate(&self, tag: &str) -> Result<(Key, UpdateType), Rejection> {
+        let key = self.allowed(tag)?;
+        let refused = &self.policy.refused;
+        if refused.tags.contains(tag) {
+            return Err((Reason::Ignored, "refused by a person".into()));
+        }
+        if !self.newer(&key) {
+            return Err((Reason::Older, "not newer than the current tag".into()));
+        }
+        let update = self.update(&key);
+        if refused.update_types.contains(&update) {
+            return Err((
+                Reason::Ignored,
+                format!("a person ignores {} updates", update.as_str()),
+            ));
+        }
+        Ok((key, update))
+    }
+
     /// True when `key` is above the current tag (any allowed key is, for a
     /// marked reference whose tag is no version).
     pub(in crate::policy) fn newer(&self, key: &Key) -> bool {
@@ -213,25 +234,22 @@ pub fn choose(policy: &Policy, current: &str, tags: &[String], marked: bool) -> 
         Ok(j) => j,
         Err(why) => return Decision::Skip(why),
     };
-    let mut best: Option<(&str, Key)> = None;
+    let mut best: Option<(&str, Key, UpdateType)> = None;
     for tag in tags {
-        let Ok(key) = judge.allowed(tag) else {
+        let Ok((key, update)) = judge.candidate(tag) else {
             continue;
         };
-        if !judge.newer(&key) {
-            continue;
-        }
         let better = best
             .as_ref()
-            .is_none_or(|(t, k)| judge.rank((tag, &key), (t, k)) == Ordering::Greater);
+            .is_none_or(|(t, k, _)| judge.rank((tag, &key), (t, k)) == Ordering::Greater);
         if better {
-            best = Some((tag, key));
+            best = Some((tag, key, update));
         }
     }
     match best {
-        Some((to, target)) => Decision::Bump {
+        Some((to, _, update)) => Decision::Bump {
             to: to.to_string(),
-            update: judge.update(&target),
+            update,
         },
         None => Decision::Current,
     }
@@ -246,16 +264,15 @@ pub fn ranked(
     marked: bool,
 ) -> Result<Vec<(String, UpdateType)>, String> {
     let judge = Judge::new(policy, current, marked)?;
-    let mut newer: Vec<(&str, Key)> = tags
+    let mut newer: Vec<(&str, Key, UpdateType)> = tags
         .iter()
-        .filter_map(|t| judge.allowed(t).ok().map(|k| (t.as_str(), k)))
-        .filter(|(_, k)| judge.newer(k))
+        .filter_map(|t| judge.candidate(t).ok().map(|(k, u)| (t.as_str(), k, u)))
         .collect();
     newer.sort_by(|a, b| judge.rank((b.0, &b.1), (a.0, &a.1)));
     newer.dedup_by(|a, b| a.0 == b.0);
     Ok(newer
         .into_iter()
-        .map(|(t, k)| (t.to_string(), judge.update(&k)))
+        .map(|(t, _, u)| (t.to_string(), u))
         .collect())
 }
 
@@ -271,32 +288,18 @@ pub struct Verdict {
 }
 
 /// Every tag's verdict, candidates first (best first), then the rest in
-/// the rule's order, highest first. `ignored` are tags people refused.
+/// the rule's order, highest first (the policy's refusals included).
 pub fn verdicts(
     policy: &Policy,
     current: &str,
     tags: &[String],
     marked: bool,
-    ignored: &HashSet<String>,
 ) -> Result<Vec<Verdict>, String> {
     let judge = Judge::new(policy, current, marked)?;
     let mut judged: Vec<(&str, Option<Key>, Result<UpdateType, Rejection>)> = Vec::new();
     for tag in tags {
-        let (key, outcome) = match judge.allowed(tag) {
-            Err(r) => (None, Err(r)),
-            Ok(key) if ignored.contains(tag) => (
-                Some(key),
-                Err((Reason::Ignored, "refused by a person".into())),
-            ),
-            Ok(key) if !judge.newer(&key) => (
-                Some(key),
-                Err((Reason::Older, "not newer than the current tag".into())),
-            ),
-            Ok(key) => {
-                let update = judge.update(&key);
-                (Some(key), Ok(update))
-            }
-        };
+        let key = judge.allowed(tag).ok();
+        let outcome = judge.candidate(tag).map(|(_, update)| update);
         judged.push((tag, key, outcome));
     }
     judged.sort_by(|a, b| {

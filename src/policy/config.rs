@@ -218,6 +218,7 @@ impl Cx<'_> {
             automerge,
             exclude,
             platforms,
+            refused: super::Refusals::default(),
         })
     }
 

@@ -49,6 +49,17 @@ impl RepoConfig {
     pub fn policy(&self, name: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.name == name)
     }
+
+    /// The config with people's refusals (by policy name) on its policies.
+    pub fn refusing(&self, refused: &std::collections::HashMap<String, Refusals>) -> RepoConfig {
+        let mut out = self.clone();
+        for p in &mut out.policies {
+            if let Some(r) = refused.get(&p.name) {
+                p.refused.merge(r);
+            }
+        }
+        out
+    }
 }
 
 /// One image's update policy.
@@ -66,6 +77,33 @@ pub struct Policy {
     /// Platforms (`linux/arm64`, `linux/arm/v7`) every target's manifest
     /// must offer; empty for no check.
     pub platforms: Vec<String>,
+    /// What people refused (not in the file: closed MRs and `ignore`
+    /// commands, given with [`RepoConfig::refusing`]).
+    pub refused: Refusals,
+}
+
+/// What people refused for one policy. A refused tag, or a tag whose
+/// update from the current one is of a refused type, is never a target, so
+/// that the best tag people still accept wins (`ignore major` with ten
+/// newer majors still proposes the newest minor).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Tags, from closed MRs and `/imagebump ignore <version>`.
+    pub tags: std::collections::HashSet<String>,
+    /// From `/imagebump ignore major|minor`.
+    pub update_types: std::collections::HashSet<UpdateType>,
+}
+
+impl Refusals {
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty() && self.update_types.is_empty()
+    }
+
+    /// Both refusals.
+    pub fn merge(&mut self, other: &Refusals) {
+        self.tags.extend(other.tags.iter().cloned());
+        self.update_types.extend(other.update_types.iter().copied());
+    }
 }
 
 /// How tags are compared and filtered.

@@ -31,6 +31,7 @@ fn policy(rule: Rule, prerelease: bool, extra: &[&str]) -> Policy {
         automerge: Vec::new(),
         exclude,
         platforms: Vec::new(),
+        refused: Default::default(),
     }
 }
 

@@ -360,3 +360,31 @@ fn non_version_tags_ignored_as_candidates() {
         bump("1.2.4", UpdateType::Patch)
     );
 }
+
+#[test]
+fn refused_update_types_leave_the_best_accepted_tag_with_any_number_of_majors() {
+    let mut p = semver("*");
+    p.refused.update_types.insert(UpdateType::Major);
+    let mut list: Vec<String> = (2..=20).map(|m| format!("{m}.0.0")).collect();
+    list.extend(tags(&["1.4.2", "1.5.0", "1.3.0"]));
+    assert_eq!(
+        choose(&p, "1.4.0", &list, false),
+        bump("1.5.0", UpdateType::Minor)
+    );
+    p.refused.update_types.insert(UpdateType::Minor);
+    assert_eq!(
+        choose(&p, "1.4.0", &list, false),
+        bump("1.4.2", UpdateType::Patch)
+    );
+    p.refused.tags.insert("1.4.2".into());
+    assert_eq!(choose(&p, "1.4.0", &list, false), Decision::Current);
+    // `ranked` and `verdicts` say the same, with the reason.
+    p.refused.tags.clear();
+    let ranked = crate::policy::ranked(&p, "1.4.0", &list, false).unwrap();
+    assert_eq!(ranked, vec![("1.4.2".to_string(), UpdateType::Patch)]);
+    let verdicts = crate::policy::verdicts(&p, "1.4.0", &list, false).unwrap();
+    let of = |t: &str| verdicts.iter().find(|v| v.tag == t).unwrap().detail.clone();
+    assert_eq!(of("20.0.0"), "a person ignores major updates");
+    assert_eq!(of("1.5.0"), "a person ignores minor updates");
+    assert_eq!(of("1.3.0"), "not newer than the current tag");
+}
