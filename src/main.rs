@@ -13,11 +13,12 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match cli.log_format() {
-        // One object per line, with the current span's fields.
+        // One object per line, with the current span's fields (`span`) and
+        // every enclosing span's (`spans`: job, reconcile, step; hook).
         LogFormat::Json => logs
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .init(),
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }

@@ -396,6 +396,20 @@ async fn json_logs_are_one_object_per_line_with_the_span_fields() {
         assert_eq!(reconciled["span"]["name"], "reconcile");
         assert_eq!(reconciled["span"]["repo"], "env");
         assert_eq!(reconciled["level"], "INFO");
+        if env_format.is_some() {
+            continue; // the first run committed: this one has nothing to do
+        }
+        // A line inside a reconcile step names the step, and (in `spans`)
+        // the reconcile's repo.
+        let committed = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "committed to the base branch")
+            .unwrap_or_else(|| panic!("no `committed` line: {lines:?}"));
+        assert_eq!(committed["span"]["name"], "step");
+        assert_eq!(committed["span"]["step"], "deliver");
+        let spans = committed["spans"].as_array().unwrap();
+        assert_eq!(spans[0]["name"], "reconcile");
+        assert_eq!(spans[0]["repo"], "env");
     }
 }
 

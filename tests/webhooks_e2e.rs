@@ -22,6 +22,8 @@ const AUTH: &str = "Bearer registry-notify-secret";
 struct Service {
     child: Child,
     port: u16,
+    /// Its stderr: JSON log lines.
+    log: PathBuf,
 }
 
 impl Drop for Service {
@@ -68,7 +70,8 @@ async fn env(host: &str, port: u16) -> Env {
 }
 
 fn serve(e: &Env) -> Service {
-    let log = std::fs::File::create(e.dir.path().join(format!("serve-{}.log", now_tag()))).unwrap();
+    let log_path = e.dir.path().join(format!("serve-{}.log", now_tag()));
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(BIN)
         .args([
             "serve",
@@ -77,6 +80,7 @@ fn serve(e: &Env) -> Service {
         ])
         .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
         .env("IMAGEBUMP_LOG", "imagebump=debug")
+        .env("IMAGEBUMP_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -84,6 +88,7 @@ fn serve(e: &Env) -> Service {
     let s = Service {
         child,
         port: e.port,
+        log: log_path,
     };
     wait_for(
         "the service to answer /readyz",
@@ -190,7 +195,7 @@ async fn forged_notification_for_a_missing_tag_opens_nothing() {
     registry.push_image("acme/web", "1.4.2").await;
     let port = support::free_port();
     let e = env(&registry.host(), port).await;
-    let _service = serve(&e);
+    let service = serve(&e);
     wait_for("the start-up reconcile", Duration::from_secs(30), || {
         (reconciles(&e.fake) >= 1).then_some(())
     });
@@ -213,6 +218,35 @@ async fn forged_notification_for_a_missing_tag_opens_nothing() {
         "the registry has no 9.9.9: nothing to bump"
     );
     assert!(git(&e.remote, &["branch", "--list", "imagebump/*"]).is_empty());
+
+    // The log says where each line came from: the hook request's span
+    // (source, delivery), and the job's and the reconcile's for the run.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&service.log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let stored = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "webhook stored")
+        .unwrap_or_else(|| panic!("no `webhook stored` line: {lines:?}"));
+    assert_eq!(stored["span"]["name"], "hook");
+    assert_eq!(stored["span"]["source"], "distribution");
+    assert!(
+        stored["span"]["delivery"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("evt-9.9.9-")),
+        "{stored}"
+    );
+    let runs: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "reconciled")
+        .collect();
+    assert_eq!(runs.len(), 2, "start-up and the event's: {runs:?}");
+    let run = runs[1];
+    assert_eq!(run["spans"][0]["name"], "job");
+    assert_eq!(run["spans"][0]["repo"], "env");
+    assert_eq!(run["spans"][1]["name"], "reconcile");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,6 +170,7 @@ pub async fn commit_to_base(ctx: &Ctx<'_>, report: &Report) -> anyhow::Result<Ve
         )
         .await
         .with_context(|| format!("pushing to {branch}"))?;
+    tracing::info!(%branch, %sha, bumps = change.bumps.len(), "committed to the base branch");
     Ok(vec![Action::CommittedToBase {
         branch: branch.clone(),
         sha,

@@ -38,8 +38,8 @@ impl Repo {
     }
 }
 
-fn step(name: &'static str) -> tracing::Span {
-    tracing::info_span!("step", name)
+fn step(step: &'static str) -> tracing::Span {
+    tracing::info_span!("step", step)
 }
 
 pub(super) async fn run_once(

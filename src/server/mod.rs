@@ -22,6 +22,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use tracing::Instrument as _;
 
 use crate::store::{Accepted, Store};
 use hooks::{HookError, Incoming, Source, Verdict};
@@ -116,7 +117,18 @@ fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-async fn hook(
+/// `POST /hooks/{source}[/{token}]`, in a `hook` span with the source and
+/// (once verified) the delivery id.
+async fn hook(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let span = tracing::info_span!(
+        "hook",
+        source = req.match_info().get("source").unwrap_or_default(),
+        delivery = tracing::field::Empty
+    );
+    receive(req, payload, state).instrument(span).await
+}
+
+async fn receive(
     req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,
@@ -199,7 +211,7 @@ async fn hook(
     };
     match source.handle(&incoming) {
         Err(HookError::Unauthorized(why)) => {
-            tracing::warn!(source = %name, reason = %why, "webhook refused");
+            tracing::warn!(reason = %why, "webhook refused");
             crate::metrics::webhook(&name, "unauthorized");
             answer(StatusCode::UNAUTHORIZED, json!({"error": why}))
         }
@@ -216,10 +228,11 @@ async fn hook(
             answer(StatusCode::OK, json!({"status": "ignored", "reason": why}))
         }
         Ok(Verdict::Events { delivery, events }) => {
+            tracing::Span::current().record("delivery", delivery.as_str());
             match state.inbox.accept(&name, &delivery, events).await {
                 Ok(Accepted::Stored { jobs }) => {
                     crate::metrics::webhook(&name, "stored");
-                    tracing::info!(source = %name, delivery = %delivery, jobs, "webhook stored");
+                    tracing::info!(jobs, "webhook stored");
                     answer(
                         StatusCode::ACCEPTED,
                         json!({"status": "stored", "jobs": jobs}),
@@ -230,7 +243,7 @@ async fn hook(
                     answer(StatusCode::OK, json!({"status": "duplicate"}))
                 }
                 Err(e) => {
-                    tracing::error!(source = %name, delivery = %delivery, error = format!("{e:#}"), "cannot store webhook");
+                    tracing::error!(error = format!("{e:#}"), "cannot store webhook");
                     crate::metrics::webhook(&name, "store_error");
                     answer(
                         StatusCode::SERVICE_UNAVAILABLE,
