@@ -21,17 +21,9 @@ use crate::event::Command as CommandEvent;
 use crate::forge::{Forge, MergeRequest, retry};
 use crate::reconcile::{Marker, Repo, comment_once, decode_marker};
 use crate::store::Store;
+use crate::texts;
 
-/// The prefix that makes a comment a command.
-pub const PREFIX: &str = "/imagebump";
-
-/// The reply to an unknown command.
-pub const HELP: &str = "imagebump commands (on the first line of a comment):\n\n\
-- `/imagebump rebase`: rebuild this branch on the current base\n\
-- `/imagebump recreate`: close this MR and open a fresh one\n\
-- `/imagebump ignore`: never propose these versions again\n\
-- `/imagebump ignore major` / `/imagebump ignore minor`: never propose major / minor updates of these images\n\
-- `/imagebump hold` / `/imagebump unhold`: stop / resume updating MRs of these images";
+pub use crate::texts::COMMAND_PREFIX as PREFIX;
 
 /// A parsed command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +39,43 @@ pub enum Cmd {
     Unknown(String),
 }
 
+/// Every command: its words after the prefix, and what it does. [`parse`]
+/// reads it, and [`help`] is made from it, so they cannot disagree.
+pub const COMMANDS: &[(&str, Cmd, &str)] = &[
+    (
+        "rebase",
+        Cmd::Rebase,
+        "rebuild this branch on the current base",
+    ),
+    (
+        "recreate",
+        Cmd::Recreate,
+        "close this MR and open a fresh one",
+    ),
+    ("ignore", Cmd::Ignore, "never propose these versions again"),
+    (
+        "ignore major",
+        Cmd::IgnoreUpdates("major"),
+        "never propose major updates of these images",
+    ),
+    (
+        "ignore minor",
+        Cmd::IgnoreUpdates("minor"),
+        "never propose minor updates of these images",
+    ),
+    ("hold", Cmd::Hold, "stop updating MRs of these images"),
+    ("unhold", Cmd::Unhold, "resume updating MRs of these images"),
+];
+
+/// The reply to an unknown command, one line per command.
+pub fn help() -> String {
+    let mut s = String::from("imagebump commands (on the first line of a comment):\n");
+    for (words, _, what) in COMMANDS {
+        s.push_str(&format!("\n- `{PREFIX} {words}`: {what}"));
+    }
+    s
+}
+
 /// The command in a comment's first line, or `None` when it is no command.
 pub fn parse(text: &str) -> Option<Cmd> {
     let line = text.lines().next().unwrap_or_default().trim();
@@ -55,17 +84,11 @@ pub fn parse(text: &str) -> Option<Cmd> {
         return None; // `/imagebumpx`
     }
     let words: Vec<String> = rest.split_whitespace().map(str::to_lowercase).collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    Some(match words.as_slice() {
-        ["rebase"] => Cmd::Rebase,
-        ["recreate"] => Cmd::Recreate,
-        ["ignore"] => Cmd::Ignore,
-        ["ignore", "major"] => Cmd::IgnoreUpdates("major"),
-        ["ignore", "minor"] => Cmd::IgnoreUpdates("minor"),
-        ["hold"] => Cmd::Hold,
-        ["unhold"] => Cmd::Unhold,
-        _ => Cmd::Unknown(rest.trim().to_string()),
-    })
+    let said = words.join(" ");
+    Some(COMMANDS.iter().find(|(w, _, _)| *w == said).map_or_else(
+        || Cmd::Unknown(rest.trim().to_string()),
+        |(_, c, _)| c.clone(),
+    ))
 }
 
 /// What handling a comment came to (for logs and tests).
@@ -100,23 +123,17 @@ pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow:
         return Ok(Handled::Ignored);
     };
     let writer = retry("read permission", policy, || forge.can_write(&event.user)).await?;
-    let mark = format!(
-        "<!-- imagebump: command {:016x} -->",
-        fingerprint(&format!("{}\n{}", event.user, event.text))
-    );
+    let mark = texts::mark_for("command", &format!("{}\n{}", event.user, event.text));
     if !writer {
         tracing::info!(mr = number, user = %event.user, "command refused: no write access");
-        let note = format!(
-            "imagebump did not run this command: @{} may not write to this repository.\n\n{mark}",
-            event.user
-        );
+        let note = texts::not_a_writer(&event.user, &mark);
         comment_once(forge, policy, number, &note, &mark).await?;
         return Ok(Handled::Refused);
     }
     let name = repo.mirror.name();
     match &cmd {
         Cmd::Unknown(_) => {
-            let note = format!("{HELP}\n\n{mark}");
+            let note = format!("{}\n\n{mark}", help());
             comment_once(forge, policy, number, &note, &mark).await?;
             return Ok(Handled::Help);
         }
@@ -146,10 +163,8 @@ pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow:
 /// its versions as refused nor updates it, and opens a new MR instead.
 async fn recreate(forge: &dyn Forge, repo: &Repo, mr: &MergeRequest) -> anyhow::Result<()> {
     let policy = &repo.retry;
-    let body =
-        "imagebump closed this MR on request (`/imagebump recreate`); a fresh one replaces it.";
     retry("update MR", policy, || {
-        forge.update_mr(mr.number, &mr.title, body)
+        forge.update_mr(mr.number, &mr.title, texts::RECREATED)
     })
     .await
     .context("removing the marker before recreating")?;
@@ -166,13 +181,6 @@ fn policies(marker: &Marker) -> Vec<String> {
         }
     }
     out
-}
-
-/// A short, stable fingerprint (FNV-1a).
-fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
@@ -211,6 +219,28 @@ mod tests {
             parse("/imagebump rebase now"),
             Some(Cmd::Unknown("rebase now".into()))
         );
+    }
+
+    #[test]
+    fn the_help_names_every_command_and_each_parses() {
+        let help = help();
+        for (words, cmd, what) in COMMANDS {
+            let line = format!("- `/imagebump {words}`: {what}");
+            assert!(help.contains(&line), "{help}");
+            assert_eq!(parse(&format!("/imagebump {words}")).as_ref(), Some(cmd));
+        }
+        assert_eq!(
+            help.lines().filter(|l| l.starts_with("- ")).count(),
+            COMMANDS.len()
+        );
+        let readme = include_str!("../README.md");
+        for (words, _, _) in COMMANDS {
+            let listed = readme.lines().any(|l| {
+                l.strip_prefix(&format!("/imagebump {words} "))
+                    .is_some_and(|rest| rest.trim_start().starts_with('#'))
+            });
+            assert!(listed, "README's commands omit `{words}`");
+        }
     }
 
     #[test]

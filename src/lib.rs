@@ -21,6 +21,7 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod texts;
 pub mod workdir;
 pub mod worker;
 pub mod yaml;

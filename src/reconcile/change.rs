@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{Bump, Report};
 use crate::policy::{Group, RepoConfig, UpdateType};
 
-const MARKER_START: &str = "<!-- imagebump: ";
-const MARKER_END: &str = " -->";
+use crate::texts::{MARK_END as MARKER_END, MARK_START as MARKER_START, MR_INTRO, MR_OUTRO};
 
 /// Bumps delivered together.
 #[derive(Clone, Debug)]
@@ -115,7 +114,7 @@ impl Change {
 
     /// The MR description: a table of the bumps and the hidden marker.
     pub fn body(&self) -> String {
-        let mut s = String::from("imagebump found newer images allowed by `.imagebump.yaml`:\n\n");
+        let mut s = String::from(MR_INTRO);
         s.push_str("| file | image | from | to | update |\n| --- | --- | --- | --- | --- |\n");
         for b in &self.bumps {
             let show = |v: &crate::plan::Version| match &v.digest {
@@ -132,7 +131,7 @@ impl Change {
                 b.update.as_str()
             ));
         }
-        s.push_str("\nThis MR is kept up to date by imagebump: a newer tag updates it, a moved base rebuilds it (unless someone else pushed to the branch). Close it to skip these versions.\n\n");
+        s.push_str(MR_OUTRO);
         s.push_str(&encode_marker(&self.marker()));
         s
     }

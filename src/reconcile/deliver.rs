@@ -17,9 +17,7 @@ use crate::git::Lease;
 use crate::lock::RepoGuard;
 use crate::plan::{self, Report, SourceFile};
 use crate::policy::RepoConfig;
-
-/// Marks the bot's comment about a human commit on its branch.
-const HUMAN_PUSH_MARK: &str = "<!-- imagebump: human-push -->";
+use crate::texts;
 
 /// What delivering needs from the run.
 pub struct Ctx<'a> {
@@ -197,9 +195,6 @@ pub async fn push_branch(ctx: &Ctx<'_>, change: &Change) -> anyhow::Result<Vec<A
     )
 }
 
-/// Marks the bot's comment about reviewers the platform refused.
-const REVIEWERS_MARK: &str = "<!-- imagebump: reviewers -->";
-
 /// Brings one change's branch and MR up to date. What it did is added to
 /// `actions` as it goes, so that a failure part-way keeps the record of
 /// what was done before it.
@@ -227,11 +222,9 @@ pub async fn merge_request(
         }
         Err(_) => {
             if let Some(mr) = existing {
-                let note = format!(
-                    "imagebump did not update this branch: someone else pushed to `{}`. Close this MR (or delete the branch) to let imagebump start over.\n\n{HUMAN_PUSH_MARK}",
-                    change.branch
-                );
-                if comment_once(forge, policy, mr.number, &note, HUMAN_PUSH_MARK).await? {
+                let note = texts::human_push(&change.branch);
+                let mark = texts::human_push_mark();
+                if comment_once(forge, policy, mr.number, &note, &mark).await? {
                     actions.push(Action::Commented {
                         number: mr.number,
                         about: "someone else pushed to the branch",
@@ -286,17 +279,10 @@ pub async fn merge_request(
                 url: mr.web_url.clone(),
             });
             if !opened.problems.is_empty() {
-                let note = format!(
-                    "imagebump opened this MR, but could not request every review:\n\n{}\n\n{REVIEWERS_MARK}",
-                    opened
-                        .problems
-                        .iter()
-                        .map(|p| format!("- {p}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
+                let list: Vec<String> = opened.problems.iter().map(|p| format!("- {p}")).collect();
+                let note = texts::reviewers_refused(&list.join("\n"));
                 tracing::warn!(mr = mr.number, problems = ?opened.problems, "reviewers refused");
-                if comment_once(forge, policy, mr.number, &note, REVIEWERS_MARK).await? {
+                if comment_once(forge, policy, mr.number, &note, &texts::reviewers_mark()).await? {
                     actions.push(Action::Commented {
                         number: mr.number,
                         about: "reviewers could not be requested",

@@ -1,13 +1,11 @@
 //! Talking back on the platform: auto-merge once a change may merge,
 //! one-time comments, and reporting an invalid `.imagebump.yaml`.
 
+use super::Repo;
 use super::action::Action;
 use super::deliver::Ctx;
-use super::{CONFIG_ISSUE_TITLE, Repo};
 use crate::forge::{AutoMerge, Checks, Forge, Merge, MergeRequest, RetryPolicy, retry};
-
-/// Marks the bot's comment about a merge the platform refused, per head.
-const MERGE_REFUSED_MARK: &str = "<!-- imagebump: merge-refused";
+use crate::texts::{self, CONFIG_ISSUE_TITLE};
 
 /// Native auto-merge where the platform allows it; otherwise merge once
 /// the head's checks are green. No checks at all is not green: right after
@@ -55,10 +53,8 @@ pub(super) async fn auto_merge(
             Merge::Refused(why) => {
                 tracing::info!(mr = mr.number, reason = %why, "the platform did not merge it");
                 let head = &mr.head_sha[..mr.head_sha.len().min(12)];
-                let mark = format!("{MERGE_REFUSED_MARK} {head} -->");
-                let note = format!(
-                    "imagebump would merge this MR (its checks passed), but the platform refused: {why}\n\nimagebump tries again on later runs; a person may merge it.\n\n{mark}"
-                );
+                let mark = texts::merge_refused_mark(head);
+                let note = texts::merge_refused(&why, &mark);
                 Ok(
                     if comment_once(forge, policy, mr.number, &note, &mark).await? {
                         vec![Action::Commented {
@@ -90,13 +86,8 @@ pub(super) async fn delivery_failed(
     tracing::error!(repo = repo.mirror.name(), branch, mr = ?number, error = %text, "delivering a change failed; going on with the others");
     crate::metrics::delivery_failed(repo.mirror.name());
     if let (Some(forge), Some(number)) = (forge, number) {
-        let mark = format!(
-            "<!-- imagebump: delivery-failed {:016x} -->",
-            fingerprint(&text)
-        );
-        let note = format!(
-            "imagebump could not finish updating this MR:\n\n```\n{text}\n```\n\nIt tries again with backoff.\n\n{mark}"
-        );
+        let mark = texts::mark_for("delivery-failed", &text);
+        let note = texts::delivery_failed(&text, &mark);
         if let Err(e) = comment_once(forge, &repo.retry, number, &note, &mark).await {
             tracing::warn!(repo = repo.mirror.name(), mr = number, error = %e, "could not comment on the MR about the failure");
         }
@@ -133,14 +124,8 @@ pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Res
     let policy = &repo.retry;
     let text = lines.join("\n");
     // The mark names this exact problem: a new problem is reported again.
-    let mark = format!(
-        "<!-- imagebump: config-error {:016x} -->",
-        fingerprint(&text)
-    );
-    let body = format!(
-        "imagebump cannot use `.imagebump.yaml` on `{}`; it changes no MR until the file is fixed:\n\n```\n{text}\n```\n\n{mark}",
-        repo.settings.branch
-    );
+    let mark = texts::mark_for("config-error", &text);
+    let body = texts::config_invalid(&repo.settings.branch, &text, &mark);
     let open = retry("list open MRs", policy, || forge.open_mrs("")).await?;
     let ours: Vec<&MergeRequest> = open
         .iter()
@@ -174,11 +159,4 @@ pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Res
         }
     }
     Ok(actions)
-}
-
-/// A short, stable fingerprint of a problem's text (FNV-1a).
-fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

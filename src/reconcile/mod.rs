@@ -43,8 +43,7 @@ pub use tags::{TagCache, tag_cache_key};
 /// Attempts of a run whose push was rejected because something moved.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-/// Title of the tracking issue for problems no MR can carry.
-pub const CONFIG_ISSUE_TITLE: &str = "imagebump: .imagebump.yaml is invalid";
+pub use crate::texts::CONFIG_ISSUE_TITLE;
 
 /// One managed environment repository and what reconciling it needs.
 pub struct Repo {

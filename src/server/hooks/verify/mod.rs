@@ -27,8 +27,7 @@ pub use keys::{
 use super::{HookError, Incoming, Verdict};
 use crate::event::Event;
 
-/// The prefix of a command comment.
-pub const COMMAND_PREFIX: &str = "/imagebump";
+pub use crate::texts::COMMAND_PREFIX;
 
 /// The body of a request whose signature or token was checked.
 #[derive(Debug)]
