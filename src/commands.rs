@@ -18,7 +18,7 @@
 use anyhow::Context;
 
 use crate::event::Command as CommandEvent;
-use crate::forge::{Forge, MergeRequest, retry};
+use crate::forge::{Forge, MergeRequest};
 use crate::reconcile::{Marker, Repo, comment_once, decode_marker};
 use crate::store::Store;
 use crate::texts;
@@ -108,13 +108,12 @@ pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow:
     let Some(cmd) = parse(&event.text) else {
         return Ok(Handled::Ignored);
     };
-    let Some(forge) = &repo.forge else {
+    let Some(forge) = repo.platform() else {
         return Ok(Handled::Ignored);
     };
-    let forge = forge.as_ref();
-    let policy = &repo.retry;
+    let forge: &dyn Forge = &forge;
     let number = event.number;
-    let mr = retry("read MR", policy, || forge.get_mr(number)).await?;
+    let mr = forge.get_mr(number).await?;
     let Some(marker) = decode_marker(&mr.body) else {
         tracing::debug!(
             mr = number,
@@ -122,23 +121,23 @@ pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow:
         );
         return Ok(Handled::Ignored);
     };
-    let writer = retry("read permission", policy, || forge.can_write(&event.user)).await?;
+    let writer = forge.can_write(&event.user).await?;
     let mark = texts::mark_for("command", &format!("{}\n{}", event.user, event.text));
     if !writer {
         tracing::info!(mr = number, user = %event.user, "command refused: no write access");
         let note = texts::not_a_writer(&event.user, &mark);
-        comment_once(forge, policy, number, &note, &mark).await?;
+        comment_once(forge, number, &note, &mark).await?;
         return Ok(Handled::Refused);
     }
     let name = repo.mirror.name();
     match &cmd {
         Cmd::Unknown(_) => {
             let note = format!("{}\n\n{mark}", help());
-            comment_once(forge, policy, number, &note, &mark).await?;
+            comment_once(forge, number, &note, &mark).await?;
             return Ok(Handled::Help);
         }
         Cmd::Rebase => {} // the reconcile that follows rebuilds a stale branch
-        Cmd::Recreate => recreate(forge, repo, &mr).await?,
+        Cmd::Recreate => recreate(forge, &mr).await?,
         Cmd::Ignore => {
             for b in &marker.bumps {
                 store.ignore_version(name, &b.policy, &b.to).await?;
@@ -161,14 +160,12 @@ pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow:
 
 /// Closes the MR after removing its marker, so that reconcile neither takes
 /// its versions as refused nor updates it, and opens a new MR instead.
-async fn recreate(forge: &dyn Forge, repo: &Repo, mr: &MergeRequest) -> anyhow::Result<()> {
-    let policy = &repo.retry;
-    retry("update MR", policy, || {
-        forge.update_mr(mr.number, &mr.title, texts::RECREATED)
-    })
-    .await
-    .context("removing the marker before recreating")?;
-    retry("close MR", policy, || forge.close_mr(mr.number)).await?;
+async fn recreate(forge: &dyn Forge, mr: &MergeRequest) -> anyhow::Result<()> {
+    forge
+        .update_mr(mr.number, &mr.title, texts::RECREATED)
+        .await
+        .context("removing the marker before recreating")?;
+    forge.close_mr(mr.number).await?;
     Ok(())
 }
 

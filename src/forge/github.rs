@@ -4,7 +4,7 @@
 //! Owns: the API client of one repository, its auth, and the translation
 //! between GitHub's pull requests, issues, statuses and check runs and the
 //! forge types. Every request goes through [`http::Api::send`] (timeout,
-//! status → [`ForgeError`]); nothing here retries, [`crate::forge::retry`]
+//! status → [`ForgeError`]); nothing here retries, [`crate::forge::Retrying`]
 //! does. Tokens are kept in octocrab's secret types and never logged.
 
 mod commit;

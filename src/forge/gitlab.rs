@@ -8,7 +8,7 @@
 //! and instances under a relative URL root (`https://host/gitlab`). The one
 //! parameter the crate lacks (`auto_merge`) is [`endpoints::AutoMerge`].
 //!
-//! Nothing here retries: callers wrap calls in [`crate::forge::retry`].
+//! Nothing here retries: callers go through [`crate::forge::Retrying`].
 //!
 //! Auto-merge is asked for only while the MR's `head_pipeline` (read from
 //! a single-MR answer; lists do not carry it) is the head's and still

@@ -3,17 +3,20 @@
 //!
 //! The trait speaks only in this module's types; each implementation
 //! converts its platform's models at the boundary. Implementations do not
-//! retry by themselves: [`retry`] decides what is worth retrying (5xx,
-//! timeouts, 429 with `Retry-After`), so that a create is never repeated
-//! blindly (the caller re-lists before creating again).
+//! retry by themselves: [`Retrying`] wraps one and runs its calls through
+//! [`retry`], which decides what is worth retrying (5xx, timeouts, 429 with
+//! `Retry-After`); a create is never repeated blindly (the caller re-lists
+//! before creating again).
 
 pub mod gitlab;
+mod retrying;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub mod github;
+pub use retrying::Retrying;
 
 /// A repository found by discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::action::Action;
 use super::change::Change;
 use super::feedback::{auto_merge, comment_once};
 use crate::config::CommitMode;
-use crate::forge::{ApiCommit, Forge, ForgeError, MergeRequest, MrDraft, Opened, retry};
+use crate::forge::{ApiCommit, Forge, ForgeError, MergeRequest, MrDraft, Opened};
 use crate::git::Lease;
 use crate::lock::RepoGuard;
 use crate::plan::{self, Report, SourceFile};
@@ -127,11 +127,10 @@ impl Ctx<'_> {
                 author_name: &self.repo.identity.name,
                 author_email: &self.repo.identity.email,
             };
-            let sha = retry("commit through the API", &self.repo.retry, || {
-                forge.commit_via_api(&commit)
-            })
-            .await
-            .with_context(|| format!("committing to {branch} through the API"))?;
+            let sha = forge
+                .commit_via_api(&commit)
+                .await
+                .with_context(|| format!("committing to {branch} through the API"))?;
             // Later reads (the branch's state, the next run) see it.
             self.repo
                 .mirror
@@ -224,7 +223,7 @@ pub async fn merge_request(
             if let Some(mr) = existing {
                 let note = texts::human_push(&change.branch);
                 let mark = texts::human_push_mark();
-                if comment_once(forge, policy, mr.number, &note, &mark).await? {
+                if comment_once(forge, mr.number, &note, &mark).await? {
                     actions.push(Action::Commented {
                         number: mr.number,
                         about: "someone else pushed to the branch",
@@ -243,10 +242,7 @@ pub async fn merge_request(
     let mut mr = match existing {
         Some(mr) => {
             if mr.title != title || mr.body != body {
-                retry("update MR", policy, || {
-                    forge.update_mr(mr.number, &title, &body)
-                })
-                .await?;
+                forge.update_mr(mr.number, &title, &body).await?;
                 actions.push(Action::Updated {
                     number: mr.number,
                     branch: change.branch.clone(),
@@ -282,7 +278,7 @@ pub async fn merge_request(
                 let list: Vec<String> = opened.problems.iter().map(|p| format!("- {p}")).collect();
                 let note = texts::reviewers_refused(&list.join("\n"));
                 tracing::warn!(mr = mr.number, problems = ?opened.problems, "reviewers refused");
-                if comment_once(forge, policy, mr.number, &note, &texts::reviewers_mark()).await? {
+                if comment_once(forge, mr.number, &note, &texts::reviewers_mark()).await? {
                     actions.push(Action::Commented {
                         number: mr.number,
                         about: "reviewers could not be requested",
@@ -311,7 +307,7 @@ async fn create_once(
     let mut last: Option<ForgeError> = None;
     for attempt in 1..=policy.attempts {
         if attempt > 1 {
-            let open = retry("list open MRs", policy, || forge.open_mrs(prefix)).await?;
+            let open = forge.open_mrs(prefix).await?;
             if let Some(mr) = open
                 .into_iter()
                 .find(|m| m.head_branch == draft.head_branch)
@@ -346,7 +342,6 @@ pub async fn close_unneeded(
     forge: &dyn Forge,
     mr: &MergeRequest,
 ) -> anyhow::Result<Vec<Action>> {
-    let policy = &ctx.repo.retry;
     if super::decode_marker(&mr.body).is_none() {
         return Ok(Vec::new()); // not one of ours
     }
@@ -365,8 +360,8 @@ pub async fn close_unneeded(
         "imagebump is closing this MR: `{}` already has these versions or newer, or no policy asks for them any more.",
         ctx.repo.settings.branch
     );
-    retry("comment", policy, || forge.comment(mr.number, &note)).await?;
-    retry("close MR", policy, || forge.close_mr(mr.number)).await?;
+    forge.comment(mr.number, &note).await?;
+    forge.close_mr(mr.number).await?;
     if let Some(head) = head
         && let Err(e) = ctx
             .repo

@@ -4,7 +4,7 @@
 use super::Repo;
 use super::action::Action;
 use super::deliver::Ctx;
-use crate::forge::{AutoMerge, Checks, Forge, Merge, MergeRequest, RetryPolicy, retry};
+use crate::forge::{AutoMerge, Checks, Forge, Merge, MergeRequest};
 use crate::texts::{self, CONFIG_ISSUE_TITLE};
 
 /// Native auto-merge where the platform allows it; otherwise merge once
@@ -20,7 +20,6 @@ pub(super) async fn auto_merge(
     forge: &dyn Forge,
     mr: &MergeRequest,
 ) -> anyhow::Result<Vec<Action>> {
-    let policy = &ctx.repo.retry;
     if mr.auto_merge {
         return Ok(Vec::new());
     }
@@ -33,7 +32,7 @@ pub(super) async fn auto_merge(
         .map(|s| s.contains(&key))
         .unwrap_or(false);
     if !refused {
-        match retry("enable auto-merge", policy, || forge.enable_auto_merge(mr)).await? {
+        match forge.enable_auto_merge(mr).await? {
             AutoMerge::Enabled => return Ok(vec![Action::AutoMergeEnabled { number: mr.number }]),
             AutoMerge::Merged => return Ok(vec![Action::Merged { number: mr.number }]),
             AutoMerge::NotYet(why) => {
@@ -47,24 +46,22 @@ pub(super) async fn auto_merge(
             }
         }
     }
-    match retry("read checks", policy, || forge.checks(mr)).await? {
-        Checks::Success => match retry("merge", policy, || forge.merge(mr)).await? {
+    match forge.checks(mr).await? {
+        Checks::Success => match forge.merge(mr).await? {
             Merge::Merged => Ok(vec![Action::Merged { number: mr.number }]),
             Merge::Refused(why) => {
                 tracing::info!(mr = mr.number, reason = %why, "the platform did not merge it");
                 let head = &mr.head_sha[..mr.head_sha.len().min(12)];
                 let mark = texts::merge_refused_mark(head);
                 let note = texts::merge_refused(&why, &mark);
-                Ok(
-                    if comment_once(forge, policy, mr.number, &note, &mark).await? {
-                        vec![Action::Commented {
-                            number: mr.number,
-                            about: "the platform refused the merge",
-                        }]
-                    } else {
-                        Vec::new()
-                    },
-                )
+                Ok(if comment_once(forge, mr.number, &note, &mark).await? {
+                    vec![Action::Commented {
+                        number: mr.number,
+                        about: "the platform refused the merge",
+                    }]
+                } else {
+                    Vec::new()
+                })
             }
         },
         Checks::Pending | Checks::Failure | Checks::None => Ok(Vec::new()),
@@ -88,7 +85,7 @@ pub(super) async fn delivery_failed(
     if let (Some(forge), Some(number)) = (forge, number) {
         let mark = texts::mark_for("delivery-failed", &text);
         let note = texts::delivery_failed(&text, &mark);
-        if let Err(e) = comment_once(forge, &repo.retry, number, &note, &mark).await {
+        if let Err(e) = comment_once(forge, number, &note, &mark).await {
             tracing::warn!(repo = repo.mirror.name(), mr = number, error = %e, "could not comment on the MR about the failure");
         }
     }
@@ -98,16 +95,15 @@ pub(super) async fn delivery_failed(
 /// Comments `body` unless a comment carrying `mark` is already there.
 pub async fn comment_once(
     forge: &dyn Forge,
-    policy: &RetryPolicy,
     number: u64,
     body: &str,
     mark: &str,
 ) -> anyhow::Result<bool> {
-    let comments = retry("read comments", policy, || forge.comments(number)).await?;
+    let comments = forge.comments(number).await?;
     if comments.iter().any(|c| c.contains(mark)) {
         return Ok(false);
     }
-    retry("comment", policy, || forge.comment(number, body)).await?;
+    forge.comment(number, body).await?;
     Ok(true)
 }
 
@@ -118,22 +114,21 @@ pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Res
     for l in lines {
         tracing::error!(repo = repo.mirror.name(), "{l}");
     }
-    let Some(forge) = &repo.forge else {
+    let Some(forge) = repo.platform() else {
         return Ok(Vec::new());
     };
-    let policy = &repo.retry;
     let text = lines.join("\n");
     // The mark names this exact problem: a new problem is reported again.
     let mark = texts::mark_for("config-error", &text);
     let body = texts::config_invalid(&repo.settings.branch, &text, &mark);
-    let open = retry("list open MRs", policy, || forge.open_mrs("")).await?;
+    let open = forge.open_mrs("").await?;
     let ours: Vec<&MergeRequest> = open
         .iter()
         .filter(|m| super::decode_marker(&m.body).is_some())
         .collect();
     let mut actions = Vec::new();
     for mr in &ours {
-        if comment_once(forge.as_ref(), policy, mr.number, &body, &mark).await? {
+        if comment_once(&forge, mr.number, &body, &mark).await? {
             actions.push(Action::Commented {
                 number: mr.number,
                 about: "invalid .imagebump.yaml",
@@ -148,10 +143,7 @@ pub async fn report_config_problem(repo: &Repo, lines: &[String]) -> anyhow::Res
             .map(|l| l.as_deref() == Some(text.as_str()))
             .unwrap_or(false);
         if !already {
-            let number = retry("report issue", policy, || {
-                forge.report_issue(CONFIG_ISSUE_TITLE, &body)
-            })
-            .await?;
+            let number = forge.report_issue(CONFIG_ISSUE_TITLE, &body).await?;
             if let Ok(mut l) = repo.memo.last_config_report.lock() {
                 *l = Some(text);
             }

@@ -65,6 +65,17 @@ pub struct Repo {
     pub memo: Memo,
 }
 
+impl Repo {
+    /// The platform, its calls retried under [`Repo::retry`]; `None` in
+    /// `direct` mode.
+    pub fn platform(&self) -> Option<crate::forge::Retrying<'_>> {
+        self.forge.as_deref().map(|inner| crate::forge::Retrying {
+            inner,
+            policy: &self.retry,
+        })
+    }
+}
+
 /// What one run found and did.
 #[derive(Debug, Default)]
 pub struct Outcome {

@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 use super::tags::CachedSource;
 use super::{Action, Outcome, Overrides, Repo, change, decode_marker, deliver, feedback};
 use crate::config::DirectTarget;
-use crate::forge::{Forge, MergeRequest, MrState};
+use crate::forge::{Forge, MergeRequest, MrState, Retrying};
 use crate::git::GitAuth;
 use crate::plan::{self, Report, SourceFile};
 use crate::policy::{self, CONFIG_FILE, RepoConfig};
@@ -21,7 +21,7 @@ use crate::policy::{self, CONFIG_FILE, RepoConfig};
 /// Where a repository's changes go.
 pub(super) enum Delivery<'a> {
     /// Branches and merge requests on the platform.
-    MergeRequests(&'a dyn Forge),
+    MergeRequests(Retrying<'a>),
     /// Commits straight onto the base branch (`direct = "base"`).
     DirectToBase,
     /// A branch per change, pushed, with no MR (`direct = "branch"`).
@@ -30,8 +30,8 @@ pub(super) enum Delivery<'a> {
 
 impl Repo {
     pub(super) fn delivery(&self) -> Delivery<'_> {
-        match (&self.forge, self.settings.direct) {
-            (Some(f), _) => Delivery::MergeRequests(f.as_ref()),
+        match (self.platform(), self.settings.direct) {
+            (Some(f), _) => Delivery::MergeRequests(f),
             (None, DirectTarget::Base) => Delivery::DirectToBase,
             (None, DirectTarget::Branch) => Delivery::DirectBranch,
         }
@@ -95,7 +95,7 @@ pub(super) async fn run_once(
 /// Fetches the mirror (with a fresh token: installation tokens live an
 /// hour) and returns the base branch's HEAD.
 async fn fetch(repo: &Repo) -> anyhow::Result<String> {
-    if let Some(forge) = &repo.forge {
+    if let Some(forge) = repo.platform() {
         let (user, token) = forge
             .git_credentials()
             .await
@@ -176,14 +176,11 @@ async fn closed_versions(
     report: &Report,
 ) -> anyhow::Result<HashMap<String, HashSet<String>>> {
     let mut refused: HashMap<String, HashSet<String>> = HashMap::new();
-    let Some(forge) = &repo.forge else {
+    let Some(forge) = repo.platform() else {
         return Ok(refused);
     };
     for c in change::group(report, config) {
-        let closed = crate::forge::retry("list closed MRs", &repo.retry, || {
-            forge.closed_mrs(&c.branch)
-        })
-        .await?;
+        let closed = forge.closed_mrs(&c.branch).await?;
         for mr in closed.iter().filter(|m| m.state == MrState::Closed) {
             for b in decode_marker(&mr.body).map(|m| m.bumps).unwrap_or_default() {
                 if config.policy(&b.policy).is_some() {
@@ -223,9 +220,9 @@ async fn deliver_all(
             }
         }
         Delivery::MergeRequests(forge) => {
+            let forge: &dyn Forge = &forge;
             let prefix = &ctx.config.pull_requests.branch_prefix;
-            let open = crate::forge::retry("list open MRs", &repo.retry, || forge.open_mrs(prefix))
-                .await?;
+            let open = forge.open_mrs(prefix).await?;
             let held = held_branches(&open, &overrides.holds);
             let wanted: HashSet<&str> = changes.iter().map(|c| c.branch.as_str()).collect();
             // One change's failure is that change's: recorded, and the run

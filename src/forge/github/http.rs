@@ -3,7 +3,7 @@
 //! timeout, maps failures to [`ForgeError`] by HTTP status, and parses the
 //! body as JSON. [`Api::all_pages`] follows `Link: rel="next"` to the end.
 //!
-//! Octocrab's own retry layer is off; [`crate::forge::retry`] decides. Tokens
+//! Octocrab's own retry layer is off; [`crate::forge::Retrying`] decides. Tokens
 //! never appear in errors or logs: only GitHub's `message` does.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -5,7 +5,7 @@
 //! instances under a sub-path (`https://host/gitlab/api/v4`), and every
 //! failure's status, message and `Retry-After` as a [`ForgeError`].
 //!
-//! Nothing here retries (see [`crate::forge::retry`]). The token is held in
+//! Nothing here retries (see [`crate::forge::Retrying`]). The token is held in
 //! a [`Token`] whose `Debug` prints nothing and is only ever sent under the
 //! configured base URL: a request for any other URL is refused unsent.
 
