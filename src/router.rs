@@ -35,6 +35,9 @@ pub struct Router {
     /// Images each repository's policies named at its last reconcile. A
     /// repository not reconciled yet is a target of every image push.
     images: Mutex<HashMap<String, HashSet<ImageRepo>>>,
+    /// Each repository's `pullRequests.branchPrefix` at its last
+    /// reconcile; the default until then.
+    prefixes: Mutex<HashMap<String, String>>,
     /// When a new image was first reported for a repository and not yet
     /// delivered (for the detect → MR latency).
     detected: Mutex<HashMap<String, i64>>,
@@ -104,8 +107,17 @@ impl Router {
                 .into_iter()
                 .filter(|t| t.branch == e.branch)
                 .collect(),
-            Event::ChangeRequestUpdated(e) if e.head.starts_with("imagebump/") => names(&e.repo),
-            Event::ChangeRequestUpdated(_) => Vec::new(),
+            Event::ChangeRequestUpdated(e) => {
+                let prefixes = self.prefixes.lock().unwrap_or_else(|p| p.into_inner());
+                let default = crate::policy::PullRequests::default().branch_prefix;
+                names(&e.repo)
+                    .into_iter()
+                    .filter(|t| {
+                        let prefix = prefixes.get(&t.name).unwrap_or(&default);
+                        e.head.starts_with(prefix.as_str())
+                    })
+                    .collect()
+            }
             Event::ChecksCompleted(e) => names(&e.repo),
             Event::Command(e) => names(&e.repo),
         };
@@ -116,6 +128,13 @@ impl Router {
     pub fn learned(&self, repo: &str, images: HashSet<ImageRepo>) {
         let mut known = self.images.lock().unwrap_or_else(|p| p.into_inner());
         known.insert(repo.to_string(), images);
+    }
+
+    /// Records the branch prefix of `repo`'s bot branches, as its config
+    /// said at the latest reconcile: MR events count only on those.
+    pub fn learned_prefix(&self, repo: &str, prefix: &str) {
+        let mut prefixes = self.prefixes.lock().unwrap_or_else(|p| p.into_inner());
+        prefixes.insert(repo.to_string(), prefix.to_string());
     }
 
     /// Starts the detect → MR clock of `repos` at `at_ms` (a stored report

@@ -305,6 +305,9 @@ impl Workers {
         }
         self.router
             .learned(name, outcome.images.iter().cloned().collect());
+        if let Some(prefix) = &outcome.branch_prefix {
+            self.router.learned_prefix(name, prefix);
+        }
         let delivered = outcome.actions.iter().any(|a| {
             matches!(
                 a,

@@ -83,6 +83,9 @@ pub struct Outcome {
     /// The images the repository's policies name (empty when its config
     /// could not be read).
     pub images: Vec<ImageRepo>,
+    /// The config's `pullRequests.branchPrefix` (`None` when it could not
+    /// be read).
+    pub branch_prefix: Option<String>,
     pub report: Report,
     pub actions: Vec<Action>,
     /// Problems shown to people (invalid config, registry errors, …).

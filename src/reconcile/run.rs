@@ -59,6 +59,7 @@ pub(super) async fn run_once(
         return Ok(outcome);
     };
     outcome.images = config.policies.iter().map(|p| p.image.clone()).collect();
+    outcome.branch_prefix = Some(config.pull_requests.branch_prefix.clone());
     let (files, read_problems) = repo
         .mirror
         .read_files(&base, &config.files, &config.exclude)?;

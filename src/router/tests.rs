@@ -126,6 +126,14 @@ fn merge_request_events_count_only_on_the_bots_branches() {
         vec![reconcile("prod", "merge request updated")]
     );
     assert!(r.jobs(&mr("feature/x")).is_empty());
+    // With `pullRequests.branchPrefix: bots/` (learned at its reconcile),
+    // that repository's bot branches are `bots/…`.
+    r.learned_prefix("prod", "bots/");
+    assert_eq!(
+        r.jobs(&mr("bots/web")),
+        vec![reconcile("prod", "merge request updated")]
+    );
+    assert!(r.jobs(&mr("imagebump/web")).is_empty());
     let checks = Event::ChecksCompleted(ChecksCompleted {
         repo: "acme/env".into(),
         sha: "b".repeat(40),
