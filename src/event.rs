@@ -1,4 +1,4 @@
-//! Normalized events (DESIGN.md §2): what a verified webhook says, in our
+//! Normalized events (docs/ARCHITECTURE.md, Triggers): what a verified webhook says, in our
 //! own terms. An event is only a hint of what to reconcile; the registry
 //! and git stay the truth (a payload's tag is never written by itself).
 

@@ -1,5 +1,5 @@
 //! imagebump: keeps the image tags in a GitOps environment repository up to
-//! date. See DESIGN.md for the shape of the system.
+//! date. See docs/ARCHITECTURE.md for the shape of the system.
 
 pub mod cli;
 pub mod commands;

@@ -1,4 +1,4 @@
-//! One writer per environment repository (DESIGN.md §1). A [`RepoGuard`] is
+//! One writer per environment repository (docs/ARCHITECTURE.md, Invariants). A [`RepoGuard`] is
 //! the proof a push path must hold: `git` refuses to push for a repo
 //! without its guard.
 //!

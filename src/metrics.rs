@@ -1,4 +1,4 @@
-//! Prometheus text exposition at `/metrics` (DESIGN.md §2).
+//! Prometheus text exposition at `/metrics` (README, "The service").
 //!
 //! The `metrics` facade is process-global by design; the recorder is
 //! installed once ([`install`]) and every module records through the

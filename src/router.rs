@@ -1,4 +1,5 @@
-//! Which environment repositories an event concerns (DESIGN.md §1: a
+//! Which environment repositories an event concerns (docs/ARCHITECTURE.md,
+//! "A webhook is a hint": a
 //! webhook is a hint that says which repo to reconcile now, never what to
 //! write).
 //!

@@ -1,4 +1,4 @@
-//! One writer per env repo (DESIGN.md §1) across replicas: two `Store`s
+//! One writer per env repo (docs/ARCHITECTURE.md, Invariants) across replicas: two `Store`s
 //! opened on one Postgres database stand for two replicas, each with its
 //! own `RepoLocks`. Postgres on 127.0.0.1:5432 (or `IMAGEBUMP_TEST_POSTGRES`,
 //! an admin URL); each test uses a fresh database, dropped at the end.

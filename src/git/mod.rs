@@ -1,4 +1,4 @@
-//! Git for one environment repository (DESIGN.md §6): a bare mirror per
+//! Git for one environment repository (docs/ARCHITECTURE.md, Effects): a bare mirror per
 //! repo under the data dir, fetched incrementally with gix; reading trees
 //! and files at a commit; building commits without a work tree (signed
 //! with SSH like git's `gpg.format=ssh` when a key is given); pushing

@@ -1,6 +1,6 @@
 //! Planning bumps: from a repository's files, its config and the registry's
 //! tag lists to the exact byte edits that bring every reference to the tag
-//! its policy allows (DESIGN.md §1 steps 2–5).
+//! its policy allows (docs/ARCHITECTURE.md, Reconcile steps 3–4).
 //!
 //! The files come from the caller (a work tree for `check`, a Git tree for
 //! `reconcile`), so this module does no file I/O; the registry is reached

@@ -1,4 +1,4 @@
-//! Parsing and validating `.imagebump.yaml` (DESIGN.md §3).
+//! Parsing and validating `.imagebump.yaml` (the README's `.imagebump.yaml`).
 //!
 //! The file is read into the positioned YAML tree and checked by hand, so
 //! every problem names the file, line and column of the offending key or
