@@ -1,5 +1,5 @@
-//! One writer per environment repository (docs/ARCHITECTURE.md, Invariants). A [`RepoGuard`] is
-//! the proof a push path must hold: `git` refuses to push for a repo
+//! One writer per environment repository (docs/ARCHITECTURE.md,
+//! Invariants). A [`RepoGuard`] is the proof a push path must hold: `git` refuses to push for a repo
 //! without its guard.
 //!
 //! Taking a repo's guard takes, in this order:

@@ -1,7 +1,6 @@
-//! Which environment repositories an event concerns (docs/ARCHITECTURE.md,
-//! "A webhook is a hint": a
-//! webhook is a hint that says which repo to reconcile now, never what to
-//! write).
+//! Which environment repositories an event concerns. A webhook is a hint
+//! that says which repo to reconcile now, never what to write
+//! (docs/ARCHITECTURE.md, Invariants).
 //!
 //! The inbox routes each verified event to the jobs it asks for, in the
 //! same transaction that records the delivery: most events become a
