@@ -61,9 +61,14 @@ async fn env(ttl: &str) -> Env {
     let config = ServiceConfig::load_from(Some(&path), Vec::new()).unwrap();
     let store_url = config.store_url();
     let store = Store::open(&store_url).await.unwrap();
-    let mut repo = imagebump::service::build_repo(&config, &config.repos[0], Some(&store))
-        .await
-        .unwrap();
+    let mut repo = imagebump::service::build_repo(
+        &config,
+        &config.repos[0],
+        Some(&store),
+        &imagebump::service::registry(&config.registry).unwrap(),
+    )
+    .await
+    .unwrap();
     let offset = Arc::new(AtomicI64::new(0));
     let clock = offset.clone();
     repo.tag_cache = repo

@@ -57,8 +57,9 @@ pub struct Repo {
     /// The author email of the platform's API commits (`commit = "api"`
     /// on GitHub: the App's bot user), also counted as the bot's.
     pub api_author: Option<String>,
-    /// The registry client runs start from ([`registry::Client::for_run`]).
-    pub registry: registry::Client,
+    /// The process's registry state; each run takes a client of its own
+    /// ([`registry::Registry::client`]).
+    pub registry: registry::Registry,
     /// The store's tag cache (service reconciles); `None`: every run asks
     /// the registry.
     pub tag_cache: Option<TagCache>,
@@ -216,7 +217,7 @@ async fn run_once(
     let (files, read_problems) = repo
         .mirror
         .read_files(&base, &config.files, &config.exclude)?;
-    let client = repo.registry.for_run();
+    let client = repo.registry.client();
     let registry = CachedSource::new(&client, repo.tag_cache.as_ref());
 
     let open = match &repo.forge {

@@ -207,6 +207,8 @@ fn defaults_are_the_documented_consts() {
     assert_eq!(o.timeout, DEFAULT_TIMEOUT);
     assert_eq!(o.concurrency, DEFAULT_CONCURRENCY);
     assert_eq!(o.retry_base, DEFAULT_RETRY_BASE);
+    assert_eq!(o.max_rps_per_host, DEFAULT_MAX_RPS_PER_HOST);
+    assert_eq!(o.burst_per_host, DEFAULT_BURST_PER_HOST);
     assert!(o.insecure_hosts.is_empty());
 }
 
@@ -231,7 +233,9 @@ fn plain_http_only_for_loopback_and_insecure_hosts() {
         insecure_hosts: vec!["reg.internal:5000".into()],
         ..Options::default()
     };
-    let client = Client::new(options, Credentials::default()).unwrap();
+    let client = Registry::new(options, Credentials::default())
+        .unwrap()
+        .client();
     let url = |name: &str| {
         let repo = ImageRepo::parse(name).unwrap();
         client
@@ -260,21 +264,10 @@ fn plain_http_only_for_loopback_and_insecure_hosts() {
 }
 
 #[tokio::test]
-async fn rate_limiter_spaces_requests_per_host() {
-    let limiter = super::http::RateLimiter::new(50.0); // 20 ms apart
-    let started = std::time::Instant::now();
-    for _ in 0..4 {
-        limiter.wait("a.example").await;
-    }
-    limiter.wait("b.example").await; // another host is not delayed by a.example
-    let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(55), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
-}
-
-#[tokio::test]
 async fn digest_rejects_a_reference_that_is_no_tag() {
-    let client = Client::new(Options::default(), Credentials::default()).unwrap();
+    let client = Registry::new(Options::default(), Credentials::default())
+        .unwrap()
+        .client();
     let repo = ImageRepo::parse("127.0.0.1:1/a").unwrap();
     let err = client.digest(&repo, "../x?y").await.unwrap_err();
     assert!(matches!(err, RegistryError::Protocol { .. }), "{err:?}");
