@@ -24,11 +24,13 @@
 
 mod advisory;
 mod cache;
+mod choices;
 mod queue;
 
 pub(crate) use advisory::ReplicaLock;
 pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
-pub use cache::{IGNORABLE_UPDATE_TYPES, TAG_INSERT_BATCH};
+pub use cache::TAG_INSERT_BATCH;
+pub use choices::IGNORABLE_UPDATE_TYPES;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
