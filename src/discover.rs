@@ -20,6 +20,7 @@ use crate::forge::Listed;
 use crate::forge::github::GitHub;
 use crate::forge::gitlab::GitLabGroup;
 use crate::policy::CONFIG_FILE;
+use crate::registry::Registry;
 use crate::service::{GITHUB_API, GITLAB_URL, github_auth};
 use crate::store::Store;
 use crate::worker::Workers;
@@ -103,12 +104,13 @@ pub async fn discover_new(
 }
 
 /// Every `discover_interval`, manages the repositories discovery finds
-/// that are not managed yet: built (cloned), handed to the workers (jobs
-/// and webhook routing), and polled.
+/// that are not managed yet: built (cloned) on the process's `registry`,
+/// handed to the workers (jobs and webhook routing), and polled.
 pub async fn rediscover_forever(
     config: Arc<ServiceConfig>,
     workers: Arc<Workers>,
     store: Store,
+    registry: Registry,
     wake: Arc<tokio::sync::Notify>,
 ) {
     if config.discover.is_empty() {
@@ -117,7 +119,7 @@ pub async fn rediscover_forever(
     loop {
         tokio::time::sleep(config.discover_interval).await;
         for settings in discover_new(&config, |name| workers.manages(name)).await {
-            match crate::service::build_repo(&config, &settings, Some(&store)).await {
+            match crate::service::build_repo(&config, &settings, Some(&store), &registry).await {
                 Ok(repo) => {
                     tracing::info!(repo = %settings.name, "discovered a repository; managing it");
                     workers.add_repo(Arc::new(repo));

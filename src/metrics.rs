@@ -78,6 +78,13 @@ pub fn registry_request(host: &str, status: u16) {
     metrics::counter!("imagebump_registry_requests_total", "host" => host.to_string(), "status" => status.to_string()).increment(1);
 }
 
+/// The request budget a registry host last reported left
+/// (`ratelimit-remaining`), by the `host[:port]` asked.
+pub fn registry_budget(host: &str, remaining: u64) {
+    metrics::gauge!("imagebump_registry_budget_remaining", "host" => host.to_string())
+        .set(remaining as f64);
+}
+
 /// A service reconcile's look-up of an image's tag list in the store's
 /// cache: `hit` (reused, no registry request), `miss` (listed), `error`
 /// (the store failed a read or a save; the registry was asked).

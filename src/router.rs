@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use crate::domain::ImageRepo;
 use crate::event::Event;
-use crate::store::JobKind;
+use crate::store::{JobKind, Pushed};
 
 /// A configured repository, as events name it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,13 +162,19 @@ impl Router {
     }
 }
 
-/// The tag-cache key of the image `event` reports pushed, whose cached
-/// list the news makes stale.
-pub fn stale_image(event: &Event) -> Option<String> {
-    match event {
-        Event::ImagePushed(e) => e.image().map(|i| crate::reconcile::tag_cache_key(&i)),
-        _ => None,
-    }
+/// The push `event` reports, as the tag cache records it (the image by
+/// its cache key, and the pushed tag if the event names a valid one).
+pub fn pushed(event: &Event) -> Option<Pushed> {
+    let Event::ImagePushed(e) = event else {
+        return None;
+    };
+    let image = crate::reconcile::tag_cache_key(&e.image()?);
+    let tag = e
+        .tag
+        .as_deref()
+        .filter(|t| crate::domain::Tag::parse(t).is_ok())
+        .map(str::to_string);
+    Some(Pushed { image, tag })
 }
 
 /// Why a reconcile was enqueued, as jobs and logs say it.

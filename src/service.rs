@@ -16,7 +16,7 @@ use crate::forge::gitlab::GitLab;
 use crate::forge::{Forge, RetryPolicy};
 use crate::git::{GitAuth, Mirror, Signature, SigningKey};
 use crate::reconcile::{Repo, TagCache};
-use crate::registry::{self, Credentials};
+use crate::registry::{self, Credentials, Registry};
 use crate::store::Store;
 
 /// GitHub's public API, used when a github repository names no `api_url`.
@@ -24,17 +24,18 @@ pub const GITHUB_API: &str = "https://api.github.com";
 /// GitLab.com, used when a gitlab repository names no `api_url`.
 pub const GITLAB_URL: &str = "https://gitlab.com";
 
-/// Registry options and credentials from the service config.
-pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Options, Credentials)> {
+/// The process's registry state from the service config: one for every
+/// repository, configured or discovered, so that each registry host has
+/// one request budget (docs/ARCHITECTURE.md, "Registries").
+pub fn registry(r: &RegistrySettings) -> anyhow::Result<Registry> {
     let mut options = registry::Options {
         insecure_hosts: r.insecure.clone(),
+        max_rps_per_host: r.max_rps_per_host,
+        burst_per_host: r.burst_per_host,
         ..Default::default()
     };
     if let Some(n) = r.page_size {
         options.page_size = n.max(1);
-    }
-    if let Some(rps) = r.max_rps_per_host {
-        options.max_rps_per_host = rps;
     }
     let mut credentials = Credentials::discover(r.docker_config.as_deref())?;
     for (host, c) in &r.hosts {
@@ -54,7 +55,7 @@ pub fn registry_settings(r: &RegistrySettings) -> anyhow::Result<(registry::Opti
             ),
         }
     }
-    Ok((options, credentials))
+    Registry::new(options, credentials)
 }
 
 /// The bot's commit identity from `[git]`, with the signing key read from
@@ -99,14 +100,16 @@ pub fn github_auth(
     })
 }
 
-/// Opens (or clones) the repository's mirror and connects its forge. With
-/// the service's `store`, reconciles list tags through its cache
+/// Opens (or clones) the repository's mirror and connects its forge; its
+/// runs reach the registries through the process's `registry`. With the
+/// service's `store`, reconciles list tags through its cache
 /// (`registry.tag_cache_ttl`); without (one-shot commands), every run asks
 /// the registry.
 pub async fn build_repo(
     config: &ServiceConfig,
     settings: &RepoSettings,
     store: Option<&Store>,
+    registry: &Registry,
 ) -> anyhow::Result<Repo> {
     let name = &settings.name;
     let identity = identity(&config.git)?;
@@ -153,8 +156,6 @@ pub async fn build_repo(
     let mirror = Mirror::open_or_clone(name, &dir, &settings.url, git_auth)
         .await
         .with_context(|| format!("repository `{name}`: cloning the mirror"))?;
-    let (registry_options, registry_credentials) = registry_settings(&config.registry)?;
-    let registry = registry::Client::new(registry_options, registry_credentials)?;
     let api_author = match (settings.commit, &forge) {
         (CommitMode::Git, _) => None,
         (CommitMode::Api, None) => {
@@ -176,7 +177,7 @@ pub async fn build_repo(
         forge,
         identity,
         api_author,
-        registry,
+        registry: registry.clone(),
         tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config))),
         retry: RetryPolicy::default(),
         memo: Default::default(),

@@ -233,9 +233,9 @@ impl Workers {
         if targets.is_empty() {
             return Ok(());
         }
-        if let Some(image) = router::stale_image(event) {
-            // News of a push: the next listing asks the registry.
-            self.store.forget_tags(&image, now_ms()).await?;
+        if let Some(push) = router::pushed(event) {
+            // News of a push, for the tag cache of the next reconcile.
+            self.store.report_push(&push, now_ms()).await?;
             self.router.detected(&targets, enqueued_at_ms);
         }
         if let Event::Command(e) = event {

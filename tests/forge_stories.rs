@@ -433,10 +433,15 @@ async fn github_api_commits_with_a_token_are_refused_at_start() {
     std::fs::write(&path, toml).expect("write");
     let config =
         imagebump::config::ServiceConfig::load_from(Some(&path), Vec::new()).expect("config");
-    let err = imagebump::service::build_repo(&config, &config.repos[0], None)
-        .await
-        .err()
-        .expect("refused");
+    let err = imagebump::service::build_repo(
+        &config,
+        &config.repos[0],
+        None,
+        &imagebump::service::registry(&config.registry).unwrap(),
+    )
+    .await
+    .err()
+    .expect("refused");
     assert!(format!("{err:#}").contains("needs a GitHub App"), "{err:#}");
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use imagebump::domain::{Digest, ImageRepo};
-use imagebump::registry::{Client, Credentials, Options, RegistryError};
+use imagebump::registry::{Client, Credentials, Options, Registry, RegistryError};
 use serde_json::json;
 use support::{FakeServer, Reply, TestRegistry, free_port, write_docker_config};
 
@@ -26,7 +26,9 @@ fn fast_options() -> Options {
 }
 
 fn client(options: Options) -> Client {
-    Client::new(options, Credentials::default()).expect("client")
+    Registry::new(options, Credentials::default())
+        .expect("registry")
+        .client()
 }
 
 /// Debian's registry (distribution 2.8) ignores `n` on tag lists and sends
@@ -142,7 +144,9 @@ async fn lists_and_resolves_with_docker_config(auth_entry: serde_json::Value) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_docker_config(dir.path(), json!({ registry.host(): auth_entry }));
     let credentials = Credentials::from_docker_config(&config).expect("docker config");
-    let client = Client::new(fast_options(), credentials).expect("client");
+    let client = Registry::new(fast_options(), credentials)
+        .expect("registry")
+        .client();
     let private = repo(&registry.host(), "acme/private");
 
     assert_eq!(
@@ -174,7 +178,9 @@ async fn wrong_password_is_unauthorized_and_not_retried() {
     registry.push_image("acme/web", "1.0").await;
     let mut credentials = Credentials::default();
     credentials.insert_basic(&registry.host(), "alice", "wrong");
-    let client = Client::new(fast_options(), credentials).expect("client");
+    let client = Registry::new(fast_options(), credentials)
+        .expect("registry")
+        .client();
 
     let err = client
         .list_tags(&repo(&registry.host(), "acme/web"))
@@ -381,7 +387,9 @@ async fn unauthorized_is_not_retried() {
         FakeServer::start(|_| Reply::new(401).header("www-authenticate", r#"Basic realm="test""#));
     let mut credentials = Credentials::default();
     credentials.insert_basic(&server.host(), "alice", "wrong");
-    let client = Client::new(fast_options(), credentials).expect("client");
+    let client = Registry::new(fast_options(), credentials)
+        .expect("registry")
+        .client();
 
     let err = client
         .list_tags(&repo(&server.host(), "acme/web"))
@@ -467,9 +475,9 @@ async fn a_new_run_lists_again_but_keeps_the_token() {
         "/v2/acme/web/tags/list" => tags_reply(&["1.0", "1.1"]),
         _ => Reply::new(404),
     });
-    let service = client(fast_options());
+    let service = Registry::new(fast_options(), Credentials::default()).expect("registry");
     let web = repo(&server.host(), "acme/web");
-    let first = service.for_run();
+    let first = service.client();
     first.list_tags(&web).await.expect("tags");
     first.list_tags(&web).await.expect("tags");
     assert_eq!(
@@ -478,7 +486,7 @@ async fn a_new_run_lists_again_but_keeps_the_token() {
         "401, then the list"
     );
 
-    let second = service.for_run();
+    let second = service.client();
     assert_eq!(second.requests_made(), 0, "each run counts its own");
     second.list_tags(&web).await.expect("tags");
     assert_eq!(

@@ -4,10 +4,11 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use imagebump::config::ServiceConfig;
+use support::cli::Serving;
 use support::ssh;
 use support::world::{git, seed_env_repo, write_direct_config};
 use support::{TestRegistry, http_get, wait_for};
@@ -260,10 +261,15 @@ async fn a_signing_key_that_cannot_be_read_stops_start_up_naming_the_file() {
     let config = e.config(&signing_git_section(&missing), "base");
 
     let loaded = ServiceConfig::load_from(Some(&config), Vec::new()).unwrap();
-    let err = imagebump::service::build_repo(&loaded, &loaded.repos[0], None)
-        .await
-        .err()
-        .expect("build_repo accepted a missing signing key");
+    let err = imagebump::service::build_repo(
+        &loaded,
+        &loaded.repos[0],
+        None,
+        &imagebump::service::registry(&loaded.registry).unwrap(),
+    )
+    .await
+    .err()
+    .expect("build_repo accepted a missing signing key");
     let err = format!("{err:#}");
     assert!(
         err.contains("git.signing_key_file") && err.contains(&missing.display().to_string()),
@@ -296,8 +302,7 @@ async fn serve_answers_healthz_and_bumps_a_newly_pushed_tag() {
         &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\""),
         "base",
     );
-    let mut child = spawn_serve(&config);
-    let _kill = KillOnDrop(&mut child);
+    let _serving = Serving::start(BIN, &config);
     let health = wait_for("/healthz", Duration::from_secs(20), || {
         http_get(port, "/healthz")
     });
@@ -315,26 +320,6 @@ async fn serve_answers_healthz_and_bumps_a_newly_pushed_tag() {
     );
 }
 
-/// `imagebump serve --config CONFIG`, quiet.
-fn spawn_serve(config: &std::path::Path) -> std::process::Child {
-    Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-struct KillOnDrop<'a>(&'a mut std::process::Child);
-
-impl Drop for KillOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A failing run counts in `imagebump_reconcile_errors_total{repo}` (the
 /// alerting counter), beside the duration histogram's `result="error"`.
 #[tokio::test]
@@ -345,8 +330,7 @@ async fn a_failing_reconcile_is_counted_for_alerts() {
         &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\""),
         "base",
     );
-    let mut child = spawn_serve(&config);
-    let _kill = KillOnDrop(&mut child);
+    let _serving = Serving::start(BIN, &config);
     wait_for("/healthz", Duration::from_secs(20), || {
         http_get(port, "/healthz")
     });

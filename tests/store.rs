@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use imagebump::event::{Event, ImagePushed, RepoPushed};
 use imagebump::store::{
-    Accepted, CachedTags, DELIVERY_TTL, Delivery, Failed, JobKind, MAX_ATTEMPTS, QueueStats,
-    RETRY_BACKOFF_CAP, Store, retry_backoff,
+    Accepted, CachedTags, DELIVERY_TTL, Delivery, Failed, JobKind, MAX_ATTEMPTS, Pushed,
+    QueueStats, RETRY_BACKOFF_CAP, Store, retry_backoff,
 };
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use support::postgres::with_fresh_database;
@@ -263,7 +263,7 @@ fn delivery(id: &str, jobs: Vec<JobKind>) -> Delivery {
         source: "github".into(),
         delivery: id.into(),
         jobs,
-        stale_images: Vec::new(),
+        pushes: Vec::new(),
     }
 }
 
@@ -331,27 +331,42 @@ async fn a_batch_stores_routed_jobs_once_and_coalesces_reconciles(h: Harness) {
     }
 }
 
-both!(a_stored_delivery_makes_its_images_cached_tags_stale_a_replay_does_not);
-async fn a_stored_delivery_makes_its_images_cached_tags_stale_a_replay_does_not(h: Harness) {
+both!(a_stored_delivery_records_its_pushes_a_replay_does_not);
+async fn a_stored_delivery_records_its_pushes_a_replay_does_not(h: Harness) {
     let s = &h.store;
     let image = "ghcr.io/acme/web";
     s.save_tags(image, &["1.0.0".to_string()], T0)
         .await
         .unwrap();
     let pushed = Delivery {
-        stale_images: vec![image.to_string()],
+        pushes: vec![
+            Pushed {
+                image: image.to_string(),
+                tag: None,
+            },
+            Pushed {
+                image: image.to_string(),
+                tag: Some("1.1.0".into()),
+            },
+        ],
         ..delivery("p-1", vec![reconcile("env")])
     };
     s.accept_batch(std::slice::from_ref(&pushed), T0 + 5)
         .await
         .unwrap();
     let cached = s.cached_tags(image).await.unwrap().unwrap();
-    assert_eq!(cached.forgotten_at_ms, Some(T0 + 5));
+    assert_eq!(cached.forgotten_at_ms, Some(T0 + 5), "the tagless push");
+    assert_eq!(
+        cached.pushed,
+        vec![("1.1.0".into(), T0 + 5)],
+        "the tagged one"
+    );
     assert_eq!(cached.tags.len(), 1, "first-seen times stay");
     // A replay is not news.
     s.accept_batch(&[pushed], T0 + 9).await.unwrap();
     let cached = s.cached_tags(image).await.unwrap().unwrap();
     assert_eq!(cached.forgotten_at_ms, Some(T0 + 5));
+    assert_eq!(cached.pushed, vec![("1.1.0".into(), T0 + 5)]);
 }
 
 both!(batches_larger_than_one_statement_store_and_complete_everything);
@@ -571,6 +586,7 @@ async fn tag_cache_keeps_first_seen_and_digests(h: Harness) {
                 ("1.1.0".into(), T0, Some("sha256:aa".into())),
                 ("1.2.0".into(), T0 + 1_000, None),
             ],
+            pushed: Vec::new(),
         })
     );
     // An empty list is cached as such.
@@ -653,6 +669,103 @@ async fn forgetting_tags_marks_the_list_stale_and_keeps_first_seen(h: Harness) {
         (T0 + 1_000, Some(T0 + 2_000))
     );
     assert_eq!(cached.tags, vec![("1.27".into(), T0 + 1_000, None)]);
+}
+
+both!(a_pushed_tag_waits_for_a_head_or_a_later_listing);
+async fn a_pushed_tag_waits_for_a_head_or_a_later_listing(h: Harness) {
+    let s = &h.store;
+    let image = "ghcr.io/acme/web";
+    let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    let push = |tag: &str| Pushed {
+        image: image.into(),
+        tag: Some(tag.into()),
+    };
+    s.save_tags(image, &tags(&["1.0.0"]), T0).await.unwrap();
+    s.report_push(&push("1.1.0"), T0 + 1_000).await.unwrap();
+    s.report_push(&push("1.2.0"), T0 + 2_000).await.unwrap();
+    // A late duplicate of a report does not move it back.
+    s.report_push(&push("1.1.0"), T0 + 500).await.unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(
+        cached.forgotten_at_ms, None,
+        "a tagged push leaves the list fresh"
+    );
+    assert_eq!(
+        cached.pushed,
+        vec![("1.1.0".into(), T0 + 1_000), ("1.2.0".into(), T0 + 2_000)]
+    );
+
+    // Confirmed: merged, first seen when reported, with its digest.
+    s.confirm_pushed_tag(image, "1.1.0", "sha256:11", T0 + 1_000)
+        .await
+        .unwrap();
+    // Gone from the registry: dismissed, not merged.
+    s.dismiss_pushed_tag(image, "1.2.0", T0 + 2_000)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.pushed, Vec::<(String, i64)>::new());
+    assert_eq!(
+        cached.tags,
+        vec![
+            ("1.0.0".into(), T0, None),
+            ("1.1.0".into(), T0 + 1_000, Some("sha256:11".into())),
+        ]
+    );
+    assert_eq!(cached.fetched_at_ms, T0, "no listing happened");
+
+    // A report newer than the one confirmed stays for the next HEAD.
+    s.report_push(&push("1.1.0"), T0 + 3_000).await.unwrap();
+    s.confirm_pushed_tag(image, "1.1.0", "sha256:12", T0 + 1_000)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.pushed, vec![("1.1.0".into(), T0 + 3_000)]);
+
+    // A listing that started after a report has seen its tag; one that
+    // started before has not.
+    s.report_push(&push("1.3.0"), T0 + 5_000).await.unwrap();
+    s.save_tags(image, &tags(&["1.0.0", "1.1.0", "1.3.0"]), T0 + 4_000)
+        .await
+        .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.pushed, vec![("1.3.0".into(), T0 + 5_000)]);
+    assert_eq!(
+        cached.tags[1],
+        ("1.1.0".into(), T0 + 1_000, Some("sha256:12".into()))
+    );
+    s.save_tags(image, &tags(&["1.0.0", "1.1.0", "1.3.0"]), T0 + 6_000)
+        .await
+        .unwrap();
+    assert_eq!(s.cached_tags(image).await.unwrap().unwrap().pushed, vec![]);
+
+    // A push without a tag makes the list stale instead.
+    s.report_push(
+        &Pushed {
+            image: image.into(),
+            tag: None,
+        },
+        T0 + 7_000,
+    )
+    .await
+    .unwrap();
+    let cached = s.cached_tags(image).await.unwrap().unwrap();
+    assert_eq!(cached.forgotten_at_ms, Some(T0 + 7_000));
+
+    // Confirming a tag of an image never listed merges nothing.
+    s.report_push(
+        &Pushed {
+            image: "ghcr.io/acme/new".into(),
+            tag: Some("1.0".into()),
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    s.confirm_pushed_tag("ghcr.io/acme/new", "1.0", "sha256:aa", T0)
+        .await
+        .unwrap();
+    assert_eq!(s.cached_tags("ghcr.io/acme/new").await.unwrap(), None);
 }
 
 both!(an_older_listing_never_replaces_a_newer_one);
@@ -739,7 +852,7 @@ async fn reopened_store_keeps_its_jobs(h: Harness) {
     };
     assert_eq!(
         h.count("_sqlx_migrations").await,
-        2,
+        3,
         "one row per migration"
     );
     let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();

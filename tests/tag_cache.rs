@@ -19,8 +19,8 @@ use imagebump::domain::ImageRepo;
 use imagebump::event::{Event, ImagePushed};
 use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Repo, tag_cache_key};
-use imagebump::server::now_ms;
-use imagebump::store::Store;
+use imagebump::server::{Inbox, now_ms};
+use imagebump::store::{Accepted, Store};
 use imagebump::worker::Workers;
 use sqlx::{AssertSqlSafe, SqlitePool};
 use support::TestRegistry;
@@ -61,9 +61,14 @@ async fn env(ttl: &str) -> Env {
     let config = ServiceConfig::load_from(Some(&path), Vec::new()).unwrap();
     let store_url = config.store_url();
     let store = Store::open(&store_url).await.unwrap();
-    let mut repo = imagebump::service::build_repo(&config, &config.repos[0], Some(&store))
-        .await
-        .unwrap();
+    let mut repo = imagebump::service::build_repo(
+        &config,
+        &config.repos[0],
+        Some(&store),
+        &imagebump::service::registry(&config.registry).unwrap(),
+    )
+    .await
+    .unwrap();
     let offset = Arc::new(AtomicI64::new(0));
     let clock = offset.clone();
     repo.tag_cache = repo
@@ -204,37 +209,106 @@ async fn forgetting_the_tags_makes_the_next_reconcile_list_and_see_the_new_tag()
     assert_eq!(e.listings(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_image_pushed_event_is_not_answered_from_the_cache() {
-    let e = env("1m").await;
-    let workers = e.workers();
+/// The registry's notification, as a webhook source normalises it.
+fn pushed(e: &Env, tag: Option<&str>) -> Event {
+    Event::ImagePushed(ImagePushed {
+        registry: e.registry.host(),
+        repository: "acme/web".into(),
+        tag: tag.map(str::to_string),
+        digest: None,
+    })
+}
+
+/// Polls acme/web once with a warm cache, then pushes 1.4.3 to the
+/// registry: a poll within the TTL does not see it.
+async fn warm_cache_then_push_143(e: &Env, workers: &Workers) {
     e.store
         .enqueue_reconcile("env", "poll", now_ms())
         .await
         .unwrap();
-    drain(&e.store, &workers).await;
+    drain(&e.store, workers).await;
     assert_eq!(e.listings(), 1);
     e.registry.push_image("acme/web", "1.4.3").await;
     e.store
         .enqueue_reconcile("env", "poll", now_ms())
         .await
         .unwrap();
-    drain(&e.store, &workers).await;
+    drain(&e.store, workers).await;
     assert_eq!(
         (e.listings(), e.deployed().as_str()),
         (1, "1.4.2"),
         "a poll within the TTL uses the cached list"
     );
+}
 
-    // The registry's notification, as a webhook source normalises it.
-    let pushed = Event::ImagePushed(ImagePushed {
-        registry: e.registry.host(),
-        repository: "acme/web".into(),
-        tag: Some("1.4.3".into()),
-        digest: None,
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_tag_is_confirmed_with_one_head_and_merged_without_listing() {
+    let e = env("1m").await;
+    let workers = e.workers();
+    warm_cache_then_push_143(&e, &workers).await;
+    assert_eq!(e.registry.manifest_heads("acme/web", "1.4.3"), 0);
+
+    // Through the inbox, as the webhook endpoint stores it.
+    let inbox = Inbox::routed(e.store.clone(), workers.router(), Arc::default());
+    let stored = inbox
+        .accept("distribution", "d-1", vec![pushed(&e, Some("1.4.3"))])
+        .await
+        .unwrap();
+    assert_eq!(stored, Accepted::Stored { jobs: 1 });
+    drain(&e.store, &workers).await;
+    assert_eq!(e.deployed(), "1.4.3", "the pushed tag was chosen");
+    assert_eq!(e.listings(), 1, "no tag listing");
+    assert_eq!(
+        e.registry.manifest_heads("acme/web", "1.4.3"),
+        1,
+        "one HEAD"
+    );
+    let seen = e.first_seen().await;
+    assert_eq!(
+        seen.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["1.4.2", "1.4.3"],
+        "merged into the cached list"
+    );
+    // Settled: the next poll asks the registry nothing.
     e.store
-        .accept("distribution", "d-1", &[pushed], now_ms())
+        .enqueue_reconcile("env", "poll", now_ms())
+        .await
+        .unwrap();
+    drain(&e.store, &workers).await;
+    assert_eq!(e.listings(), 1);
+    assert_eq!(e.registry.manifest_heads("acme/web", "1.4.3"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_tag_the_registry_does_not_have_is_dismissed_after_one_head() {
+    let e = env("1m").await;
+    let workers = e.workers();
+    warm_cache_then_push_143(&e, &workers).await;
+    let inbox = Inbox::routed(e.store.clone(), workers.router(), Arc::default());
+    inbox
+        .accept("distribution", "d-1", vec![pushed(&e, Some("1.5.0"))])
+        .await
+        .unwrap();
+    drain(&e.store, &workers).await;
+    assert_eq!(e.registry.manifest_heads("acme/web", "1.5.0"), 1);
+    assert_eq!(e.listings(), 1, "the cached list stays in use");
+    assert_eq!(
+        e.deployed(),
+        "1.4.2",
+        "nothing is taken from the event itself"
+    );
+    let cached = e.store.cached_tags(&e.key()).await.unwrap().unwrap();
+    assert!(cached.pushed.is_empty(), "{:?}", cached.pushed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_without_a_tag_makes_the_next_reconcile_list() {
+    let e = env("1m").await;
+    let workers = e.workers();
+    warm_cache_then_push_143(&e, &workers).await;
+    let inbox = Inbox::routed(e.store.clone(), workers.router(), Arc::default());
+    inbox
+        .accept("distribution", "d-1", vec![pushed(&e, None)])
         .await
         .unwrap();
     drain(&e.store, &workers).await;

@@ -13,7 +13,7 @@ use clap::Args;
 
 use super::{Color, Format, load_config, render};
 use crate::plan::{self, Problem, Report};
-use crate::registry::{self, Client, Credentials};
+use crate::registry::{self, Client, Credentials, Registry};
 use crate::workdir;
 
 /// How long a check runs before a progress spinner appears on a terminal.
@@ -54,6 +54,9 @@ pub struct RegistryArgs {
     /// Cap on requests per second to one registry host (0: no cap).
     #[arg(long, env = "IMAGEBUMP_REGISTRY_MAX_RPS")]
     max_rps_per_host: Option<f64>,
+    /// Requests to one registry host sent at once before the cap spaces them.
+    #[arg(long, env = "IMAGEBUMP_REGISTRY_BURST")]
+    burst_per_host: Option<u32>,
 }
 
 pub async fn run(args: CheckArgs) -> ExitCode {
@@ -129,6 +132,8 @@ pub async fn run(args: CheckArgs) -> ExitCode {
 }
 
 impl RegistryArgs {
+    /// A client on a registry state of its own: the command is the
+    /// process, so each host has one budget.
     pub fn client(&self) -> anyhow::Result<Client> {
         let args = self;
         let mut options = registry::Options {
@@ -146,8 +151,12 @@ impl RegistryArgs {
             );
             options.max_rps_per_host = rps;
         }
+        if let Some(burst) = args.burst_per_host {
+            anyhow::ensure!(burst > 0, "--burst-per-host must be at least 1");
+            options.burst_per_host = burst;
+        }
         let credentials = Credentials::discover(args.docker_config.as_deref())?;
-        Client::new(options, credentials)
+        Ok(Registry::new(options, credentials)?.client())
     }
 }
 

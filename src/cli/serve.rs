@@ -51,6 +51,15 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // One registry state for the process: every repository, discovered
+    // later too, shares each host's budget.
+    let registry = match service::registry(&config.registry) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let mut repos = Vec::new();
     let configured: std::collections::HashSet<String> =
         config.repos.iter().map(|r| r.name.clone()).collect();
@@ -59,7 +68,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!(repos = discovered.len(), "discovered repositories");
     }
     for settings in config.repos.iter().chain(&discovered) {
-        match service::build_repo(&config, settings, Some(&store)).await {
+        match service::build_repo(&config, settings, Some(&store), &registry).await {
             Ok(r) => repos.push(Arc::new(r)),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -87,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         config.clone(),
         workers.clone(),
         store.clone(),
+        registry,
         wake.clone(),
     );
     let state: Arc<AppState> = Arc::new(AppState {
@@ -187,7 +197,11 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
         return ExitCode::from(1);
     };
     // A one-shot run has no store: no ignores, holds or tag cache.
-    let repo = match service::build_repo(&config, settings, None).await {
+    let repo = match service::registry(&config.registry) {
+        Ok(registry) => service::build_repo(&config, settings, None, &registry).await,
+        Err(e) => Err(e),
+    };
+    let repo = match repo {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");

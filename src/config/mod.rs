@@ -148,7 +148,7 @@ pub struct GitIdentity {
     pub signing_key_file: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrySettings {
     /// Docker `config.json` with `auths`.
@@ -156,8 +156,14 @@ pub struct RegistrySettings {
     /// `host[:port]` reached over plain HTTP (loopback hosts always are).
     #[serde(default)]
     pub insecure: Vec<String>,
+    /// Tags per page when listing.
     pub page_size: Option<usize>,
-    pub max_rps_per_host: Option<f64>,
+    /// Requests per second to one registry host, for the whole process
+    /// (every repository shares it; `0`: no cap).
+    pub max_rps_per_host: f64,
+    /// Requests to one host sent at once before `max_rps_per_host` spaces
+    /// them.
+    pub burst_per_host: u32,
     /// How long a tag list that a service reconcile fetched is reused from
     /// the store instead of asking the registry again (`1m`); `0s` asks on
     /// every reconcile; never longer than `poll_interval`. A reported push
@@ -373,6 +379,12 @@ impl ServiceConfig {
         }
         if self.concurrency == 0 {
             bail!("invalid service config: `concurrency` must be at least 1");
+        }
+        if self.registry.burst_per_host == 0 {
+            bail!("invalid service config: `registry.burst_per_host` must be at least 1");
+        }
+        if self.registry.max_rps_per_host.is_nan() || self.registry.max_rps_per_host < 0.0 {
+            bail!("invalid service config: `registry.max_rps_per_host` must be 0 (no cap) or more");
         }
         let mut names = std::collections::HashSet::new();
         for (i, r) in self.repos.iter().enumerate() {

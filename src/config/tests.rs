@@ -37,6 +37,37 @@ fn embedded_defaults_alone_are_valid() {
 }
 
 #[test]
+fn the_registry_budget_defaults_are_the_clients_and_can_be_set() {
+    let c = ServiceConfig::load_from(None, env(&[])).unwrap();
+    assert_eq!(
+        c.registry.max_rps_per_host,
+        crate::registry::DEFAULT_MAX_RPS_PER_HOST
+    );
+    assert_eq!(
+        c.registry.burst_per_host,
+        crate::registry::DEFAULT_BURST_PER_HOST
+    );
+    let c = load(
+        "[registry]\nmax_rps_per_host = 2.5\nburst_per_host = 7\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (c.registry.max_rps_per_host, c.registry.burst_per_host),
+        (2.5, 7)
+    );
+    let c = load("", &[("IMAGEBUMP_REGISTRY__BURST_PER_HOST", "3")]).unwrap();
+    assert_eq!(c.registry.burst_per_host, 3);
+    let e = err("[registry]\nburst_per_host = 0\n", &[]);
+    assert!(
+        e.contains("`registry.burst_per_host` must be at least 1"),
+        "{e}"
+    );
+    let e = err("[registry]\nmax_rps_per_host = -1.0\n", &[]);
+    assert!(e.contains("`registry.max_rps_per_host`"), "{e}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let c = ServiceConfig::load_from(
         Some(Path::new("config/imagebump.toml")),

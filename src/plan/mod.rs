@@ -35,6 +35,12 @@ pub trait TagSource {
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String>;
     /// The platforms (`os/arch[/variant]`) the image of `tag` offers.
     async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String>;
+    /// Whether `tag` is in the registry now, with its digest: one manifest
+    /// HEAD. `Ok(None)`: no such tag. A source that cannot tell "no such
+    /// tag" from a failure says both with `Err`.
+    async fn confirm(&self, repo: &ImageRepo, tag: &str) -> Result<Option<Digest>, String> {
+        self.digest(repo, tag).await.map(Some)
+    }
 }
 
 impl TagSource for Client {
@@ -56,6 +62,14 @@ impl TagSource for Client {
         Client::platforms(self, repo, tag)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn confirm(&self, repo: &ImageRepo, tag: &str) -> Result<Option<Digest>, String> {
+        match Client::digest(self, repo, tag).await {
+            Ok(digest) => Ok(Some(digest)),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

@@ -55,8 +55,9 @@ pub struct Repo {
     /// The author email of the platform's API commits (`commit = "api"`
     /// on GitHub: the App's bot user), also counted as the bot's.
     pub api_author: Option<String>,
-    /// The registry client runs start from ([`registry::Client::for_run`]).
-    pub registry: registry::Client,
+    /// The process's registry state; each run takes a client of its own
+    /// ([`registry::Registry::client`]).
+    pub registry: registry::Registry,
     /// The store's tag cache (service reconciles); `None`: every run asks
     /// the registry.
     pub tag_cache: Option<TagCache>,

@@ -155,7 +155,7 @@ async fn plan_refusing(
     files: &[SourceFile],
     overrides: &Overrides,
 ) -> anyhow::Result<Report> {
-    let client = repo.registry.for_run();
+    let client = repo.registry.client();
     let registry = CachedSource::new(&client, repo.tag_cache.as_ref());
     let mut refused = super::refusals(&overrides.ignored);
     let report = plan::plan(&config.refusing(&refused), files, &registry).await;

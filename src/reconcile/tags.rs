@@ -1,12 +1,15 @@
 //! The service's tag lists: the registry behind the store's tag cache
-//! (DESIGN.md §1 step 4, "list tags (cached)").
+//! (docs/ARCHITECTURE.md, "Registries").
 //!
 //! Every real listing is saved ([`Store::save_tags`]), which keeps the time
 //! each tag was first seen. A list whose listing started less than the TTL
-//! ago, and after the last reported push of its image
+//! ago, and after the last reported tagless push of its image
 //! ([`Store::forget_tags`]), is reused without asking the registry: env
 //! repos that share an image, and replicas that share a Postgres store,
-//! list it once per TTL.
+//! list it once per TTL. A tag a webhook reported pushed since the listing
+//! ([`Store::report_push`]) is confirmed with one manifest HEAD and merged
+//! into the reused list (and the store's), so one new tag of an image with
+//! 10,000 tags costs one request, not a listing.
 //!
 //! Failures: a registry that fails a listing fails it as before — its error
 //! reaches the plan, and no cached list is served past its TTL in its
@@ -23,10 +26,19 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+
 use crate::domain::{Digest, ImageRepo};
 use crate::plan::TagSource;
 use crate::registry::TagList;
 use crate::store::{CachedTags, Store};
+
+/// More tags reported pushed than this since an image's listing, and the
+/// image is listed rather than each tag confirmed with a HEAD.
+pub const MAX_PUSHED_CONFIRMED: usize = 10;
+
+/// Images looked up in the store (and their pushed tags confirmed) at once.
+const LOOKUPS_AT_ONCE: usize = crate::registry::DEFAULT_CONCURRENCY;
 
 /// Unix milliseconds now, as the store counts time (injected in tests).
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -98,6 +110,9 @@ pub struct CachedSource<'a, S> {
     registry: &'a S,
     cache: Option<&'a TagCache>,
     answers: Mutex<HashMap<ImageRepo, Result<TagList, String>>>,
+    /// Digests of pushed tags this run confirmed (a digest pin of the new
+    /// tag costs no second HEAD).
+    confirmed: Mutex<HashMap<(ImageRepo, String), Digest>>,
 }
 
 impl<'a, S: TagSource> CachedSource<'a, S> {
@@ -106,13 +121,16 @@ impl<'a, S: TagSource> CachedSource<'a, S> {
             registry,
             cache,
             answers: Mutex::default(),
+            confirmed: Mutex::default(),
         }
     }
 
-    /// The cached list of `image` if it may be reused now. A store error
-    /// is logged and treated as a miss.
+    /// The cached list of `image` if it may be reused now, with the tags
+    /// reported pushed since merged in ([`Self::merge_pushed`]). A store
+    /// error is logged and treated as a miss.
     async fn reusable(&self, cache: &TagCache, image: &ImageRepo, now_ms: i64) -> Option<TagList> {
-        let cached = match cache.store.cached_tags(&tag_cache_key(image)).await {
+        let key = tag_cache_key(image);
+        let cached = match cache.store.cached_tags(&key).await {
             Ok(cached) => cached,
             Err(e) => {
                 crate::metrics::tag_cache("error");
@@ -124,22 +142,82 @@ impl<'a, S: TagSource> CachedSource<'a, S> {
                 return None;
             }
         };
-        match cached {
-            Some(c) if is_fresh(&c, now_ms, cache.ttl) => {
-                crate::metrics::tag_cache("hit");
-                tracing::debug!(
+        let Some(c) = cached.filter(|c| is_fresh(c, now_ms, cache.ttl)) else {
+            crate::metrics::tag_cache("miss");
+            return None;
+        };
+        let age_ms = now_ms - c.fetched_at_ms;
+        let mut tags: Vec<String> = c.tags.into_iter().map(|(tag, ..)| tag).collect();
+        if !self
+            .merge_pushed(cache, image, &key, &mut tags, c.pushed)
+            .await
+        {
+            crate::metrics::tag_cache("miss");
+            return None;
+        }
+        crate::metrics::tag_cache("hit");
+        tracing::debug!(image = %image, age_ms, tags = tags.len(), "tag list from the cache");
+        Some(tags.into())
+    }
+
+    /// Confirms each tag reported pushed since the listing with one
+    /// manifest HEAD and merges it into `tags` and the store (a tag the
+    /// registry does not have is dismissed). False when the image had
+    /// better be listed: too many pushed tags, or the registry failed a
+    /// HEAD.
+    async fn merge_pushed(
+        &self,
+        cache: &TagCache,
+        image: &ImageRepo,
+        key: &str,
+        tags: &mut Vec<String>,
+        pushed: Vec<(String, i64)>,
+    ) -> bool {
+        if pushed.len() > MAX_PUSHED_CONFIRMED {
+            tracing::debug!(image = %image, pushed = pushed.len(), "many pushed tags: listing instead");
+            return false;
+        }
+        for (tag, reported_at_ms) in pushed {
+            let saved = match self.registry.confirm(image, &tag).await {
+                Ok(Some(digest)) => {
+                    tracing::debug!(image = %image, tag, "pushed tag confirmed; merged into the cached list");
+                    let saved = cache
+                        .store
+                        .confirm_pushed_tag(key, &tag, digest.as_str(), reported_at_ms)
+                        .await;
+                    self.lock_confirmed()
+                        .insert((image.clone(), tag.clone()), digest);
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                    saved
+                }
+                Ok(None) => {
+                    tracing::debug!(image = %image, tag, "a tag reported pushed is not in the registry");
+                    cache
+                        .store
+                        .dismiss_pushed_tag(key, &tag, reported_at_ms)
+                        .await
+                }
+                Err(e) => {
+                    tracing::warn!(image = %image, tag, error = %e, "cannot confirm a pushed tag; listing the image");
+                    return false;
+                }
+            };
+            if let Err(e) = saved {
+                crate::metrics::tag_cache("error");
+                tracing::warn!(
                     image = %image,
-                    age_ms = now_ms - c.fetched_at_ms,
-                    tags = c.tags.len(),
-                    "tag list from the cache"
+                    error = format!("{e:#}"),
+                    "cannot record a pushed tag in the cache; it is confirmed again next time"
                 );
-                Some(c.tags.into_iter().map(|(tag, ..)| tag).collect())
-            }
-            _ => {
-                crate::metrics::tag_cache("miss");
-                None
             }
         }
+        true
+    }
+
+    fn lock_confirmed(&self) -> std::sync::MutexGuard<'_, HashMap<(ImageRepo, String), Digest>> {
+        self.confirmed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Asks the registry for `images` and saves every list it returns
@@ -196,12 +274,19 @@ impl<S: TagSource> TagSource for CachedSource<'_, S> {
         // The listing's start: a push reported after it makes it stale.
         let now_ms = (cache.clock)();
         let mut missing = Vec::new();
-        for image in wanted {
-            let reused = if cache.ttl.is_zero() {
-                None
-            } else {
-                self.reusable(cache, &image, now_ms).await
-            };
+        let looked_up: Vec<(ImageRepo, Option<TagList>)> = futures_util::stream::iter(wanted)
+            .map(|image| async move {
+                let reused = if cache.ttl.is_zero() {
+                    None
+                } else {
+                    self.reusable(cache, &image, now_ms).await
+                };
+                (image, reused)
+            })
+            .buffer_unordered(LOOKUPS_AT_ONCE)
+            .collect()
+            .await;
+        for (image, reused) in looked_up {
             match reused {
                 Some(tags) => {
                     out.insert(image, Ok(tags));
@@ -222,7 +307,14 @@ impl<S: TagSource> TagSource for CachedSource<'_, S> {
     }
 
     async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
-        self.registry.digest(repo, tag).await
+        let confirmed = self
+            .lock_confirmed()
+            .get(&(repo.clone(), tag.to_string()))
+            .cloned();
+        match confirmed {
+            Some(digest) => Ok(digest),
+            None => self.registry.digest(repo, tag).await,
+        }
     }
 
     async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {

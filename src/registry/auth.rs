@@ -160,16 +160,21 @@ impl Inner {
     ) -> Result<Response, RegistryError> {
         let api_host = repo.api_host();
         let scope = format!("repository:{}:pull", repo.path());
-        let looked_up = self.credentials.lookup(repo.host()).await;
+        let looked_up = self.shared.credentials.lookup(repo.host()).await;
         let configured = looked_up.as_ref();
         let basic = configured.filter(|a| matches!(a, HostAuth::Basic { .. }));
         let first = match configured {
             Some(HostAuth::Bearer(token)) => Some(HostAuth::Bearer(token.clone())),
             _ => self
+                .shared
                 .tokens
                 .get(api_host, &scope)
                 .map(HostAuth::Bearer)
-                .or_else(|| basic.filter(|_| self.tokens.wants_basic(api_host)).cloned()),
+                .or_else(|| {
+                    basic
+                        .filter(|_| self.shared.tokens.wants_basic(api_host))
+                        .cloned()
+                }),
         };
         let response = self
             .send(repo, &method, url, accept, first.as_ref())
@@ -204,7 +209,7 @@ impl Inner {
             (_, Some(Challenge::Basic)) if first.is_none() && self.credentials_allowed(url) => {
                 match basic {
                     Some(b) => {
-                        self.tokens.mark_basic(api_host);
+                        self.shared.tokens.mark_basic(api_host);
                         b.clone()
                     }
                     None => return Err(self.unauthorized(repo, status, false)),
@@ -220,7 +225,7 @@ impl Inner {
         let response = self.send(repo, &method, url, accept, Some(&auth)).await?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            self.tokens.remove(api_host, &scope);
+            self.shared.tokens.remove(api_host, &scope);
             return Err(self.unauthorized(repo, status, basic.is_some()));
         }
         Ok(response)
@@ -244,7 +249,7 @@ impl Inner {
             }
             query.append_pair("scope", scope);
         }
-        let looked_up = self.credentials.lookup(repo.host()).await;
+        let looked_up = self.shared.credentials.lookup(repo.host()).await;
         let basic = match looked_up.as_ref() {
             Some(b @ HostAuth::Basic { .. }) if self.credentials_allowed(&url) => Some(b),
             Some(HostAuth::Basic { .. }) => {
@@ -277,7 +282,9 @@ impl Inner {
         let lifetime = answer
             .expires_in
             .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
-        self.tokens.insert(repo.api_host(), scope, &token, lifetime);
+        self.shared
+            .tokens
+            .insert(repo.api_host(), scope, &token, lifetime);
         tracing::debug!(host = repo.host(), repo = repo.path(), "got a bearer token");
         Ok(token)
     }

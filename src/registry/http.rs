@@ -1,11 +1,10 @@
-//! Sending one request: per-host rate limit, retries with exponential
-//! backoff and jitter for 429/5xx/transport failures, `Retry-After`.
+//! Sending one request: the host's budget ([`super::budget`]), retries
+//! with exponential backoff and jitter for 429/5xx/transport failures,
+//! `Retry-After`.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode, Url};
@@ -13,42 +12,7 @@ use reqwest::{Method, Response, StatusCode, Url};
 use super::{HostAuth, Inner, MAX_RETRY_WAIT, RegistryError};
 use crate::domain::ImageRepo;
 
-/// Spaces requests to each host at least `1 / rps` apart.
-pub(super) struct RateLimiter {
-    interval: Option<Duration>,
-    next_slot: Mutex<HashMap<String, Instant>>,
-}
-
-impl RateLimiter {
-    pub(super) fn new(rps: f64) -> Self {
-        let interval = (rps.is_finite() && rps > 0.0).then(|| Duration::from_secs_f64(1.0 / rps));
-        Self {
-            interval,
-            next_slot: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Waits for the next free slot of `host`.
-    pub(super) async fn wait(&self, host: &str) {
-        let Some(interval) = self.interval else {
-            return;
-        };
-        let slot = {
-            let mut slots = self
-                .next_slot
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let now = Instant::now();
-            let next = slots.entry(host.to_string()).or_insert(now);
-            let slot = (*next).max(now);
-            *next = slot + interval;
-            slot
-        };
-        tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
-    }
-}
-
-/// `host[:port]` of a URL, as used for rate limits and insecure-host checks.
+/// `host[:port]` of a URL, as used for budgets and insecure-host checks.
 pub(super) fn host_port(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
     match url.port() {
@@ -69,12 +33,21 @@ impl Inner {
         auth: Option<&HostAuth>,
     ) -> Result<Response, RegistryError> {
         let target = host_port(url);
-        let max_attempts = self.options.max_retries.saturating_add(1);
+        let max_attempts = self.shared.options.max_retries.saturating_add(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.limiter.wait(&target).await;
-            let mut request = self.http.request(method.clone(), url.clone());
+            let permit = self
+                .shared
+                .hosts
+                .acquire(&target)
+                .await
+                .map_err(|resets_in| RegistryError::BudgetSpent {
+                    host: repo.host().to_string(),
+                    repo: repo.path().to_string(),
+                    resets_in,
+                })?;
+            let mut request = self.shared.http.request(method.clone(), url.clone());
             if let Some(accept) = accept {
                 request = request.header(ACCEPT, accept.clone());
             }
@@ -88,6 +61,7 @@ impl Inner {
             self.requests.fetch_add(1, Ordering::Relaxed);
             let wait = match request.send().await {
                 Ok(response) => {
+                    permit.answered(response.headers());
                     let status = response.status();
                     crate::metrics::registry_request(&target, status.as_u16());
                     tracing::debug!(
@@ -113,6 +87,7 @@ impl Inner {
                         .unwrap_or_else(|| self.backoff(attempt))
                 }
                 Err(error) => {
+                    drop(permit);
                     crate::metrics::registry_request(&target, 0);
                     let reason = describe(&error);
                     tracing::debug!(
@@ -162,6 +137,7 @@ impl Inner {
     /// `[0.5, 1]`.
     fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
+            .shared
             .options
             .retry_base
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
@@ -186,46 +162,14 @@ fn describe(error: &reqwest::Error) -> String {
     cause.to_string()
 }
 
-/// `Retry-After` as delay-seconds or an HTTP-date (IMF-fixdate), relative
-/// to `now`. A date in the past means "now".
+/// `Retry-After` as delay-seconds or an HTTP-date (IMF-fixdate, or the
+/// obsolete forms RFC 9110 §5.6.7 asks recipients to accept), relative to
+/// `now`. A date in the past means "now".
 pub(super) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse().ok().map(Duration::from_secs);
     }
-    let at = parse_http_date(value)?;
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub(super) fn parse_http_date(value: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
-    let day: i64 = day.parse().ok()?;
-    let year: i64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s;
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }

@@ -2,13 +2,19 @@
 //!
 //! Plain HTTP (reqwest, rustls) rather than `oci-client`, because the crate
 //! hides the response headers we need (`Link` for pagination, `Retry-After`
-//! for 429). Handles the anonymous/basic bearer-token challenge, Docker
-//! `config.json` credentials, retries with backoff for 429/5xx/timeouts, a
-//! per-host request-rate cap, and lists each repository's tags at most once
-//! per client (a run).
+//! for 429, `ratelimit-*`). Handles the anonymous/basic bearer-token
+//! challenge, Docker `config.json` credentials, retries with backoff for
+//! 429/5xx/timeouts, and each host's request budget ([`budget`]).
+//!
+//! A process has one [`Registry`]: the HTTP connections, the bearer tokens
+//! and every host's budget, shared by all env repositories and runs. A run
+//! asks it for a [`Client`], which lists each repository's tags at most
+//! once and counts its own requests.
 
 mod auth;
+mod budget;
 mod credentials;
+mod error;
 mod helpers;
 mod http;
 mod platforms;
@@ -30,6 +36,7 @@ use crate::domain::{Digest, ImageRepo, Tag};
 
 pub use auth::DEFAULT_TOKEN_LIFETIME;
 pub use credentials::{Credentials, HostAuth};
+pub use error::RegistryError;
 pub use platforms::offers;
 
 /// Default `n` for tag-list pages.
@@ -38,6 +45,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 1000;
 /// public registries (a few hundred images list in seconds); operators of
 /// their own registry can raise or lift it (`--max-rps-per-host 0`).
 pub const DEFAULT_MAX_RPS_PER_HOST: f64 = 100.0;
+/// Default burst of requests to one host before the cap spaces them: one
+/// second's worth, so that a run of up to a hundred images is not slowed
+/// at all (`check` of 100 images sends about 100 requests).
+pub const DEFAULT_BURST_PER_HOST: u32 = 100;
 /// Default number of retries after the first try (429, 5xx, timeouts).
 pub const DEFAULT_MAX_RETRIES: u32 = 4;
 /// Default per-request timeout.
@@ -67,6 +78,8 @@ pub struct Options {
     pub insecure_hosts: Vec<String>,
     /// Requests per second per registry host (`<= 0` or non-finite: no cap).
     pub max_rps_per_host: f64,
+    /// Requests to one host sent at once before the cap spaces them.
+    pub burst_per_host: u32,
     /// Retries after the first try for 429, 5xx and timeouts.
     pub max_retries: u32,
     /// Per-request timeout.
@@ -84,6 +97,7 @@ impl Default for Options {
             page_size: DEFAULT_PAGE_SIZE,
             insecure_hosts: Vec::new(),
             max_rps_per_host: DEFAULT_MAX_RPS_PER_HOST,
+            burst_per_host: DEFAULT_BURST_PER_HOST,
             max_retries: DEFAULT_MAX_RETRIES,
             timeout: DEFAULT_TIMEOUT,
             concurrency: DEFAULT_CONCURRENCY,
@@ -92,139 +106,90 @@ impl Default for Options {
     }
 }
 
-/// Why a registry call failed. `host` is the registry host as written in
-/// image names, `repo` the repository path inside it.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// 401/403 after the authentication attempt. Not retried.
-    #[error("registry {host} refused {who} for {repo} ({status}): {hint}")]
-    Unauthorized {
-        host: String,
-        repo: String,
-        status: u16,
-        who: &'static str,
-        hint: &'static str,
-    },
-    /// 404. Not retried.
-    #[error("{what} not found on registry {host}: check the image name")]
-    NotFound {
-        host: String,
-        repo: String,
-        what: String,
-    },
-    /// 429 after all retries.
-    #[error(
-        "registry {host} kept rate-limiting requests for {repo} (429) after {attempts} attempts: \
-         lower the request rate or try again later"
-    )]
-    RateLimited {
-        host: String,
-        repo: String,
-        attempts: u32,
-    },
-    /// 5xx after all retries.
-    #[error(
-        "registry {host} answered {status} for {repo} after {attempts} attempts: \
-         the registry is failing, try again later"
-    )]
-    Server {
-        host: String,
-        repo: String,
-        status: u16,
-        attempts: u32,
-    },
-    /// Connection refused, DNS failure, timeout… after all retries.
-    #[error(
-        "cannot reach registry {host} for {repo} after {attempts} attempts ({reason}): \
-         check the host name, the network and that the registry is up"
-    )]
-    Transport {
-        host: String,
-        repo: String,
-        attempts: u32,
-        reason: String,
-    },
-    /// The registry answered something we cannot use.
-    #[error("registry {host} sent an unusable answer for {repo}: {reason}")]
-    Protocol {
-        host: String,
-        repo: String,
-        reason: String,
-    },
-}
-
 /// A repository's tags, shared by every caller of one run.
 pub type TagList = Arc<[String]>;
 
 type TagListing = Arc<OnceCell<Result<TagList, RegistryError>>>;
 
-/// A registry client for one run. Cheap to clone (shared state); caches tag
-/// lists and bearer tokens. A service keeps one per repository and starts
-/// each run with [`for_run`](Self::for_run): the HTTP client (its
-/// connections and TLS roots), the per-host rate limit and the tokens
-/// carry over, the tag lists do not.
+/// The registry state of one process: HTTP connections (and TLS roots),
+/// credentials, bearer tokens and the budget of each host. Cheap to clone;
+/// every env repository, discovered or configured, and `check` use one.
+#[derive(Clone)]
+pub struct Registry {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    http: reqwest::Client,
+    options: Options,
+    credentials: Credentials,
+    hosts: budget::Hosts,
+    tokens: auth::TokenCache,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("options", &self.shared.options)
+            .field("credentials", &self.shared.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    pub fn new(options: Options, credentials: Credentials) -> anyhow::Result<Registry> {
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .user_agent(concat!("imagebump/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Registry {
+            shared: Arc::new(Shared {
+                http,
+                hosts: budget::Hosts::new(options.max_rps_per_host, options.burst_per_host),
+                options,
+                credentials,
+                tokens: auth::TokenCache::default(),
+            }),
+        })
+    }
+
+    /// A client for one run: it lists every repository afresh (once) and
+    /// counts its own requests; connections, tokens and budgets are this
+    /// registry's.
+    pub fn client(&self) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                shared: Arc::clone(&self.shared),
+                requests: AtomicU64::new(0),
+                tag_lists: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+/// A registry client for one run (see [`Registry::client`]). Cheap to
+/// clone; caches the run's tag lists.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    http: reqwest::Client,
-    options: Options,
-    credentials: Credentials,
+    shared: Arc<Shared>,
     requests: AtomicU64,
-    limiter: Arc<http::RateLimiter>,
-    tokens: Arc<auth::TokenCache>,
     tag_lists: Mutex<HashMap<ImageRepo, TagListing>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("options", &self.inner.options)
-            .field("credentials", &self.inner.credentials)
+            .field("requests", &self.requests_made())
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    pub fn new(options: Options, credentials: Credentials) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .user_agent(concat!("imagebump/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot set up the HTTP client")?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                http,
-                limiter: Arc::new(http::RateLimiter::new(options.max_rps_per_host)),
-                options,
-                credentials,
-                requests: AtomicU64::new(0),
-                tokens: Arc::default(),
-                tag_lists: Mutex::new(HashMap::new()),
-            }),
-        })
-    }
-
-    /// A client for a new run: shares this one's HTTP connections, rate
-    /// limit and tokens, but lists every repository afresh and counts its
-    /// own requests.
-    pub fn for_run(&self) -> Client {
-        let inner = &self.inner;
-        Client {
-            inner: Arc::new(Inner {
-                http: inner.http.clone(),
-                limiter: inner.limiter.clone(),
-                options: inner.options.clone(),
-                credentials: inner.credentials.clone(),
-                requests: AtomicU64::new(0),
-                tokens: inner.tokens.clone(),
-                tag_lists: Mutex::new(HashMap::new()),
-            }),
-        }
-    }
-
     /// HTTP requests sent so far, token requests and retries included.
     pub fn requests_made(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
@@ -253,7 +218,7 @@ impl Client {
         &self,
         repos: &[ImageRepo],
     ) -> HashMap<ImageRepo, Result<TagList, RegistryError>> {
-        let semaphore = Arc::new(Semaphore::new(self.inner.options.concurrency.max(1)));
+        let semaphore = Arc::new(Semaphore::new(self.inner.shared.options.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         let mut results = HashMap::new();
         let mut seen = std::collections::HashSet::new();
@@ -340,6 +305,7 @@ impl Inner {
     fn plain_http_allowed(&self, host: &str) -> bool {
         is_loopback(host)
             || self
+                .shared
                 .options
                 .insecure_hosts
                 .iter()

@@ -25,7 +25,7 @@ impl Inner {
     /// new; a page of more than `n` tags, or not in lexical order, means
     /// the registry ignored `n` and sent everything.
     pub(super) async fn fetch_tags(&self, repo: &ImageRepo) -> Result<Vec<String>, RegistryError> {
-        let n = self.options.page_size.max(1);
+        let n = self.shared.options.page_size.max(1);
         let mut url = self.tags_url(repo, n, None)?;
         let mut tags = Vec::new();
         let mut seen = HashSet::new();

@@ -64,18 +64,18 @@ impl Inbox {
         events: Vec<Event>,
     ) -> anyhow::Result<Accepted> {
         let mut jobs = Vec::new();
-        let mut stale_images = Vec::new();
+        let mut pushes = Vec::new();
         // Repositories reconciled for a pushed image (detect → MR clock).
         let mut image_targets = Vec::new();
         for event in events {
-            // News of a push makes the image's cached tags stale; with a
-            // router, only when some repository is reconciled for it.
+            // News of a push goes to the tag cache; with a router, only
+            // when some repository is reconciled for it.
             let routed = match &self.router {
                 Some(router) => router.jobs(&event),
                 None => vec![JobKind::Event(event.clone())],
             };
-            if let Some(image) = router::stale_image(&event).filter(|_| !routed.is_empty()) {
-                stale_images.push(image);
+            if let Some(push) = router::pushed(&event).filter(|_| !routed.is_empty()) {
+                pushes.push(push);
                 image_targets.extend(routed.iter().filter_map(|job| match job {
                     JobKind::Reconcile { repo, .. } => Some(repo.clone()),
                     JobKind::Event(_) => None,
@@ -88,7 +88,7 @@ impl Inbox {
             source: source.to_string(),
             delivery: delivery.to_string(),
             jobs,
-            stale_images,
+            pushes,
         };
         let (reply, answer) = oneshot::channel();
         self.tx

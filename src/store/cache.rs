@@ -1,5 +1,4 @@
-//! The registry tag cache and people's choices: ignored versions, ignored
-//! update types and holds, per env repo and policy.
+//! The registry tag cache.
 //!
 //! A saved tag list replaces the previous one of the image, except that a
 //! tag already known keeps its first-seen time and digest (cooldowns count
@@ -9,24 +8,28 @@
 //! never replaces a newer one (two reconciles listing the same image at
 //! once cannot roll the list, or first-seen times, back).
 //!
-//! [`Store::forget_tags`] records that a push of the image was reported: a
-//! list whose listing started before that is stale, whatever its age, so
-//! news of a push is never answered from the cache (even by a listing that
-//! was already running when the news came and saves afterwards). Its tags
-//! and their first-seen times stay.
+//! [`Store::report_push`] records a push a webhook reported. A push that
+//! names its tag is kept as a *pushed tag* until a listing that started
+//! after the report is saved, or until a reconcile confirms the tag with
+//! one manifest HEAD and merges it into the list
+//! ([`Store::confirm_pushed_tag`]) or finds it gone
+//! ([`Store::dismiss_pushed_tag`]): an image with 10,000 tags is not
+//! listed again for one new tag. A push without a tag
+//! ([`Store::forget_tags`]) makes the list stale: a list whose listing
+//! started before it is not reused, whatever its age (even one that was
+//! already running when the news came and saves afterwards). Either way no
+//! news of a push is answered from the cache alone, and tags and their
+//! first-seen times stay.
 
 use std::collections::HashSet;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use super::{CachedTags, Ignored, Store, with_pool};
+use super::{CachedTags, Pushed, Store, with_pool};
 
 /// Tags inserted per statement when saving a list: few round trips, and
 /// far below SQLite's (32,766) and Postgres' (65,535) bind-parameter limits.
 pub const TAG_INSERT_BATCH: usize = 500;
-
-/// Update types that can be ignored (the schema checks the same list).
-pub const IGNORABLE_UPDATE_TYPES: &[&str] = &["major", "minor"];
 
 /// Starts a new generation of the image's list and returns its number; no
 /// row when the list saved already comes from a later listing.
@@ -50,6 +53,33 @@ ON CONFLICT (image) DO UPDATE
 
 const DROP_STALE_TAGS: &str = "DELETE FROM tags WHERE image = $1 AND generation <> $2";
 
+/// Records that `$2` of image `$1` was reported pushed at `$3` (the latest
+/// report wins).
+pub(super) const REPORT_TAG: &str = "\
+INSERT INTO pushed_tags (image, tag, reported_at_ms) VALUES ($1, $2, $3)
+ON CONFLICT (image, tag) DO UPDATE
+    SET reported_at_ms = CASE
+        WHEN pushed_tags.reported_at_ms > excluded.reported_at_ms THEN pushed_tags.reported_at_ms
+        ELSE excluded.reported_at_ms
+    END";
+
+/// A listing that started at `$2` has seen the tags reported before.
+const SEEN_PUSHED_TAGS: &str = "DELETE FROM pushed_tags WHERE image = $1 AND reported_at_ms < $2";
+
+const PUSHED_TAGS: &str = "\
+SELECT tag, reported_at_ms FROM pushed_tags WHERE image = $1 ORDER BY reported_at_ms, tag";
+
+/// Merges a confirmed pushed tag `$2` (first seen when reported, `$3`;
+/// digest `$4`) into the saved list of `$1`, if there is one.
+const MERGE_PUSHED_TAG: &str = "\
+INSERT INTO tags (image, tag, first_seen_ms, digest, generation)
+SELECT image, $2, $3, $4, generation FROM tag_lists WHERE image = $1 AND generation > 0
+ON CONFLICT (image, tag) DO UPDATE SET digest = excluded.digest";
+
+/// Settles the report of `$2` made at `$3` (not a later one).
+const SETTLE_PUSHED_TAG: &str =
+    "DELETE FROM pushed_tags WHERE image = $1 AND tag = $2 AND reported_at_ms <= $3";
+
 /// One row per image even without tags (LEFT JOIN), oldest tags first;
 /// nothing for an image never saved (generation 0: only forgotten).
 const CACHED_TAGS: &str = "\
@@ -59,22 +89,6 @@ WHERE l.image = $1 AND l.generation > 0
 ORDER BY t.first_seen_ms, t.tag";
 
 const SET_DIGEST: &str = "UPDATE tags SET digest = $3 WHERE image = $1 AND tag = $2";
-
-const IGNORE_VERSION: &str = "\
-INSERT INTO ignored_versions (repo, policy, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-
-const IGNORE_UPDATE_TYPE: &str = "\
-INSERT INTO ignored_update_types (repo, policy, update_type) VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING";
-
-const IGNORED: &str = "\
-SELECT 'version', policy, version FROM ignored_versions WHERE repo = $1
-UNION ALL
-SELECT 'update_type', policy, update_type FROM ignored_update_types WHERE repo = $1";
-
-const HOLD: &str = "INSERT INTO holds (repo, policy) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-const UNHOLD: &str = "DELETE FROM holds WHERE repo = $1 AND policy = $2";
-const HOLDS: &str = "SELECT policy FROM holds WHERE repo = $1";
 
 /// `INSERT` of `rows` tags of one image: `$1` image, `$2` now, `$3`
 /// generation, then one parameter per tag.
@@ -92,7 +106,8 @@ fn insert_tags_sql(rows: usize) -> String {
 impl Store {
     /// Saves the tag list of `image` whose listing started at `now_ms`: new
     /// tags get first-seen `now_ms`, known ones keep theirs (and their
-    /// digest), and tags no longer listed are dropped. A list saved from a
+    /// digest), and tags no longer listed are dropped, as are the pushed
+    /// tags reported before the listing started. A list saved from a
     /// listing that started later is kept instead (nothing is written).
     pub async fn save_tags(&self, image: &str, tags: &[String], now_ms: i64) -> anyhow::Result<()> {
         // Unique tags: one statement may not touch a row twice (Postgres).
@@ -132,7 +147,85 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .with_context(context)?;
+            sqlx::query(SEEN_PUSHED_TAGS)
+                .bind(image)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .with_context(context)?;
             tx.commit().await.with_context(context)?;
+        });
+        Ok(())
+    }
+
+    /// Records a reported push: its tag as a pushed tag of the image, or,
+    /// without a tag, the cached list as stale ([`forget_tags`](Self::forget_tags)).
+    pub async fn report_push(&self, push: &Pushed, now_ms: i64) -> anyhow::Result<()> {
+        let Some(tag) = &push.tag else {
+            return self.forget_tags(&push.image, now_ms).await;
+        };
+        with_pool!(self, pool => {
+            sqlx::query(REPORT_TAG)
+                .bind(&push.image)
+                .bind(tag)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .with_context(|| format!("recording the push of {}:{tag}", push.image))?;
+        });
+        Ok(())
+    }
+
+    /// Merges the pushed `tag` of `image`, reported at `reported_at_ms`,
+    /// which the registry confirmed (with `digest`), into the cached list:
+    /// a new tag is first seen when it was reported; a known one keeps its
+    /// first-seen time and takes the new digest. Settles that report.
+    pub async fn confirm_pushed_tag(
+        &self,
+        image: &str,
+        tag: &str,
+        digest: &str,
+        reported_at_ms: i64,
+    ) -> anyhow::Result<()> {
+        let context = || format!("merging the pushed tag {image}:{tag}");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.with_context(context)?;
+            sqlx::query(MERGE_PUSHED_TAG)
+                .bind(image)
+                .bind(tag)
+                .bind(reported_at_ms)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await
+                .with_context(context)?;
+            sqlx::query(SETTLE_PUSHED_TAG)
+                .bind(image)
+                .bind(tag)
+                .bind(reported_at_ms)
+                .execute(&mut *tx)
+                .await
+                .with_context(context)?;
+            tx.commit().await.with_context(context)?;
+        });
+        Ok(())
+    }
+
+    /// Settles the report of `tag` of `image` made at `reported_at_ms`:
+    /// the registry has no such tag (deleted since, or never pushed).
+    pub async fn dismiss_pushed_tag(
+        &self,
+        image: &str,
+        tag: &str,
+        reported_at_ms: i64,
+    ) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(SETTLE_PUSHED_TAG)
+                .bind(image)
+                .bind(tag)
+                .bind(reported_at_ms)
+                .execute(pool)
+                .await
+                .with_context(|| format!("dismissing the pushed tag {image}:{tag}"))?;
         });
         Ok(())
     }
@@ -173,10 +266,16 @@ impl Store {
             .into_iter()
             .filter_map(|(_, _, tag, first_seen, digest)| Some((tag?, first_seen?, digest)))
             .collect();
+        let pushed: Vec<(String, i64)> = with_pool!(self, pool => sqlx::query_as(PUSHED_TAGS)
+            .bind(image)
+            .fetch_all(pool)
+            .await
+            .with_context(|| format!("reading the pushed tags of {image}"))?);
         Ok(Some(CachedTags {
             fetched_at_ms,
             forgotten_at_ms,
             tags,
+            pushed,
         }))
     }
 
@@ -195,91 +294,5 @@ impl Store {
             tracing::debug!(image, tag, "digest of a tag not in the cache: not saved");
         }
         Ok(())
-    }
-
-    /// Never proposes `version` for `policy` in `repo` again.
-    pub async fn ignore_version(
-        &self,
-        repo: &str,
-        policy: &str,
-        version: &str,
-    ) -> anyhow::Result<()> {
-        with_pool!(self, pool => {
-            sqlx::query(IGNORE_VERSION)
-            .bind(repo)
-            .bind(policy)
-            .bind(version)
-            .execute(pool)
-            .await
-            .with_context(|| format!("ignoring {policy} {version} in {repo}"))?;
-        });
-        Ok(())
-    }
-
-    /// Never proposes `update` (`"major"` or `"minor"`) updates for
-    /// `policy` in `repo` again.
-    pub async fn ignore_update_type(
-        &self,
-        repo: &str,
-        policy: &str,
-        update: &str,
-    ) -> anyhow::Result<()> {
-        if !IGNORABLE_UPDATE_TYPES.contains(&update) {
-            bail!("cannot ignore {update:?} updates: expected one of {IGNORABLE_UPDATE_TYPES:?}");
-        }
-        with_pool!(self, pool => {
-            sqlx::query(IGNORE_UPDATE_TYPE)
-            .bind(repo)
-            .bind(policy)
-            .bind(update)
-            .execute(pool)
-            .await
-            .with_context(|| format!("ignoring {update} updates of {policy} in {repo}"))?;
-        });
-        Ok(())
-    }
-
-    /// Everything ignored in `repo`, by policy.
-    pub async fn ignored(&self, repo: &str) -> anyhow::Result<Ignored> {
-        let rows: Vec<(String, String, String)> = with_pool!(self, pool =>
-            sqlx::query_as(IGNORED)
-                .bind(repo)
-                .fetch_all(pool)
-                .await
-                .with_context(|| format!("reading what is ignored in {repo}"))?);
-        let mut ignored = Ignored::default();
-        for (what, policy, value) in rows {
-            let map = if what == "version" {
-                &mut ignored.versions
-            } else {
-                &mut ignored.update_types
-            };
-            map.entry(policy).or_default().insert(value);
-        }
-        Ok(ignored)
-    }
-
-    /// Puts `policy` in `repo` on hold (no bumps proposed), or releases it.
-    pub async fn set_hold(&self, repo: &str, policy: &str, held: bool) -> anyhow::Result<()> {
-        let sql = if held { HOLD } else { UNHOLD };
-        with_pool!(self, pool => {
-            sqlx::query(sql)
-            .bind(repo)
-            .bind(policy)
-            .execute(pool)
-            .await
-            .with_context(|| format!("setting the hold of {policy} in {repo}"))?;
-        });
-        Ok(())
-    }
-
-    /// The policies of `repo` on hold.
-    pub async fn holds(&self, repo: &str) -> anyhow::Result<HashSet<String>> {
-        let policies: Vec<String> = with_pool!(self, pool => sqlx::query_scalar(HOLDS)
-            .bind(repo)
-            .fetch_all(pool)
-            .await
-            .with_context(|| format!("reading the holds of {repo}"))?);
-        Ok(policies.into_iter().collect())
     }
 }

@@ -24,11 +24,13 @@
 
 mod advisory;
 mod cache;
+mod choices;
 mod queue;
 
 pub(crate) use advisory::ReplicaLock;
 pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
-pub use cache::{IGNORABLE_UPDATE_TYPES, TAG_INSERT_BATCH};
+pub use cache::TAG_INSERT_BATCH;
+pub use choices::IGNORABLE_UPDATE_TYPES;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -83,6 +85,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_lists_forgotten",
         include_str!("../../migrations/sqlite/0002_tag_lists_forgotten.sql"),
     ),
+    (
+        3,
+        "pushed_tags",
+        include_str!("../../migrations/sqlite/0003_pushed_tags.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -96,6 +103,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "tag_lists_forgotten",
         include_str!("../../migrations/postgres/0002_tag_lists_forgotten.sql"),
+    ),
+    (
+        3,
+        "pushed_tags",
+        include_str!("../../migrations/postgres/0003_pushed_tags.sql"),
     ),
 ];
 
@@ -136,9 +148,19 @@ pub struct Delivery {
     pub source: String,
     pub delivery: String,
     pub jobs: Vec<JobKind>,
-    /// Images whose cached tag lists this delivery's news makes stale
-    /// ([`Store::forget_tags`]), in the same transaction as its jobs.
-    pub stale_images: Vec<String>,
+    /// The pushes this delivery reports, recorded for the tag cache
+    /// ([`Store::report_push`]) in the same transaction as its jobs.
+    pub pushes: Vec<Pushed>,
+}
+
+/// A reported push of an image: the news a registry webhook brings to the
+/// tag cache. `image` is the cache's key of the image.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pushed {
+    pub image: String,
+    /// The pushed tag, when the webhook names one: the cached list takes
+    /// it in after one manifest HEAD. Without it, the cached list is stale.
+    pub tag: Option<String>,
 }
 
 /// What [`Store::accept`] did with a delivery.
@@ -219,6 +241,9 @@ pub struct CachedTags {
     pub forgotten_at_ms: Option<i64>,
     /// `(tag, first_seen_ms, digest)`, oldest first.
     pub tags: Vec<(String, i64, Option<String>)>,
+    /// `(tag, reported_at_ms)`: tags reported pushed that no saved listing
+    /// has seen yet ([`Store::report_push`]), oldest report first.
+    pub pushed: Vec<(String, i64)>,
 }
 
 /// What people asked to ignore in one repo, by policy name.

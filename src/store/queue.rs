@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{
-    Accepted, DELIVERY_TTL, DeadJob, Delivery, Failed, Job, JobKind, MAX_ATTEMPTS, QueueStats,
-    Store, millis, retry_backoff, with_pool,
+    Accepted, DELIVERY_TTL, DeadJob, Delivery, Failed, Job, JobKind, MAX_ATTEMPTS, Pushed,
+    QueueStats, Store, millis, retry_backoff, with_pool,
 };
 use crate::event::Event;
 
@@ -169,7 +169,7 @@ impl Store {
             source: source.to_string(),
             delivery: delivery.to_string(),
             jobs: events.iter().cloned().map(JobKind::Event).collect(),
-            stale_images: Vec::new(),
+            pushes: Vec::new(),
         };
         let mut answers = self
             .accept_batch(std::slice::from_ref(&one), now_ms)
@@ -179,7 +179,7 @@ impl Store {
 
     /// [`accept`](Self::accept) for several deliveries in ONE transaction
     /// (group commit: one sync to disk for the batch), each with the jobs
-    /// it asks for and the cached tag lists it makes stale. Answers in order; the same delivery twice in a batch is
+    /// it asks for and the pushes it reports (for the tag cache). Answers in order; the same delivery twice in a batch is
     /// stored once. Reconcile jobs coalesce, as in
     /// [`enqueue_reconcile`](Self::enqueue_reconcile), so `Stored { jobs }`
     /// counts the jobs asked for, some of which may have joined one
@@ -227,13 +227,13 @@ impl Store {
                 }
                 q.execute(&mut *tx).await.with_context(context)?;
             }
-            let stale: BTreeSet<&str> = stored
-                .iter()
-                .flat_map(|d| d.stale_images.iter().map(String::as_str))
-                .collect();
-            for image in stale {
-                sqlx::query(super::cache::FORGET_TAGS)
-                    .bind(image)
+            let pushes: BTreeSet<&Pushed> = stored.iter().flat_map(|d| &d.pushes).collect();
+            for p in pushes {
+                let query = match &p.tag {
+                    Some(tag) => sqlx::query(super::cache::REPORT_TAG).bind(&p.image).bind(tag),
+                    None => sqlx::query(super::cache::FORGET_TAGS).bind(&p.image),
+                };
+                query
                     .bind(now_ms)
                     .execute(&mut *tx)
                     .await

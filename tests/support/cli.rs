@@ -2,7 +2,7 @@
 //! colour; writing files; reading JSON output.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs the binary that Cargo built for the tests (`bin` is the path that
 /// `env!("CARGO_BIN_EXE_imagebump")` gives in the test crate).
@@ -13,6 +13,30 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run imagebump")
+}
+
+/// `imagebump serve --config CONFIG` (the binary at `bin`), quiet; killed
+/// when dropped.
+pub struct Serving(Child);
+
+impl Serving {
+    pub fn start(bin: &str, config: &Path) -> Serving {
+        let child = Command::new(bin)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start imagebump serve");
+        Serving(child)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub fn write(root: &Path, rel: &str, text: &str) {

@@ -6,6 +6,8 @@
 //!   tiny images and multi-arch indexes.
 //! - [`FakeServer`]: a canned-answer HTTP/1.1 server, for status codes a
 //!   real registry cannot be made to send (429, 503, …).
+//! - [`proxy::RegistryProxy`]: a loopback proxy in front of a real
+//!   registry, adding what it cannot send (`ratelimit-*` headers, 429s).
 //! - [`hook_server::HookServer`]: the webhook endpoint over HTTP with a
 //!   real SQLite store; [`hooks`]: fixtures and signatures to send it.
 //! - [`postgres::with_fresh_database`]: a fresh Postgres database per test,
@@ -22,6 +24,7 @@ pub mod gitobj;
 pub mod hook_server;
 pub mod hooks;
 pub mod postgres;
+pub mod proxy;
 pub mod registry;
 pub mod ssh;
 

@@ -159,6 +159,23 @@ impl TestRegistry {
         log.lines().filter(|l| l.contains(&needle)).count()
     }
 
+    /// `HEAD /v2/<repo>/manifests/<reference>` requests answered so far
+    /// (access log, as [`Self::tag_list_requests`]).
+    pub fn manifest_heads(&self, repo: &str, reference: &str) -> usize {
+        self.access_log_lines(&format!("\"HEAD /v2/{repo}/manifests/{reference} "))
+    }
+
+    /// Every `/v2/…` request answered so far, of any method, the harness's
+    /// own pushes included (access log, as [`Self::tag_list_requests`]).
+    pub fn api_requests(&self) -> usize {
+        self.access_log_lines(" /v2/")
+    }
+
+    fn access_log_lines(&self, needle: &str) -> usize {
+        let log = std::fs::read_to_string(&self.log_path).expect("registry log");
+        log.lines().filter(|l| l.contains(needle)).count()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.host())
     }

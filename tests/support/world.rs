@@ -199,9 +199,14 @@ impl World {
         let path = dir.path().join("imagebump.toml");
         std::fs::write(&path, toml).expect("write config");
         let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("service config");
-        let mut repo = imagebump::service::build_repo(&config, &config.repos[0], None)
-            .await
-            .expect("build repo");
+        let mut repo = imagebump::service::build_repo(
+            &config,
+            &config.repos[0],
+            None,
+            &imagebump::service::registry(&config.registry).unwrap(),
+        )
+        .await
+        .expect("build repo");
         repo.retry = RetryPolicy {
             attempts: 3,
             base: Duration::from_millis(20),

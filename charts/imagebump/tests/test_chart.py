@@ -467,6 +467,8 @@ class Sqlite(unittest.TestCase):
         self.assertEqual(reg["page_size"], 500)
         self.assertEqual(reg["max_rps_per_host"], 20.0)
         self.assertIsInstance(reg["max_rps_per_host"], float)
+        self.assertEqual(reg["burst_per_host"], 40)
+        self.assertIsInstance(reg["burst_per_host"], int)
         self.assertEqual(
             reg["hosts"]["registry.internal:5000"],
             {"username": "bot", "password_file": f"{SECRETS_DIR}/registry/hosts/registry.internal_5000/password"},
@@ -806,6 +808,7 @@ class Refused(unittest.TestCase):
             ({"config": {"discover": [{"forge": "github", "owner": "acme"}]}}, "at '/config/discover/0'"),
             ({"config": {"discoverInterval": "daily"}}, "at '/config/discoverInterval'"),
             ({"config": {"registry": {"credHelpers": {"ecr.example": "ecr login"}}}}, "at '/config/registry/credHelpers"),
+            ({"config": {"registry": {"burstPerHost": 0}}}, "at '/config/registry/burstPerHost'"),
         ]
         for values, needle in cases:
             with self.subTest(values=values):

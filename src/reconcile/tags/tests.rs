@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::*;
+use crate::store::Pushed;
 
 const T0: i64 = 1_800_000_000_000;
 const MINUTE: Duration = Duration::from_secs(60);
@@ -15,6 +16,7 @@ fn cached(fetched_at_ms: i64, forgotten_at_ms: Option<i64>) -> CachedTags {
         fetched_at_ms,
         forgotten_at_ms,
         tags: Vec::new(),
+        pushed: Vec::new(),
     }
 }
 
@@ -60,11 +62,15 @@ fn docker_hub_spellings_share_one_cache_key() {
     );
 }
 
-/// A registry whose answers the test sets, counting the listings asked for.
+/// A registry whose answers the test sets, counting the listings and
+/// HEADs (confirmations and digests) asked for.
 #[derive(Default)]
 struct Registry {
     tags: Mutex<HashMap<ImageRepo, Result<Vec<String>, String>>>,
     listed: Mutex<Vec<ImageRepo>>,
+    /// A HEAD of a tag fails with this, when set.
+    head_error: Mutex<Option<String>>,
+    heads: Mutex<Vec<String>>,
 }
 
 impl Registry {
@@ -77,6 +83,23 @@ impl Registry {
 
     fn listings(&self) -> usize {
         self.listed.lock().unwrap().len()
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
+    /// A HEAD: the tag's digest if it is in the list set for the image.
+    fn head(&self, repo: &ImageRepo, tag: &str) -> Result<Option<Digest>, String> {
+        self.heads.lock().unwrap().push(tag.to_string());
+        if let Some(e) = self.head_error.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let tags = self.tags.lock().unwrap();
+        let listed = tags.get(repo).cloned().unwrap_or(Ok(Vec::new()))?;
+        Ok(listed
+            .contains(&tag.to_string())
+            .then(|| Digest::sha256_of(tag.as_bytes())))
     }
 }
 
@@ -93,12 +116,17 @@ impl TagSource for Registry {
             .collect()
     }
 
-    async fn digest(&self, _: &ImageRepo, _: &str) -> Result<Digest, String> {
-        Err("not used".into())
+    async fn digest(&self, repo: &ImageRepo, tag: &str) -> Result<Digest, String> {
+        self.head(repo, tag)?
+            .ok_or_else(|| format!("{tag} not found"))
     }
 
     async fn platforms(&self, _: &ImageRepo, _: &str) -> Result<Vec<String>, String> {
         Err("not used".into())
+    }
+
+    async fn confirm(&self, repo: &ImageRepo, tag: &str) -> Result<Option<Digest>, String> {
+        self.head(repo, tag)
     }
 }
 
@@ -215,4 +243,70 @@ async fn without_a_cache_the_registry_answers_every_run() {
     assert_eq!(f.registry.listings(), 2);
     let saved = f.cache.store.cached_tags("ghcr.io/acme/web").await;
     assert_eq!(saved.unwrap(), None);
+}
+
+impl Fixture {
+    /// Reports a push of `tag` now.
+    async fn report(&self, tag: &str) {
+        let push = Pushed {
+            image: tag_cache_key(&self.image),
+            tag: Some(tag.to_string()),
+        };
+        let now = self.now.load(Ordering::SeqCst);
+        self.cache.store.report_push(&push, now).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_tag_is_merged_after_one_head_and_its_digest_reused() {
+    let f = fixture(MINUTE).await;
+    f.run().await.unwrap();
+    f.registry.set(&f.image, Ok(&["1.0.0", "1.1.0"]));
+    f.now.store(T0 + 1_000, Ordering::SeqCst);
+    f.report("1.1.0").await;
+    let source = CachedSource::new(&f.registry, Some(&f.cache));
+    let lists = source.tags(std::slice::from_ref(&f.image)).await;
+    assert_eq!(lists[&f.image].as_deref().unwrap(), ["1.0.0", "1.1.0"]);
+    assert_eq!(f.registry.listings(), 1, "not listed again");
+    // A digest pin of the new tag costs no second HEAD.
+    let digest = source.digest(&f.image, "1.1.0").await.unwrap();
+    assert_eq!(digest, Digest::sha256_of(b"1.1.0"));
+    assert_eq!(f.registry.heads(), ["1.1.0"]);
+}
+
+#[tokio::test]
+async fn a_failed_head_lists_the_image_instead() {
+    let f = fixture(MINUTE).await;
+    f.run().await.unwrap();
+    f.registry.set(&f.image, Ok(&["1.0.0", "1.1.0"]));
+    *f.registry.head_error.lock().unwrap() = Some("registry answered 503".into());
+    f.now.store(T0 + 1_000, Ordering::SeqCst);
+    f.report("1.1.0").await;
+    // The listing starts after the report (in the same millisecond it
+    // might not have seen the tag).
+    f.now.store(T0 + 1_001, Ordering::SeqCst);
+    assert_eq!(
+        f.run().await,
+        Ok(vec!["1.0.0".to_string(), "1.1.0".to_string()])
+    );
+    assert_eq!((f.registry.heads().len(), f.registry.listings()), (1, 2));
+    // That listing settled the report.
+    let saved = f.cache.store.cached_tags("ghcr.io/acme/web").await;
+    assert!(saved.unwrap().unwrap().pushed.is_empty());
+}
+
+#[tokio::test]
+async fn many_pushed_tags_are_listed_rather_than_confirmed_one_by_one() {
+    let f = fixture(MINUTE).await;
+    f.run().await.unwrap();
+    let many: Vec<String> = (0..=MAX_PUSHED_CONFIRMED)
+        .map(|i| format!("1.1.{i}"))
+        .collect();
+    for tag in &many {
+        f.report(tag).await;
+    }
+    f.now.store(T0 + 1_000, Ordering::SeqCst);
+    f.run().await.unwrap();
+    assert_eq!(f.registry.heads(), Vec::<String>::new());
+    assert_eq!(f.registry.listings(), 2);
 }
