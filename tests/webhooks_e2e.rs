@@ -247,6 +247,14 @@ async fn forged_notification_for_a_missing_tag_opens_nothing() {
     assert_eq!(run["spans"][0]["name"], "job");
     assert_eq!(run["spans"][0]["repo"], "env");
     assert_eq!(run["spans"][1]["name"], "reconcile");
+    // The registry's lines of that run carry its spans too.
+    let listed = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "tag page")
+        .last()
+        .unwrap_or_else(|| panic!("no `tag page` line: {lines:?}"));
+    assert_eq!(listed["spans"][0]["name"], "job", "{listed}");
+    assert_eq!(listed["spans"][1]["repo"], "env", "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use anyhow::Context as _;
 use reqwest::Method;
@@ -229,11 +230,16 @@ impl Client {
             let client = self.clone();
             let semaphore = Arc::clone(&semaphore);
             let repo = repo.clone();
-            tasks.spawn(async move {
-                let _permit = semaphore.acquire_owned().await.ok();
-                let tags = client.list_tags(&repo).await;
-                (repo, tags)
-            });
+            // In the caller's span (the job's, the reconcile's): a log line
+            // of the listing says whose it was.
+            tasks.spawn(
+                async move {
+                    let _permit = semaphore.acquire_owned().await.ok();
+                    let tags = client.list_tags(&repo).await;
+                    (repo, tags)
+                }
+                .in_current_span(),
+            );
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
