@@ -250,8 +250,7 @@ async fn forged_notification_for_a_missing_tag_opens_nothing() {
     // The registry's lines of that run carry its spans too.
     let listed = lines
         .iter()
-        .filter(|l| l["fields"]["message"] == "tag page")
-        .last()
+        .rfind(|l| l["fields"]["message"] == "tag page")
         .unwrap_or_else(|| panic!("no `tag page` line: {lines:?}"));
     assert_eq!(listed["spans"][0]["name"], "job", "{listed}");
     assert_eq!(listed["spans"][1]["repo"], "env", "{listed}");
