@@ -20,7 +20,7 @@ use imagebump::event::{Event, ImagePushed};
 use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Repo, tag_cache_key};
 use imagebump::server::now_ms;
-use imagebump::store::Store;
+use imagebump::store::{Store, Trigger};
 use imagebump::worker::Workers;
 use sqlx::{AssertSqlSafe, SqlitePool};
 use support::TestRegistry;
@@ -209,14 +209,14 @@ async fn an_image_pushed_event_is_not_answered_from_the_cache() {
     let e = env("1m").await;
     let workers = e.workers();
     e.store
-        .enqueue_reconcile("env", "poll", now_ms())
+        .enqueue_reconcile("env", "poll", Trigger::Poll, now_ms())
         .await
         .unwrap();
     drain(&e.store, &workers).await;
     assert_eq!(e.listings(), 1);
     e.registry.push_image("acme/web", "1.4.3").await;
     e.store
-        .enqueue_reconcile("env", "poll", now_ms())
+        .enqueue_reconcile("env", "poll", Trigger::Poll, now_ms())
         .await
         .unwrap();
     drain(&e.store, &workers).await;

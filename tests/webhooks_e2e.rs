@@ -245,11 +245,11 @@ async fn killed_after_202_the_mr_appears_exactly_once_after_restart() {
         open_prs(&e.fake).into_iter().next()
     });
     assert_eq!(pr.title, "Bump web to 1.4.3");
-    // The leased job is claimed again after its lease (2 s) and finds the
-    // MR there: wait until the restarted service has finished two runs
-    // (its start-up poll and the reclaimed job).
+    // The leased job is claimed again after its lease (2 s); the start-up
+    // poll, asked while the repository was leased, joined that run: wait
+    // until the restarted service has finished it.
     wait_for("the reclaimed job", Duration::from_secs(30), || {
-        (finished(port) >= 2).then_some(())
+        (finished(port) >= 1).then_some(())
     });
     assert_eq!(e.fake.prs().len(), 1, "exactly once");
     assert_eq!(
