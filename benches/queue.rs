@@ -122,8 +122,23 @@ async fn push_all(registry: &TestRegistry, images: &[(String, String)]) {
         .await;
 }
 
+/// CPU time of a process and of its children it has waited for (the git
+/// commands it ran), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = (11..15)
+        .filter_map(|i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
 /// One fleet run with `concurrency` workers: the time until every repo is
-/// bumped, and how many reconciles ran.
+/// bumped, and what ran meanwhile.
 async fn fleet_run(host: &str, concurrency: usize) -> (Duration, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut remotes = Vec::new();
@@ -142,7 +157,7 @@ async fn fleet_run(host: &str, concurrency: usize) -> (Duration, String) {
     let config = dir.path().join("imagebump.toml");
     std::fs::write(&config, service_toml(dir.path(), port, concurrency, &repos))
         .expect("write config");
-    let _serve = serve(&config);
+    let serve = serve(&config);
     let start = wait_healthy(port);
     support::wait_for("every repository bumped", Duration::from_secs(600), || {
         remotes
@@ -158,17 +173,33 @@ async fn fleet_run(host: &str, concurrency: usize) -> (Duration, String) {
         }
     }
     let metrics = support::http_get(port, "/metrics").unwrap_or_default();
-    (took, reconciles(&metrics))
+    let cpu = cpu_seconds(serve.0.id());
+    (
+        took,
+        format!("{}; service and git CPU {cpu:.2} s", reconciles(&metrics)),
+    )
 }
 
-/// Reconciles run so far, from `/metrics`.
-fn reconciles(metrics: &str) -> String {
-    let runs: f64 = metrics
+/// The sum of the `/metrics` series starting with `name`.
+fn metric_sum(metrics: &str, name: &str) -> f64 {
+    metrics
         .lines()
-        .filter(|l| l.starts_with("imagebump_reconcile_duration_seconds_count"))
+        .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    format!("{runs}")
+        .sum()
+}
+
+/// Reconciles run so far and their mean duration, from `/metrics`.
+fn reconciles(metrics: &str) -> String {
+    let runs = metric_sum(metrics, "imagebump_reconcile_duration_seconds_count");
+    let seconds = metric_sum(metrics, "imagebump_reconcile_duration_seconds_sum");
+    if runs == 0.0 {
+        return "no reconciles".into();
+    }
+    format!(
+        "{runs} reconciles, {:.0} ms each on average",
+        seconds / runs * 1000.0
+    )
 }
 
 async fn fleet() {
@@ -188,7 +219,7 @@ async fn fleet() {
     let (t4, runs4) = fleet_run(&host, 4).await;
     println!(
         "fleet: {REPOS} repos x {IMAGES} images, registry +{DELAY:?} per request: \
-         1 worker {:.2} s ({runs1} reconciles), 4 workers {:.2} s ({runs4} reconciles); \
+         1 worker {:.2} s ({runs1}), 4 workers {:.2} s ({runs4}); \
          efficiency t1/(4*t4) = {:.2}",
         t1.as_secs_f64(),
         t4.as_secs_f64(),
@@ -227,7 +258,7 @@ async fn burst() {
     wait_healthy(port);
     support::wait_for("the first pass", Duration::from_secs(300), || {
         let metrics = support::http_get(port, "/metrics")?;
-        (reconciles(&metrics) != "0").then_some(())
+        (metric_sum(&metrics, "imagebump_reconcile_duration_seconds_count") > 0.0).then_some(())
     });
     let pushes_started = Instant::now();
     let second: Vec<(String, String)> = names.iter().map(|n| (n.clone(), "1.1.0".into())).collect();
@@ -248,7 +279,7 @@ async fn burst() {
     println!(
         "monorepo burst: {MONO_POLICIES} policies, {MONO_POLICIES} pushes in {:.2} s \
          ({PUSHES_AT_ONCE} at a time, +{DELAY:?} per request): {commits} bump commit(s), \
-         every policy current {:.2} s after the last push; {} reconciles in all",
+         every policy current {:.2} s after the last push; {} in all",
         (last_push - pushes_started).as_secs_f64(),
         current.as_secs_f64(),
         reconciles(&metrics)
