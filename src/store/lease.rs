@@ -112,6 +112,18 @@ const RECORD_RUN: &str = "\
 INSERT INTO repo_runs (repo, finished_at_ms) VALUES ($1, $2)
 ON CONFLICT (repo) DO UPDATE SET finished_at_ms = excluded.finished_at_ms";
 
+/// Runs [`RECORD_RUN`] in the transaction `$tx` (either backend). A run's
+/// end is recorded after its job row is updated, the order every
+/// transaction here takes its locks in.
+macro_rules! record_run {
+    ($tx:ident, $repo:expr, $now:expr) => {
+        sqlx::query(RECORD_RUN)
+            .bind($repo)
+            .bind($now)
+            .execute(&mut *$tx)
+    };
+}
+
 const ATTEMPTS: &str = "\
 SELECT attempts, kind, repo, rerun_reason FROM jobs WHERE id = $1 AND dead_at_ms IS NULL";
 
@@ -239,12 +251,7 @@ impl Store {
             match done {
                 None => tracing::warn!(job = job_id, "completed a job that is no longer queued"),
                 Some((kind, Some(repo))) if kind == "reconcile" => {
-                    sqlx::query(RECORD_RUN)
-                        .bind(repo)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await
-                        .with_context(context)?;
+                    record_run!(tx, repo, now_ms).await.with_context(context)?;
                 }
                 Some(_) => {}
             }
@@ -274,14 +281,6 @@ impl Store {
                 bail!("job {job_id} is not in the queue (completed or dead)");
             };
             let repo = repo.filter(|_| kind == "reconcile");
-            if let Some(repo) = &repo {
-                sqlx::query(RECORD_RUN)
-                    .bind(repo)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(context)?;
-            }
             let done = u32::try_from(attempts).unwrap_or(u32::MAX);
             let outcome = if done < MAX_ATTEMPTS {
                 let backoff_at = now_ms.saturating_add(millis(retry_backoff(done)));
@@ -297,6 +296,9 @@ impl Store {
                 let Some(at_ms) = at_ms else {
                     bail!("job {job_id} was claimed again before its failure was recorded");
                 };
+                if let Some(repo) = &repo {
+                    record_run!(tx, repo, now_ms).await.with_context(context)?;
+                }
                 Failed::Retrying { at_ms }
             } else {
                 let killed = sqlx::query(KILL)
@@ -310,6 +312,9 @@ impl Store {
                     .rows_affected();
                 if killed == 0 {
                     bail!("job {job_id} was claimed again before its failure was recorded");
+                }
+                if let Some(repo) = &repo {
+                    record_run!(tx, repo, now_ms).await.with_context(context)?;
                 }
                 if let (Some(repo), Some(reason)) = (&repo, &follow_up) {
                     sqlx::query(UPSERT_RECONCILE)
