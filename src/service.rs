@@ -17,7 +17,7 @@ use crate::forge::{Forge, RetryPolicy};
 use crate::git::{GitAuth, Mirror, Signature, SigningKey};
 use crate::reconcile::{Repo, TagCache};
 use crate::registry::{self, Credentials, Registry};
-use crate::store::Store;
+use crate::store::{Store, Trigger};
 
 /// GitHub's public API, used when a github repository names no `api_url`.
 pub const GITHUB_API: &str = "https://api.github.com";
@@ -193,7 +193,8 @@ pub fn next_poll(interval: Duration, jitter: f64) -> Duration {
 
 /// Enqueues a reconcile of every repository on its interval (with
 /// jitter), until the process stops; the workers run them. The store
-/// coalesces a poll with a reconcile already pending.
+/// coalesces a poll with the repository's reconcile already queued or
+/// running; `min_run_gap` does not delay a poll.
 pub async fn poll_forever(
     config: Arc<ServiceConfig>,
     repos: Vec<Arc<Repo>>,
@@ -225,7 +226,7 @@ pub async fn poll_repo(
 ) {
     loop {
         match store
-            .enqueue_reconcile(&name, "poll", crate::server::now_ms())
+            .enqueue_reconcile(&name, "poll", Trigger::Poll, crate::server::now_ms())
             .await
         {
             Ok(_) => wake.notify_waiters(),

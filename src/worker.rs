@@ -1,14 +1,19 @@
-//! The workers: claim jobs from the store's inbox with a lease and turn
-//! them into reconciles (DESIGN.md §1).
+//! The workers: claim jobs from the store's queue with a lease and turn
+//! them into reconciles (docs/ARCHITECTURE.md, "Flow" and "Queue").
+//!
+//! Each claim is one job, so each worker holds one reconcile at a time and
+//! the repositories with work spread over the workers; the store never
+//! hands out a reconcile of a repository another lease holds, and what is
+//! asked for a repository while it runs waits as its one follow-up.
 //!
 //! The inbox usually stores an event as the reconciles it asks for (see
 //! [`crate::router`]); an event job that reaches a worker (a comment
 //! command, or any event stored without routing) is routed with the same
 //! [`Router`] and enqueues those reconciles, which the store coalesces per
 //! repository. A reconcile job runs `reconcile(repo)`, whose per-repo lock
-//! keeps runs of one repository from overlapping. A job is completed only
-//! after its work is done: a crash leaves it leased, and it is claimed
-//! again once the lease expires.
+//! keeps runs of one repository from overlapping across replicas too. A
+//! job is completed only after its work is done: a crash leaves it leased,
+//! and it is claimed again once the lease expires.
 //!
 //! A comment command is carried out (see [`crate::commands`]) before its
 //! repository's reconcile is enqueued; reconciles honour the store's
@@ -25,10 +30,8 @@ use crate::lock::RepoLocks;
 use crate::reconcile::{self, Action, Repo};
 use crate::router::{self, Router, Target};
 use crate::server::now_ms;
-use crate::store::{Job, JobKind, Store};
+use crate::store::{Job, JobKind, Store, Trigger};
 
-/// Jobs a worker claims at once.
-pub const CLAIM_BATCH: usize = 64;
 /// How long an idle worker sleeps when nothing wakes it.
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -115,18 +118,18 @@ impl Workers {
     async fn work(&self, name: &str) {
         let mut stopping = self.stopping.subscribe();
         while !self.stopped() {
-            match self
-                .store
-                .claim_many(name, self.lease, now_ms(), CLAIM_BATCH)
-                .await
-            {
-                Ok(jobs) if !jobs.is_empty() => {
+            match self.store.claim(name, self.lease, now_ms()).await {
+                Ok(Some(job)) => {
                     if let Ok(mut s) = self.unfinished.lock() {
-                        s.extend(jobs.iter().map(|j| j.id));
+                        s.insert(job.id);
                     }
-                    self.process_many(jobs).await;
+                    if self.stopped() {
+                        // Not started: its lease is given back on stop.
+                        break;
+                    }
+                    self.process(job).await;
                 }
-                Ok(_) => {
+                Ok(None) => {
                     tokio::select! {
                         _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()) => {}
                         _ = stopping.changed() => {}
@@ -138,37 +141,6 @@ impl Workers {
                 }
             }
         }
-    }
-
-    /// Processes claimed jobs in order. Event jobs (cheap: they only route)
-    /// are completed together at the end; a reconcile job is completed as
-    /// soon as it is done.
-    async fn process_many(&self, jobs: Vec<Job>) {
-        let mut routed = Vec::new();
-        for job in jobs {
-            if self.stopped() {
-                // Not started: released for another replica.
-                continue;
-            }
-            match &job.kind {
-                JobKind::Event(event) => match self.route(event, job.enqueued_at_ms).await {
-                    Ok(()) => routed.push(job.id),
-                    Err(e) => {
-                        self.failed(job.id, e).await;
-                        self.finished(&[job.id]);
-                    }
-                },
-                JobKind::Reconcile { .. } => self.process(job).await,
-            }
-        }
-        if let Err(e) = self.store.complete_many(&routed).await {
-            tracing::error!(
-                jobs = routed.len(),
-                error = format!("{e:#}"),
-                "cannot complete routed events; they are routed again after their lease"
-            );
-        }
-        self.finished(&routed);
     }
 
     /// Processes one job and completes or fails it, inside a `job` span
@@ -201,7 +173,7 @@ impl Workers {
         };
         match result {
             Ok(()) => {
-                if let Err(e) = self.store.complete(job.id).await {
+                if let Err(e) = self.store.complete(job.id, now_ms()).await {
                     tracing::error!(
                         job = job.id,
                         error = format!("{e:#}"),
@@ -247,7 +219,7 @@ impl Workers {
         }
         for name in &targets {
             self.store
-                .enqueue_reconcile(name, router::reason(event), now_ms())
+                .enqueue_reconcile(name, router::reason(event), Trigger::Event, now_ms())
                 .await?;
         }
         self.wake.notify_waiters();

@@ -463,7 +463,7 @@ async fn a_run_with_a_failed_change_is_retried_with_backoff() {
     let now = imagebump::server::now_ms();
     let lease = Duration::from_secs(60);
     w.store
-        .enqueue_reconcile("env", "test", now)
+        .enqueue_reconcile("env", "test", imagebump::store::Trigger::Poll, now)
         .await
         .expect("enqueue");
     let job = w.store.claim("test", lease, now).await.expect("claim");

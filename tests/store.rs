@@ -14,7 +14,7 @@ use std::time::Duration;
 use imagebump::event::{Event, ImagePushed, RepoPushed};
 use imagebump::store::{
     Accepted, CachedTags, DELIVERY_TTL, Delivery, Failed, JobKind, MAX_ATTEMPTS, Pushed,
-    QueueStats, RETRY_BACKOFF_CAP, Store, retry_backoff,
+    QueueStats, RETRY_BACKOFF_CAP, Store, Trigger, retry_backoff,
 };
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use support::postgres::with_fresh_database;
@@ -49,6 +49,24 @@ impl Harness {
             let pool = SqlitePool::connect(&self.url).await.unwrap();
             sqlx::raw_sql(sql).execute(&pool).await.unwrap();
             pool.close().await;
+        }
+    }
+
+    /// `(leased_by, repo)` of every reconcile whose lease is live at `now`.
+    async fn live_leases(&self, now: i64) -> Vec<(String, String)> {
+        let sql = AssertSqlSafe(format!(
+            "SELECT leased_by, repo FROM jobs WHERE kind = 'reconcile' AND lease_until_ms > {now} ORDER BY id"
+        ));
+        if self.is_postgres() {
+            let pool = PgPool::connect(&self.url).await.unwrap();
+            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        } else {
+            let pool = SqlitePool::connect(&self.url).await.unwrap();
+            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
         }
     }
 
@@ -369,8 +387,8 @@ async fn a_stored_delivery_records_its_pushes_a_replay_does_not(h: Harness) {
     assert_eq!(cached.pushed, vec![("1.1.0".into(), T0 + 5)]);
 }
 
-both!(batches_larger_than_one_statement_store_and_complete_everything);
-async fn batches_larger_than_one_statement_store_and_complete_everything(h: Harness) {
+both!(batches_larger_than_one_statement_store_everything);
+async fn batches_larger_than_one_statement_store_everything(h: Harness) {
     let s = &h.store;
     let deliveries: Vec<Delivery> = (0..1_200)
         .map(|i| delivery(&format!("d-{i}"), vec![JobKind::Event(pushed("1.0.0"))]))
@@ -378,14 +396,11 @@ async fn batches_larger_than_one_statement_store_and_complete_everything(h: Harn
     let answers = s.accept_batch(&deliveries, T0).await.unwrap();
     assert!(answers.iter().all(|a| *a == Accepted::Stored { jobs: 1 }));
     assert_eq!(h.count("deliveries").await, 1_200);
-    let jobs = s.claim_many("w", LEASE, T0, 2_000).await.unwrap();
-    assert_eq!(jobs.len(), 1_200);
-    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-    s.complete_many(&ids).await.unwrap();
-    assert_eq!(h.count("jobs").await, 0);
+    assert_eq!(h.count("jobs").await, 1_200);
     // Every id is remembered: the whole batch again is all duplicates.
     let again = s.accept_batch(&deliveries, T0 + 1).await.unwrap();
     assert!(again.iter().all(|a| *a == Accepted::Duplicate));
+    assert_eq!(h.count("jobs").await, 1_200);
 }
 
 both!(each_job_goes_to_exactly_one_of_20_claimers);
@@ -428,7 +443,9 @@ async fn each_job_goes_to_exactly_one_of_20_claimers(h: Harness) {
 both!(expired_lease_makes_the_job_claimable_again);
 async fn expired_lease_makes_the_job_claimable_again(h: Harness) {
     let s = &h.store;
-    s.enqueue_reconcile("acme/env", "poll", T0).await.unwrap();
+    s.enqueue_reconcile("acme/env", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
     let job = s.claim("w1", LEASE, T0).await.unwrap().unwrap();
     assert_eq!(job.attempts, 1);
     assert_eq!(
@@ -466,7 +483,9 @@ async fn a_job_that_keeps_losing_its_lease_goes_dead(h: Harness) {
 both!(failures_retry_with_backoff_then_go_dead);
 async fn failures_retry_with_backoff_then_go_dead(h: Harness) {
     let s = &h.store;
-    s.enqueue_reconcile("acme/env", "poll", T0).await.unwrap();
+    s.enqueue_reconcile("acme/env", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
     let mut now = T0;
     for attempt in 1..MAX_ATTEMPTS {
         let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
@@ -520,11 +539,11 @@ async fn complete_removes_the_job(h: Harness) {
     let s = &h.store;
     s.accept("hub", "d", &[pushed("1.0.0")], T0).await.unwrap();
     let job = s.claim("w", LEASE, T0).await.unwrap().unwrap();
-    s.complete(job.id).await.unwrap();
+    s.complete(job.id, T0).await.unwrap();
     assert_eq!(h.count("jobs").await, 0);
     assert!(s.claim("w", LEASE, T0 + ms(LEASE)).await.unwrap().is_none());
     // Completing twice is harmless.
-    s.complete(job.id).await.unwrap();
+    s.complete(job.id, T0).await.unwrap();
 }
 
 both!(queue_stats_count_depth_age_and_dead);
@@ -536,8 +555,12 @@ async fn queue_stats_count_depth_age_and_dead(h: Harness) {
         dead: 0,
     };
     assert_eq!(s.queue_stats(T0).await.unwrap(), empty);
-    s.enqueue_reconcile("a", "poll", T0).await.unwrap();
-    s.enqueue_reconcile("b", "poll", T0 + 5_000).await.unwrap();
+    s.enqueue_reconcile("a", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    s.enqueue_reconcile("b", "poll", Trigger::Poll, T0 + 5_000)
+        .await
+        .unwrap();
     s.claim("w", LEASE, T0 + 6_000).await.unwrap().unwrap(); // leased still counts
     assert_eq!(
         s.queue_stats(T0 + 10_000).await.unwrap(),
@@ -549,18 +572,296 @@ async fn queue_stats_count_depth_age_and_dead(h: Harness) {
     );
 }
 
-both!(reconcile_jobs_coalesce_while_pending);
-async fn reconcile_jobs_coalesce_while_pending(h: Harness) {
+/// `(repo, reason)` of a reconcile job.
+fn reconcile_of(job: &imagebump::store::Job) -> (String, String) {
+    match &job.kind {
+        JobKind::Reconcile { repo, reason } => (repo.clone(), reason.clone()),
+        other => panic!("not a reconcile: {other:?}"),
+    }
+}
+
+both!(requests_for_a_repository_coalesce_into_one_run_and_one_follow_up);
+async fn requests_for_a_repository_coalesce_into_one_run_and_one_follow_up(h: Harness) {
     let s = &h.store;
-    assert!(s.enqueue_reconcile("acme/a", "poll", T0).await.unwrap());
-    assert!(!s.enqueue_reconcile("acme/a", "command", T0).await.unwrap());
-    assert!(s.enqueue_reconcile("acme/b", "poll", T0).await.unwrap());
-    // Once claimed, a new request queues a follow-up run, which coalesces.
+    s.enqueue_reconcile("acme/a", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    s.enqueue_reconcile("acme/a", "comment command", Trigger::Event, T0)
+        .await
+        .unwrap();
+    s.enqueue_reconcile("acme/a", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    s.enqueue_reconcile("acme/b", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    assert_eq!(h.count("jobs").await, 2, "one row per repository");
+    let a = s.claim("w1", LEASE, T0).await.unwrap().unwrap();
+    assert_eq!(
+        reconcile_of(&a),
+        ("acme/a".into(), "poll, comment command".into()),
+        "each reason once"
+    );
+
+    // While acme/a is leased, a burst gathers into its one follow-up,
+    // which no claim hands out while the run holds the repository.
+    for i in 0..50 {
+        let reason = if i % 2 == 0 {
+            "image pushed"
+        } else {
+            "repository pushed"
+        };
+        s.enqueue_reconcile("acme/a", reason, Trigger::Event, T0 + 10 + i)
+            .await
+            .unwrap();
+    }
+    assert_eq!(h.count("jobs").await, 2);
+    let b = s.claim("w2", LEASE, T0 + 100).await.unwrap().unwrap();
+    assert_eq!(reconcile_of(&b).0, "acme/b");
+    assert!(
+        s.claim("w3", LEASE, T0 + 100).await.unwrap().is_none(),
+        "acme/a is leased: its follow-up waits"
+    );
+
+    // The run ends: the follow-up is due (no gap on this store), with the
+    // burst's reasons, its first request's time, and fresh attempts.
+    s.complete(a.id, T0 + 200).await.unwrap();
+    let follow_up = s.claim("w3", LEASE, T0 + 200).await.unwrap().unwrap();
+    assert_eq!(
+        reconcile_of(&follow_up),
+        ("acme/a".into(), "image pushed, repository pushed".into())
+    );
+    assert_eq!(follow_up.enqueued_at_ms, T0 + 10);
+    assert_eq!(follow_up.attempts, 1);
+    s.complete(follow_up.id, T0 + 300).await.unwrap();
+    s.complete(b.id, T0 + 300).await.unwrap();
+    assert!(s.claim("w1", LEASE, T0 + 300).await.unwrap().is_none());
+    assert_eq!(h.count("jobs").await, 0, "no run beyond the one follow-up");
+}
+
+both!(min_run_gap_spaces_event_triggered_runs_and_never_delays_a_poll);
+async fn min_run_gap_spaces_event_triggered_runs_and_never_delays_a_poll(h: Harness) {
+    const GAP: i64 = 2_000;
+    let s = &h
+        .store
+        .clone()
+        .with_min_run_gap(Duration::from_millis(GAP as u64));
+    let event = |at: i64| s.enqueue_reconcile("env", "image pushed", Trigger::Event, at);
+    let claim = |at: i64| s.claim("w", LEASE, at);
+
+    // The first event runs at once.
+    event(T0).await.unwrap();
+    let first = claim(T0).await.unwrap().expect("at once");
+    // Events during the run: the follow-up is due GAP after the run ends.
+    event(T0 + 100).await.unwrap();
+    event(T0 + 200).await.unwrap();
+    s.complete(first.id, T0 + 500).await.unwrap();
+    assert!(claim(T0 + 500 + GAP - 1).await.unwrap().is_none());
+    let second = claim(T0 + 500 + GAP).await.unwrap().expect("after the gap");
+    s.complete(second.id, T0 + 3_000).await.unwrap();
+
+    // An event soon after a run waits for the rest of the gap ...
+    event(T0 + 3_500).await.unwrap();
+    assert!(claim(T0 + 3_000 + GAP - 1).await.unwrap().is_none());
+    // ... and a poll that arrives meanwhile runs it at once.
+    s.enqueue_reconcile("env", "poll", Trigger::Poll, T0 + 3_600)
+        .await
+        .unwrap();
+    let polled = claim(T0 + 3_600)
+        .await
+        .unwrap()
+        .expect("a poll is not held back");
+    assert_eq!(reconcile_of(&polled).1, "image pushed, poll");
+    s.complete(polled.id, T0 + 4_000).await.unwrap();
+
+    // A poll right after a run runs at once too.
+    s.enqueue_reconcile("env", "poll", Trigger::Poll, T0 + 4_001)
+        .await
+        .unwrap();
+    let poll = claim(T0 + 4_001).await.unwrap().expect("at once");
+    s.complete(poll.id, T0 + 4_100).await.unwrap();
+
+    // An event once the gap has passed runs at once.
+    event(T0 + 4_100 + GAP).await.unwrap();
+    assert!(claim(T0 + 4_100 + GAP).await.unwrap().is_some());
+
+    // The gap is per repository: another one runs at once.
+    s.enqueue_reconcile("other", "image pushed", Trigger::Event, T0 + 4_200)
+        .await
+        .unwrap();
+    let other = claim(T0 + 4_200).await.unwrap().expect("at once");
+    assert_eq!(reconcile_of(&other).0, "other");
+}
+
+both!(four_concurrent_claimers_spread_repositories_and_never_lease_one_twice);
+async fn four_concurrent_claimers_spread_repositories_and_never_lease_one_twice(h: Harness) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    const REPOS: usize = 12;
+    const CLAIMERS: usize = 4;
+    for r in 0..REPOS {
+        h.store
+            .enqueue_reconcile(&format!("repo-{r}"), "poll", Trigger::Poll, T0)
+            .await
+            .unwrap();
+    }
+    // Which claimer holds each repository now, and every run.
+    let held: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let runs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let all_hold = Arc::new(tokio::sync::Barrier::new(CLAIMERS + 1));
+    let go_on = Arc::new(tokio::sync::Barrier::new(CLAIMERS + 1));
+    let mut tasks = Vec::new();
+    for c in 0..CLAIMERS {
+        let (s, held, runs) = (h.store.clone(), held.clone(), runs.clone());
+        let (all_hold, go_on) = (all_hold.clone(), go_on.clone());
+        let me = format!("claimer-{c}");
+        tasks.push(tokio::spawn(async move {
+            let mut first = true;
+            while let Some(job) = s.claim(&me, LEASE, T0).await.unwrap() {
+                let (repo, _) = reconcile_of(&job);
+                if let Some(other) = held.lock().unwrap().insert(repo.clone(), me.clone()) {
+                    panic!("{repo} leased by {me} while {other} holds it");
+                }
+                runs.lock().unwrap().push(repo.clone());
+                if first {
+                    // News of the repository while its first run holds it,
+                    // three times; then every claimer holds its lease
+                    // while the test looks.
+                    for _ in 0..3 {
+                        s.enqueue_reconcile(&repo, "image pushed", Trigger::Event, T0)
+                            .await
+                            .unwrap();
+                    }
+                    all_hold.wait().await;
+                    go_on.wait().await;
+                    first = false;
+                }
+                tokio::task::yield_now().await;
+                held.lock().unwrap().remove(&repo);
+                s.complete(job.id, T0).await.unwrap();
+            }
+        }));
+    }
+    all_hold.wait().await;
+    let leases = h.live_leases(T0).await;
+    let holders: HashSet<&str> = leases.iter().map(|(w, _)| w.as_str()).collect();
+    let leased: HashSet<String> = leases.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(
+        (leases.len(), holders.len(), leased.len()),
+        (CLAIMERS, CLAIMERS, CLAIMERS),
+        "one reconcile per claimer, of distinct repositories: {leases:?}"
+    );
+    // A fifth claimer now gets every other repository, once each, and no
+    // run (nor the follow-up news asked for) of a leased one.
+    let mut probed = Vec::new();
+    while let Some(job) = h.store.claim("probe", LEASE, T0).await.unwrap() {
+        let (repo, _) = reconcile_of(&job);
+        assert!(!leased.contains(&repo), "{repo} claimed while leased");
+        probed.push((job.id, repo));
+    }
+    let repos: HashSet<&str> = probed.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        (probed.len(), repos.len()),
+        (REPOS - CLAIMERS, REPOS - CLAIMERS),
+        "{probed:?}"
+    );
+    for (id, repo) in &probed {
+        runs.lock().unwrap().push(repo.clone());
+        h.store.complete(*id, T0).await.unwrap();
+    }
+    go_on.wait().await;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut per_repo: HashMap<String, usize> = HashMap::new();
+    for repo in runs.lock().unwrap().iter() {
+        *per_repo.entry(repo.clone()).or_default() += 1;
+    }
+    assert_eq!(per_repo.len(), REPOS, "every repository claimed");
+    for (repo, n) in &per_repo {
+        // A repository that got news while it ran: that run and one
+        // follow-up; the others ran once.
+        let expected = if leased.contains(repo) { 2 } else { 1 };
+        assert_eq!(*n, expected, "{repo}: {per_repo:?}");
+    }
+    assert_eq!(h.store.queue_stats(T0).await.unwrap().depth, 0);
+}
+
+both!(a_follow_up_outlives_the_failure_or_death_of_its_run);
+async fn a_follow_up_outlives_the_failure_or_death_of_its_run(h: Harness) {
+    const GAP: i64 = 2_000;
+    let s = &h
+        .store
+        .clone()
+        .with_min_run_gap(Duration::from_millis(GAP as u64));
+    s.enqueue_reconcile("env", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
     let job = s.claim("w", LEASE, T0).await.unwrap().unwrap();
-    assert!(matches!(job.kind, JobKind::Reconcile { ref repo, .. } if repo == "acme/a"));
-    assert!(s.enqueue_reconcile("acme/a", "push", T0).await.unwrap());
-    assert!(!s.enqueue_reconcile("acme/a", "push", T0).await.unwrap());
-    assert_eq!(s.queue_stats(T0).await.unwrap().depth, 3);
+    s.enqueue_reconcile("env", "image pushed", Trigger::Event, T0 + 10)
+        .await
+        .unwrap();
+    // The retry is the follow-up: due the gap after the failure, not
+    // after the backoff.
+    assert_eq!(
+        s.fail(job.id, "boom", T0 + 100).await.unwrap(),
+        Failed::Retrying {
+            at_ms: T0 + 100 + GAP
+        }
+    );
+    let retry = s.claim("w", LEASE, T0 + 100 + GAP).await.unwrap().unwrap();
+    assert_eq!(reconcile_of(&retry).1, "poll, image pushed");
+    assert_eq!(retry.attempts, 2);
+    // Without a follow-up, the backoff as before.
+    let mut now = T0 + 200 + GAP;
+    assert_eq!(
+        s.fail(retry.id, "boom", now).await.unwrap(),
+        Failed::Retrying {
+            at_ms: now + ms(retry_backoff(2))
+        }
+    );
+    // The last attempt fails while news waits: dead-lettered, and the news
+    // queued afresh, the gap after that run.
+    now += ms(retry_backoff(2));
+    for attempt in 3..=MAX_ATTEMPTS {
+        let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
+        assert_eq!(job.attempts, attempt);
+        if attempt == MAX_ATTEMPTS {
+            s.enqueue_reconcile("env", "repository pushed", Trigger::Event, now + 1)
+                .await
+                .unwrap();
+            assert_eq!(s.fail(job.id, "boom", now + 2).await.unwrap(), Failed::Dead);
+        } else {
+            let Failed::Retrying { at_ms } = s.fail(job.id, "boom", now).await.unwrap() else {
+                panic!("attempt {attempt} is not the last");
+            };
+            now = at_ms;
+        }
+    }
+    assert_eq!(s.dead_letters().await.unwrap().len(), 1);
+    assert!(s.claim("w", LEASE, now + 1 + GAP).await.unwrap().is_none());
+    let fresh = s.claim("w", LEASE, now + 2 + GAP).await.unwrap().unwrap();
+    assert_eq!(
+        reconcile_of(&fresh),
+        ("env".into(), "repository pushed".into())
+    );
+    assert_eq!(fresh.attempts, 1);
+
+    // A run that keeps losing its lease: buried, its follow-up kept.
+    let mut now = now + 2 + GAP;
+    for attempt in 2..=MAX_ATTEMPTS {
+        now += ms(LEASE);
+        let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
+        assert_eq!((job.id, job.attempts), (fresh.id, attempt));
+    }
+    s.enqueue_reconcile("env", "checks completed", Trigger::Poll, now + 1)
+        .await
+        .unwrap();
+    now += ms(LEASE);
+    let after_burial = s.claim("w", LEASE, now).await.unwrap().unwrap();
+    assert_ne!(after_burial.id, fresh.id);
+    assert_eq!(reconcile_of(&after_burial).1, "checks completed");
+    assert_eq!(s.dead_letters().await.unwrap().len(), 2);
 }
 
 both!(tag_cache_keeps_first_seen_and_digests);
@@ -852,7 +1153,7 @@ async fn reopened_store_keeps_its_jobs(h: Harness) {
     };
     assert_eq!(
         h.count("_sqlx_migrations").await,
-        3,
+        4,
         "one row per migration"
     );
     let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();
@@ -872,7 +1173,7 @@ async fn undecodable_jobs_are_dead_lettered_not_returned(h: Harness) {
     )
     .await;
     h.store
-        .enqueue_reconcile("acme/env", "poll", T0)
+        .enqueue_reconcile("acme/env", "poll", Trigger::Poll, T0)
         .await
         .unwrap();
     let job = h.store.claim("w", LEASE, T0).await.unwrap().unwrap();
@@ -902,7 +1203,7 @@ async fn in_memory_sqlite_works_for_tests() {
         .await
         .unwrap();
     let job = store.claim("w", LEASE, T0).await.unwrap().unwrap();
-    store.complete(job.id).await.unwrap();
+    store.complete(job.id, T0).await.unwrap();
     assert_eq!(store.queue_stats(T0).await.unwrap().depth, 0);
 }
 

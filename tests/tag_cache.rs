@@ -20,7 +20,7 @@ use imagebump::event::{Event, ImagePushed};
 use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Repo, tag_cache_key};
 use imagebump::server::{Inbox, now_ms};
-use imagebump::store::{Accepted, Store};
+use imagebump::store::{Accepted, Store, Trigger};
 use imagebump::worker::Workers;
 use sqlx::{AssertSqlSafe, SqlitePool};
 use support::TestRegistry;
@@ -223,14 +223,14 @@ fn pushed(e: &Env, tag: Option<&str>) -> Event {
 /// registry: a poll within the TTL does not see it.
 async fn warm_cache_then_push_143(e: &Env, workers: &Workers) {
     e.store
-        .enqueue_reconcile("env", "poll", now_ms())
+        .enqueue_reconcile("env", "poll", Trigger::Poll, now_ms())
         .await
         .unwrap();
     drain(&e.store, workers).await;
     assert_eq!(e.listings(), 1);
     e.registry.push_image("acme/web", "1.4.3").await;
     e.store
-        .enqueue_reconcile("env", "poll", now_ms())
+        .enqueue_reconcile("env", "poll", Trigger::Poll, now_ms())
         .await
         .unwrap();
     drain(&e.store, workers).await;
@@ -271,7 +271,7 @@ async fn a_pushed_tag_is_confirmed_with_one_head_and_merged_without_listing() {
     );
     // Settled: the next poll asks the registry nothing.
     e.store
-        .enqueue_reconcile("env", "poll", now_ms())
+        .enqueue_reconcile("env", "poll", Trigger::Poll, now_ms())
         .await
         .unwrap();
     drain(&e.store, &workers).await;

@@ -45,7 +45,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let store = match Store::open(&config.store_url()).await {
-        Ok(s) => s,
+        Ok(s) => s.with_min_run_gap(config.min_run_gap),
         Err(e) => {
             eprintln!("error: cannot open the store: {e:#}");
             return ExitCode::from(1);

@@ -52,6 +52,12 @@ pub struct ServiceConfig {
     pub poll_jitter: f64,
     /// Repositories reconciled at once.
     pub concurrency: usize,
+    /// Least time between the end of a repository's run and the start of
+    /// its next run asked by an event (`2s`): the first event after a quiet
+    /// spell runs at once, and a storm of events gathers into one run per
+    /// gap. Polls are not delayed by it (see `Store::with_min_run_gap`).
+    #[serde(with = "duration")]
+    pub min_run_gap: Duration,
     /// Platforms to find more repositories on (`[[discover]]`).
     #[serde(default)]
     pub discover: Vec<DiscoverSettings>,

@@ -32,6 +32,7 @@ fn embedded_defaults_alone_are_valid() {
     assert_eq!(c.listen, "127.0.0.1:8080");
     assert_eq!(c.data_dir, PathBuf::from("data"));
     assert_eq!(c.poll_interval, Duration::from_secs(300));
+    assert_eq!(c.min_run_gap, Duration::from_secs(2));
     assert_eq!(c.git.name, "imagebump");
     assert!(c.repos.is_empty());
 }
@@ -83,6 +84,7 @@ fn file_then_environment_override_defaults() {
         &format!("listen = \"0.0.0.0:9000\"\npoll_interval = \"30s\"\n{GITHUB_REPO}"),
         &[
             ("IMAGEBUMP_POLL_INTERVAL", "1h30m"),
+            ("IMAGEBUMP_MIN_RUN_GAP", "500ms"),
             ("IMAGEBUMP_REGISTRY__PAGE_SIZE", "50"),
             ("IMAGEBUMP_LOG", "debug"),
         ],
@@ -90,6 +92,7 @@ fn file_then_environment_override_defaults() {
     .unwrap();
     assert_eq!(c.listen, "0.0.0.0:9000");
     assert_eq!(c.poll_interval, Duration::from_secs(5400));
+    assert_eq!(c.min_run_gap, Duration::from_millis(500));
     assert_eq!(c.registry.page_size, Some(50));
     let repo = &c.repos[0];
     assert_eq!(repo.branch, "main");

@@ -1,6 +1,7 @@
-//! The store (DESIGN.md §1–2): the durable inbox and job queue, webhook
-//! delivery dedupe, the registry tag cache, and people's ignores and holds.
-//! SQLite by default, Postgres when several replicas share one queue.
+//! The store (docs/ARCHITECTURE.md, "Queue"): the durable inbox and job
+//! queue, webhook delivery dedupe, the registry tag cache, and people's
+//! ignores and holds. SQLite by default, Postgres when several replicas
+//! share one queue.
 //!
 //! Invariants callers rely on:
 //! - [`Store::accept_batch`] (and [`Store::accept`]) returns only after
@@ -8,9 +9,12 @@
 //!   transaction, so a webhook may be answered 2xx as soon as it returns. SQLite runs with `synchronous=FULL` (WAL):
 //!   a commit is on disk before `accept` returns, not only in the OS cache.
 //! - A job is held by at most one worker at a time: [`Store::claim`] leases
-//!   it with a single atomic `UPDATE … RETURNING` (Postgres adds
+//!   one job with a single atomic `UPDATE … RETURNING` (Postgres adds
 //!   `FOR UPDATE SKIP LOCKED`). A lease that runs out makes the job
 //!   claimable again, so a crashed worker loses nothing.
+//! - A repository has at most one live reconcile row (a unique index), so
+//!   no two leases ever hold one repository; what is asked while it is
+//!   leased waits on that row as its one follow-up (see `lease.rs`).
 //! - On Postgres the store also holds each repository's cross-replica
 //!   lock for [`RepoLocks`](crate::lock::RepoLocks): an advisory lock on a
 //!   connection outside the pool, released when the guard drops or the
@@ -25,6 +29,7 @@
 mod advisory;
 mod cache;
 mod choices;
+mod lease;
 mod queue;
 
 pub(crate) use advisory::ReplicaLock;
@@ -90,6 +95,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pushed_tags",
         include_str!("../../migrations/sqlite/0003_pushed_tags.sql"),
     ),
+    (
+        4,
+        "one_reconcile_per_repo",
+        include_str!("../../migrations/sqlite/0004_one_reconcile_per_repo.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -109,6 +119,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pushed_tags",
         include_str!("../../migrations/postgres/0003_pushed_tags.sql"),
     ),
+    (
+        4,
+        "one_reconcile_per_repo",
+        include_str!("../../migrations/postgres/0004_one_reconcile_per_repo.sql"),
+    ),
 ];
 
 /// The durable store. Cheap to clone (a handle on a connection pool).
@@ -117,6 +132,8 @@ pub struct Store {
     backend: Backend,
     /// When abandoned jobs were last dead-lettered (ms); see [`BURY_EVERY`].
     last_bury_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// See [`Store::with_min_run_gap`].
+    min_run_gap: Duration,
 }
 
 /// How often claims look for jobs whose last attempt lost its lease (a
@@ -181,12 +198,26 @@ pub enum Failed {
     Dead,
 }
 
+/// What asks for a reconcile, which decides when it may run (see
+/// [`Store::enqueue_reconcile`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// News: a webhook or a comment command. Due at once, or
+    /// [`min_run_gap`](Store::with_min_run_gap) after the repository's
+    /// previous run finished, whichever is later.
+    Event,
+    /// The poller, the safety net for news no webhook brought: due at
+    /// once, whatever the gap.
+    Poll,
+}
+
 /// What a job asks a worker to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobKind {
     /// A normalized webhook event.
     Event(Event),
-    /// Reconcile one env repo (poller, commands).
+    /// Reconcile one env repo (poller, webhooks, commands). `reason`
+    /// lists, comma-separated, why it was asked, each reason once.
     Reconcile { repo: String, reason: String },
 }
 
@@ -273,12 +304,25 @@ impl Store {
         let store = Store {
             backend,
             last_bury_ms: Default::default(),
+            min_run_gap: Duration::ZERO,
         };
         store
             .migrate()
             .await
             .with_context(|| format!("migrating the store at {}", redact(url)))?;
         Ok(store)
+    }
+
+    /// This handle with the service's `min_run_gap`: a reconcile asked by
+    /// an event ([`Trigger::Event`]) runs no sooner than `gap` after the
+    /// repository's previous run *finished*, and so does the follow-up of
+    /// a run that events asked for while it ran. Measured from the end,
+    /// not the start, so that a run longer than the gap is still followed
+    /// by a quiet gap in which a storm's events gather into one run. A
+    /// store opened without it has no gap.
+    pub fn with_min_run_gap(mut self, gap: Duration) -> Store {
+        self.min_run_gap = gap;
+        self
     }
 
     /// Checks that the database answers (for `/readyz`).

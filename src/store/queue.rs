@@ -1,21 +1,24 @@
-//! The inbox and job queue: delivery dedupe, enqueue, lease-based claims,
-//! retries with backoff and dead letters.
+//! The inbox side of the job queue: delivery dedupe, enqueue (with the
+//! coalescing of reconciles per repository), queue stats and dead letters.
+//! Claims, completion, retries and leases are in `lease.rs`.
 //!
 //! A job row is *pending* (no lease, or a lease that ran out), *leased*
 //! (`lease_until_ms` in the future) or *dead* (`dead_at_ms` set); a
-//! completed job is deleted. Every state change is one statement or one
+//! completed job is deleted, or, for a reconcile asked again while it ran,
+//! becomes its follow-up. Every state change is one statement or one
 //! transaction, so concurrent workers and webhook handlers never see half
 //! of one. Each claim counts as an attempt, so a job that keeps crashing
-//! its worker still reaches the dead letters after [`MAX_ATTEMPTS`].
+//! its worker still reaches the dead letters after
+//! [`MAX_ATTEMPTS`](super::MAX_ATTEMPTS).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::time::Duration;
+use std::collections::{BTreeSet, HashSet};
 
 use anyhow::{Context, bail};
 
+use super::lease::merge_reasons;
 use super::{
-    Accepted, DELIVERY_TTL, DeadJob, Delivery, Failed, Job, JobKind, MAX_ATTEMPTS, Pushed,
-    QueueStats, Store, millis, retry_backoff, with_pool,
+    Accepted, DELIVERY_TTL, DeadJob, Delivery, Job, JobKind, Pushed, QueueStats, Store, Trigger,
+    millis, with_pool,
 };
 use crate::event::Event;
 
@@ -56,63 +59,29 @@ fn insert_event_jobs_sql(rows: usize) -> String {
 /// limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Inserts a reconcile job unless one for the repo is already pending and
-/// due (unleased, or its lease ran out).
-const INSERT_RECONCILE_JOB: &str = "\
-INSERT INTO jobs (kind, repo, reason, attempts, enqueued_at_ms, due_at_ms)
-SELECT 'reconcile', $1, $2, 0, $3, $3
-WHERE NOT EXISTS (
-    SELECT 1 FROM jobs
-    WHERE kind = 'reconcile' AND repo = $1 AND dead_at_ms IS NULL
-      AND due_at_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms <= $3))";
-
-/// Moves jobs whose last permitted attempt lost its lease to the dead
-/// letters ($1 = now, $2 = MAX_ATTEMPTS).
-const BURY_ABANDONED: &str = "\
-UPDATE jobs
-SET dead_at_ms = $1, leased_by = NULL, lease_until_ms = NULL,
-    last_error = 'lease expired: the worker crashed or hung'
-                 || COALESCE('; previous error: ' || last_error, '')
-WHERE dead_at_ms IS NULL AND lease_until_ms <= $1 AND attempts >= $2";
-
-/// The claim, as one statement. `{lock}` is empty on SQLite (a write
-/// statement holds the database lock from its start) and
-/// `FOR UPDATE SKIP LOCKED` on Postgres.
-macro_rules! claim_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE jobs SET leased_by = $1, lease_until_ms = $2, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM jobs
-    WHERE dead_at_ms IS NULL AND due_at_ms <= $3
-      AND (lease_until_ms IS NULL OR lease_until_ms <= $3)
-    ORDER BY id LIMIT $4 ",
-            $lock,
-            ")
-RETURNING id, kind, payload, repo, reason, source, delivery, attempts, enqueued_at_ms"
-        )
-    };
-}
-const CLAIM_SQLITE: &str = claim_sql!("");
-const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
-
-/// Dead-letters one job at once (a payload that no longer decodes).
-const BURY_ONE: &str = "\
-UPDATE jobs SET dead_at_ms = $2, leased_by = NULL, lease_until_ms = NULL, last_error = $3
-WHERE id = $1";
-
-const RETRY: &str = "\
-UPDATE jobs SET leased_by = NULL, lease_until_ms = NULL, last_error = $2, due_at_ms = $3
-WHERE id = $1 AND attempts = $4 AND dead_at_ms IS NULL";
-
-const RELEASE: &str = "\
-UPDATE jobs SET leased_by = NULL, lease_until_ms = NULL,
-    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
-WHERE id = $1 AND dead_at_ms IS NULL";
-
-const KILL: &str = "\
-UPDATE jobs SET leased_by = NULL, lease_until_ms = NULL, last_error = $2, dead_at_ms = $3
-WHERE id = $1 AND attempts = $4 AND dead_at_ms IS NULL";
+/// Asks for a reconcile of `$1` for reason `$2` at `$3` (now), due no
+/// sooner than `$4` ms after the repository's previous run finished (0 for
+/// a poll). The repository's one live reconcile row absorbs it: if that
+/// row is leased, the request becomes (or joins) the row's follow-up run;
+/// if it is waiting, the request joins it, pulling it earlier if this one
+/// is due sooner. See `lease.rs`.
+pub(super) const UPSERT_RECONCILE: &str = concat!(
+    "INSERT INTO jobs (kind, repo, reason, attempts, enqueued_at_ms, due_at_ms)
+VALUES ('reconcile', $1, $2, 0, $3, COALESCE(
+    (SELECT CASE WHEN finished_at_ms + $4 > $3 THEN finished_at_ms + $4 ELSE $3 END
+     FROM repo_runs WHERE repo = $1), $3))
+ON CONFLICT (repo) WHERE kind = 'reconcile' AND dead_at_ms IS NULL DO UPDATE SET
+    reason = CASE WHEN jobs.lease_until_ms > $3 THEN jobs.reason ELSE ",
+    merge_reasons!("jobs.reason", "excluded.reason"),
+    " END,
+    rerun_reason = CASE WHEN jobs.lease_until_ms > $3 THEN ",
+    merge_reasons!("jobs.rerun_reason", "excluded.reason"),
+    " ELSE jobs.rerun_reason END,
+    rerun_at_ms = CASE WHEN jobs.lease_until_ms > $3 THEN COALESCE(jobs.rerun_at_ms, $3)
+                  ELSE jobs.rerun_at_ms END,
+    due_at_ms = CASE WHEN jobs.lease_until_ms > $3 OR jobs.due_at_ms <= excluded.due_at_ms
+                THEN jobs.due_at_ms ELSE excluded.due_at_ms END"
+);
 
 const STATS: &str = "\
 SELECT COUNT(CASE WHEN dead_at_ms IS NULL THEN 1 END),
@@ -126,7 +95,7 @@ SELECT id, kind, payload, repo, reason, source, delivery, attempts, enqueued_at_
 FROM jobs WHERE dead_at_ms IS NOT NULL ORDER BY id";
 
 /// `id, kind, payload, repo, reason, source, delivery, attempts, enqueued_at_ms`.
-type JobRow = (
+pub(super) type JobRow = (
     i64,
     String,
     Option<String>,
@@ -181,7 +150,8 @@ impl Store {
     /// (group commit: one sync to disk for the batch), each with the jobs
     /// it asks for and the pushes it reports (for the tag cache). Answers in order; the same delivery twice in a batch is
     /// stored once. Reconcile jobs coalesce, as in
-    /// [`enqueue_reconcile`](Self::enqueue_reconcile), so `Stored { jobs }`
+    /// [`enqueue_reconcile`](Self::enqueue_reconcile) with
+    /// [`Trigger::Event`], so `Stored { jobs }`
     /// counts the jobs asked for, some of which may have joined one
     /// already pending.
     pub async fn accept_batch(
@@ -240,10 +210,11 @@ impl Store {
                     .with_context(context)?;
             }
             for (repo, reason) in reconciles {
-                sqlx::query(INSERT_RECONCILE_JOB)
+                sqlx::query(UPSERT_RECONCILE)
                     .bind(repo)
                     .bind(reason)
                     .bind(now_ms)
+                    .bind(millis(self.min_run_gap))
                     .execute(&mut *tx)
                     .await
                     .with_context(context)?;
@@ -264,179 +235,35 @@ impl Store {
             .collect())
     }
 
-    /// Enqueues a reconcile of `repo`, due now. Returns false (and writes
-    /// nothing) when a reconcile of the repo is already pending and due:
-    /// that one will see the same HEAD. A job already claimed does not
-    /// count, since its worker may have read HEAD before the news. On
-    /// Postgres two concurrent calls may both enqueue; that costs one
-    /// extra, harmless reconcile.
+    /// Asks for a reconcile of `repo`. A poll is due at once; an event
+    /// no sooner than [`min_run_gap`](Store::with_min_run_gap) after the
+    /// repository's previous run finished. The repository's one live
+    /// reconcile absorbs the request: a waiting one runs for it too (due
+    /// at the sooner of the two), and a leased one gets it as its one
+    /// follow-up, which runs after the leased run ends, since that run may
+    /// have read HEAD and the registry before the news.
     pub async fn enqueue_reconcile(
         &self,
         repo: &str,
         reason: &str,
+        trigger: Trigger,
         now_ms: i64,
-    ) -> anyhow::Result<bool> {
-        let inserted = with_pool!(self, pool => sqlx::query(INSERT_RECONCILE_JOB)
-            .bind(repo)
-            .bind(reason)
-            .bind(now_ms)
-            .execute(pool)
-            .await
-            .with_context(|| format!("enqueueing a reconcile of {repo}"))?
-            .rows_affected());
-        Ok(inserted > 0)
-    }
-
-    /// Claims the oldest due job (not leased, or its lease expired) until
-    /// `now + lease`, counting an attempt. Concurrent claimers never get
-    /// the same job.
-    pub async fn claim(
-        &self,
-        worker: &str,
-        lease: Duration,
-        now_ms: i64,
-    ) -> anyhow::Result<Option<Job>> {
-        Ok(self.claim_many(worker, lease, now_ms, 1).await?.pop())
-    }
-
-    /// Claims up to `max` due jobs at once (oldest first), in one statement.
-    pub async fn claim_many(
-        &self,
-        worker: &str,
-        lease: Duration,
-        now_ms: i64,
-        max: usize,
-    ) -> anyhow::Result<Vec<Job>> {
-        let lease_until_ms = now_ms.saturating_add(millis(lease));
-        let claim_sql = if self.is_postgres() {
-            CLAIM_POSTGRES
-        } else {
-            CLAIM_SQLITE
+    ) -> anyhow::Result<()> {
+        let gap_ms = match trigger {
+            Trigger::Event => millis(self.min_run_gap),
+            Trigger::Poll => 0,
         };
-        let last = self.last_bury_ms.load(std::sync::atomic::Ordering::Relaxed);
-        let bury = now_ms.saturating_sub(last) >= millis(super::BURY_EVERY) || now_ms < last;
         with_pool!(self, pool => {
-            if bury {
-                self.last_bury_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
-                sqlx::query(BURY_ABANDONED)
-                    .bind(now_ms)
-                    .bind(i64::from(MAX_ATTEMPTS))
-                    .execute(pool)
-                    .await
-                    .context("dead-lettering abandoned jobs")?;
-            }
-            // Undecodable jobs are dead-lettered; claim again until a
-            // decodable job comes back or none is due.
-            loop {
-                let rows: Vec<JobRow> = sqlx::query_as(claim_sql)
-                    .bind(worker)
-                    .bind(lease_until_ms)
-                    .bind(now_ms)
-                    .bind(i64::try_from(max.max(1)).unwrap_or(1))
-                    .fetch_all(pool)
-                    .await
-                    .context("claiming jobs")?;
-                let rows_claimed = rows.len();
-                let mut jobs = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let id = row.0;
-                    match job_from_row(row) {
-                        Ok(job) => jobs.push(job),
-                        Err(error) => {
-                            tracing::error!(job = id, "dead-lettering an undecodable job: {error:#}");
-                            sqlx::query(BURY_ONE)
-                                .bind(id)
-                                .bind(now_ms)
-                                .bind(format!("{error:#}"))
-                                .execute(pool)
-                                .await
-                                .with_context(|| format!("dead-lettering job {id}"))?;
-                        }
-                    }
-                }
-                if !jobs.is_empty() || rows_claimed == 0 {
-                    jobs.sort_by_key(|j| j.id);
-                    return Ok(jobs);
-                }
-            }
-        })
-    }
-
-    /// Completes several jobs (one statement per 500).
-    pub async fn complete_many(&self, job_ids: &[i64]) -> anyhow::Result<()> {
-        if job_ids.is_empty() {
-            return Ok(());
-        }
-        for chunk in job_ids.chunks(ROWS_PER_STATEMENT) {
-            let params = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("DELETE FROM jobs WHERE id IN ({params})");
-            with_pool!(self, pool => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).persistent(false);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.execute(pool).await.context("completing jobs")?;
-            });
-        }
-        Ok(())
-    }
-
-    /// Finishes a job successfully: deletes it. (If its lease ran out and
-    /// another worker claimed it meanwhile, that run's result is moot: the
-    /// work is done, and reconcile is idempotent.)
-    pub async fn complete(&self, job_id: i64) -> anyhow::Result<()> {
-        let deleted = with_pool!(self, pool => sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .execute(pool)
-            .await
-            .with_context(|| format!("completing job {job_id}"))?
-            .rows_affected());
-        if deleted == 0 {
-            tracing::warn!(job = job_id, "completed a job that is no longer queued");
-        }
-        Ok(())
-    }
-
-    /// Records a failed attempt. With attempts left the job is scheduled
-    /// again after [`retry_backoff`]; otherwise it goes to the dead
-    /// letters. Either way `error` is kept as its last error. Fails if the
-    /// job is gone or was claimed again meanwhile (its lease ran out).
-    pub async fn fail(&self, job_id: i64, error: &str, now_ms: i64) -> anyhow::Result<Failed> {
-        let context = || format!("recording the failure of job {job_id}");
-        with_pool!(self, pool => {
-            let attempts: Option<i64> =
-                sqlx::query_scalar("SELECT attempts FROM jobs WHERE id = $1 AND dead_at_ms IS NULL")
-                    .bind(job_id)
-                    .fetch_optional(pool)
-                    .await
-                    .with_context(context)?;
-            let Some(attempts) = attempts else {
-                bail!("job {job_id} is not in the queue (completed or dead)");
-            };
-            let done = u32::try_from(attempts).unwrap_or(u32::MAX);
-            let (sql, at_ms, outcome) = if done < MAX_ATTEMPTS {
-                let at_ms = now_ms.saturating_add(millis(retry_backoff(done)));
-                (RETRY, at_ms, Failed::Retrying { at_ms })
-            } else {
-                (KILL, now_ms, Failed::Dead)
-            };
-            let updated = sqlx::query(sql)
-                .bind(job_id)
-                .bind(error)
-                .bind(at_ms)
-                .bind(attempts)
+            sqlx::query(UPSERT_RECONCILE)
+                .bind(repo)
+                .bind(reason)
+                .bind(now_ms)
+                .bind(gap_ms)
                 .execute(pool)
                 .await
-                .with_context(context)?
-                .rows_affected();
-            if updated == 0 {
-                bail!("job {job_id} was claimed again before its failure was recorded");
-            }
-            Ok(outcome)
-        })
+                .with_context(|| format!("enqueueing a reconcile of {repo}"))?;
+        });
+        Ok(())
     }
 
     /// Queue depth (pending and leased), age of its oldest job, and the
@@ -456,21 +283,6 @@ impl Store {
         let rows: Vec<DeadRow> = with_pool!(self, pool =>
             sqlx::query_as(DEAD_LETTERS).fetch_all(pool).await.context("reading dead letters")?);
         Ok(rows.into_iter().map(dead_from_row).collect())
-    }
-
-    /// Gives back the leases of `job_ids`, the unfinished jobs of a worker
-    /// that is stopping: due at once for any replica, and the attempt that
-    /// was cut short does not count.
-    pub async fn release(&self, job_ids: &[i64]) -> anyhow::Result<()> {
-        for id in job_ids {
-            with_pool!(self, pool => sqlx::query(RELEASE)
-                .bind(id)
-                .execute(pool)
-                .await
-                .with_context(|| format!("releasing the lease of job {id}"))?
-                .rows_affected());
-        }
-        Ok(())
     }
 
     /// Forgets delivery ids older than [`DELIVERY_TTL`]; returns how many.
@@ -506,7 +318,7 @@ fn kind_from_columns(
     }
 }
 
-fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
+pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
     let (id, kind, payload, repo, reason, source, delivery, attempts, enqueued_at_ms) = row;
     Ok(Job {
         id,
@@ -534,13 +346,16 @@ fn dead_from_row(row: DeadRow) -> DeadJob {
     }
 }
 
-/// `(payload, source, delivery)` of each event job, and one reconcile per
-/// repository (with the first reason asked), of the deliveries stored.
-type SplitJobs<'a> = (Vec<(String, &'a str, &'a str)>, BTreeMap<&'a str, &'a str>);
+/// `(payload, source, delivery)` of each event job, and each `(repo,
+/// reason)` of a reconcile asked, once, of the deliveries stored.
+type SplitJobs<'a> = (
+    Vec<(String, &'a str, &'a str)>,
+    BTreeSet<(&'a str, &'a str)>,
+);
 
 fn split_jobs<'a>(stored: &[&'a Delivery]) -> anyhow::Result<SplitJobs<'a>> {
     let mut events = Vec::new();
-    let mut reconciles = BTreeMap::new();
+    let mut reconciles = BTreeSet::new();
     for d in stored {
         for job in &d.jobs {
             match job {
@@ -550,7 +365,7 @@ fn split_jobs<'a>(stored: &[&'a Delivery]) -> anyhow::Result<SplitJobs<'a>> {
                     d.delivery.as_str(),
                 )),
                 JobKind::Reconcile { repo, reason } => {
-                    reconciles.entry(repo.as_str()).or_insert(reason.as_str());
+                    reconciles.insert((repo.as_str(), reason.as_str()));
                 }
             }
         }

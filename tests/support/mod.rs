@@ -4,6 +4,8 @@
 //! - [`TestRegistry`]: a real OCI registry (Debian's `docker-registry`) on
 //!   127.0.0.1, optionally with htpasswd basic auth, and helpers to push
 //!   tiny images and multi-arch indexes.
+//! - [`delay_proxy::DelayProxy`]: a loopback proxy in front of it that
+//!   answers late, counts requests per path and can hold answers back.
 //! - [`FakeServer`]: a canned-answer HTTP/1.1 server, for status codes a
 //!   real registry cannot be made to send (429, 503, …).
 //! - [`proxy::RegistryProxy`]: a loopback proxy in front of a real
@@ -17,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod delay_proxy;
 pub mod fake_http;
 pub mod github;
 pub mod gitlab;

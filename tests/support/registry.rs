@@ -23,6 +23,9 @@ pub struct TestRegistry {
     child: Child,
     port: u16,
     basic: Option<(String, String)>,
+    /// Where the harness's pushes go (`host:port`), when not straight to
+    /// the registry: a proxy in front of it ([`Self::push_through`]).
+    push_host: Option<String>,
     http: reqwest::Client,
     /// The registry's stdout and stderr (and access log, if enabled).
     log_path: std::path::PathBuf,
@@ -118,6 +121,7 @@ impl TestRegistry {
             child,
             port,
             basic,
+            push_host: None,
             http: reqwest::Client::new(),
             log_path,
             _dir: dir,
@@ -176,8 +180,16 @@ impl TestRegistry {
         log.lines().filter(|l| l.contains(needle)).count()
     }
 
+    /// Sends the harness's pushes through `host` (a proxy in front of the
+    /// registry), so that the registry sees, and its notifications name,
+    /// the host clients behind that proxy use.
+    pub fn push_through(&mut self, host: &str) {
+        self.push_host = Some(host.to_string());
+    }
+
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.host())
+        let host = self.push_host.clone().unwrap_or_else(|| self.host());
+        format!("http://{host}{path}")
     }
 
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
