@@ -162,6 +162,14 @@ impl Fleet {
                 .unwrap();
             repos.push(Arc::new(repo));
         }
+        // The process's registry state meets a host one request at a time
+        // until it has answered once (src/registry/budget.rs): one answered
+        // listing of an image no repository deploys, before any test holds
+        // answers back.
+        registry.push_tags("fleet/warm-up", &["0.0.1"]).await;
+        let warm_up =
+            imagebump::domain::ImageRepo::parse(&format!("{host}/fleet/warm-up")).unwrap();
+        shared.client().list_tags(&warm_up).await.unwrap();
         Fleet {
             registry,
             proxy,
