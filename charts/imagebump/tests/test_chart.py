@@ -361,6 +361,7 @@ class Defaults(unittest.TestCase):
         self.assertEqual(cfg["poll_interval"], "5m")
         self.assertIsInstance(cfg["poll_jitter"], float)
         self.assertEqual(cfg["concurrency"], 4)
+        self.assertEqual(cfg["min_run_gap"], "2s")
         self.assertEqual(cfg["registry"], {"insecure": [], "tag_cache_ttl": "1m"})
         self.assertNotIn("repos", cfg)
         self.assertNotIn("hooks", cfg)
