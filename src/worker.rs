@@ -144,16 +144,18 @@ impl Workers {
     }
 
     /// Processes one job and completes or fails it, inside a `job` span
-    /// (id, repo, source, delivery) that every log line of it carries.
+    /// (id, repo, reason, source, delivery) that every log line of it
+    /// carries.
     pub async fn process(&self, job: Job) {
-        let repo = match &job.kind {
-            JobKind::Reconcile { repo, .. } => Some(repo.as_str()),
-            JobKind::Event(_) => None,
+        let (repo, reason) = match &job.kind {
+            JobKind::Reconcile { repo, reason } => (Some(repo.as_str()), Some(reason.as_str())),
+            JobKind::Event(_) => (None, None),
         };
         let span = tracing::info_span!(
             "job",
             id = job.id,
             repo = repo,
+            reason = reason,
             source = job.source.as_deref(),
             delivery = job.delivery.as_deref(),
         );

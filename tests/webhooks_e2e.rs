@@ -251,6 +251,12 @@ async fn forged_notification_for_a_missing_tag_opens_nothing() {
     let run = runs[1];
     assert_eq!(run["spans"][0]["name"], "job");
     assert_eq!(run["spans"][0]["repo"], "env");
+    assert!(
+        run["spans"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("image pushed")),
+        "{run}"
+    );
     assert_eq!(run["spans"][1]["name"], "reconcile");
     // The registry's lines of that run carry its spans too.
     let listed = lines
