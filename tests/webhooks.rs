@@ -330,3 +330,45 @@ async fn flood_of_forged_requests_writes_nothing_and_stays_ready() {
         "{metrics}"
     );
 }
+
+/// actix-http 3.20 (the newest) unwraps `HeaderName::from_bytes` in its
+/// HTTP/1 decoder (`h1/decoder.rs`), which refuses names over 65,535 bytes:
+/// such a request panics in actix before any of our code runs, and the
+/// request head is bounded only by actix's fixed 128 KiB buffer. What we
+/// can show: only that connection drops; the server goes on answering
+/// others, webhooks included, and stores nothing for it.
+#[tokio::test]
+async fn a_header_name_over_64_kib_drops_only_its_connection() {
+    use std::io::{Read, Write};
+    let s = start(1 << 20).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let name = "x".repeat(70_000);
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let _ = write!(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n{name}: v\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+    .await
+    .unwrap();
+    // The panic closes the connection with no answer at all.
+    assert_eq!(answer, "", "no answer on that connection");
+    for _ in 0..3 {
+        let health = reqwest::get(format!("{}/healthz", s.base)).await.unwrap();
+        assert_eq!(health.status(), 200);
+    }
+    assert_eq!(s.depth().await, 0);
+    let body = push_body();
+    let (status, _) = s
+        .post(
+            "/hooks/github",
+            &body,
+            &github_headers(&body, "after-panic"),
+        )
+        .await;
+    assert_eq!(status, 202, "webhooks are still stored");
+    assert_eq!(s.depth().await, 1);
+}
