@@ -1,4 +1,4 @@
-//! The service's own settings (`config/imagebump.toml`, DESIGN.md §4):
+//! The service's own settings (`config/imagebump.toml`, documented in the README):
 //! listen address, data dir, poll interval, the environment repositories
 //! it manages and registry credentials.
 //!

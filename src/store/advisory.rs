@@ -1,4 +1,4 @@
-//! The cross-replica half of "one writer per env repo" (DESIGN.md §1): a
+//! The cross-replica half of "one writer per env repo" (docs/ARCHITECTURE.md, Invariants): a
 //! Postgres advisory lock per repository. [`crate::lock::RepoLocks`] takes
 //! it after the in-process lock; nothing else should.
 //!
