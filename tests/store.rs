@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::time::Duration;
 
 use imagebump::event::{Event, ImagePushed, RepoPushed};
@@ -16,8 +15,7 @@ use imagebump::store::{
     Accepted, CachedTags, DELIVERY_TTL, Delivery, Failed, JobKind, MAX_ATTEMPTS, Pushed,
     QueueStats, RETRY_BACKOFF_CAP, Store, Trigger, retry_backoff,
 };
-use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
-use support::postgres::with_fresh_database;
+use support::backends::Backend;
 
 const T0: i64 = 1_800_000_000_000;
 const LEASE: Duration = Duration::from_secs(60);
@@ -26,116 +24,17 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap()
 }
 
-/// A store under test and the URL it was opened with.
-struct Harness {
-    store: Store,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
+/// The store under test (tests/support/backends.rs).
+type Harness = Backend;
 
 impl Harness {
-    fn is_postgres(&self) -> bool {
-        self.url.starts_with("postgres")
-    }
-
-    /// Runs `sql` (several statements allowed) on a connection of its own.
-    async fn raw(&self, sql: &str) {
-        let sql = AssertSqlSafe(sql.to_owned());
-        if self.is_postgres() {
-            let pool = PgPool::connect(&self.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        } else {
-            let pool = SqlitePool::connect(&self.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
-
     /// `(leased_by, repo)` of every reconcile whose lease is live at `now`.
     async fn live_leases(&self, now: i64) -> Vec<(String, String)> {
-        let sql = AssertSqlSafe(format!(
+        self.rows(&format!(
             "SELECT leased_by, repo FROM jobs WHERE kind = 'reconcile' AND lease_until_ms > {now} ORDER BY id"
-        ));
-        if self.is_postgres() {
-            let pool = PgPool::connect(&self.url).await.unwrap();
-            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        } else {
-            let pool = SqlitePool::connect(&self.url).await.unwrap();
-            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        }
-    }
-
-    async fn count(&self, table: &str) -> i64 {
-        let sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
-        if self.is_postgres() {
-            let pool = PgPool::connect(&self.url).await.unwrap();
-            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        } else {
-            let pool = SqlitePool::connect(&self.url).await.unwrap();
-            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        }
-    }
-}
-
-async fn run_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(Harness) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    // A missing parent directory is created too.
-    let url = format!("sqlite://{}/data/imagebump.db", dir.path().display());
-    let store = Store::open(&url).await.unwrap();
-    test(Harness {
-        store,
-        url,
-        _dir: Some(dir),
-    })
-    .await;
-}
-
-async fn run_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Harness) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    with_fresh_database(|db| async move {
-        let store = Store::open(&db.url)
-            .await
-            .unwrap_or_else(|e| panic!("opening {}: {e:#}", db.url));
-        test(Harness {
-            store,
-            url: db.url,
-            _dir: None,
-        })
+        ))
         .await
-    })
-    .await
-}
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::run_sqlite(super::$name).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                super::run_postgres(super::$name).await
-            }
-        }
-    };
+    }
 }
 
 fn pushed(tag: &str) -> Event {

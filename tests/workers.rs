@@ -24,9 +24,8 @@ use imagebump::reconcile::Repo;
 use imagebump::server::{Inbox, now_ms};
 use imagebump::store::{Accepted, Store, Trigger};
 use imagebump::worker::Workers;
-use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use support::backends::Backend;
 use support::delay_proxy::DelayProxy;
-use support::postgres::with_fresh_database;
 use support::registry::TestRegistry;
 use support::world::{git, seed_env_repo};
 
@@ -34,29 +33,10 @@ const LEASE: Duration = Duration::from_secs(60);
 /// How long a test waits for something before it fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The store under test and the URL to look into it with.
-struct Db {
-    store: Store,
-    url: String,
-}
+/// The store under test (tests/support/backends.rs).
+type Db = Backend;
 
 impl Db {
-    /// Rows of `sql` (`SELECT` of two text columns, or a count).
-    async fn rows(&self, sql: &str) -> Vec<(String, String)> {
-        let sql = AssertSqlSafe(sql.to_owned());
-        if self.url.starts_with("postgres") {
-            let pool = PgPool::connect(&self.url).await.unwrap();
-            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        } else {
-            let pool = SqlitePool::connect(&self.url).await.unwrap();
-            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        }
-    }
-
     /// `(worker, repo)` of every reconcile lease live now.
     async fn live_leases(&self) -> Vec<(String, String)> {
         self.rows(&format!(
@@ -73,45 +53,6 @@ impl Db {
         )
         .await
     }
-}
-
-async fn run_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(Db) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/imagebump.db", dir.path().display());
-    let store = Store::open(&url).await.unwrap();
-    test(Db { store, url }).await;
-}
-
-async fn run_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Db) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    with_fresh_database(|db| async move {
-        let store = Store::open(&db.url).await.unwrap();
-        test(Db { store, url: db.url }).await
-    })
-    .await
-}
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::run_sqlite(super::$name).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                super::run_postgres(super::$name).await
-            }
-        }
-    };
 }
 
 /// Environment repositories `env-<r>`, each deploying `fleet/r<r>:1.0.0`

@@ -18,6 +18,7 @@
 //!   `git verify-commit` against an allowed-signers file.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod cli;
 pub mod delay_proxy;
 pub mod fake_http;
