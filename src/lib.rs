@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod detect;
 pub mod discover;
 pub mod domain;
 pub mod duties;

@@ -2,12 +2,12 @@
 //! that says which repo to reconcile now, never what to write
 //! (docs/ARCHITECTURE.md, Invariants).
 //!
-//! The inbox routes each verified event to the jobs it asks for, in the
-//! same transaction that records the delivery: most events become a
+//! The inbox routes each verified event to the jobs it asks for, once, in
+//! the same transaction that records the delivery: most events become a
 //! reconcile of a repository (coalesced by the store with one already
-//! pending), a comment command stays an event job because carrying it out
-//! needs the forge. An event that concerns no configured repository only
-//! records its delivery id. Workers route event jobs with the same rules.
+//! pending), a comment command becomes a command job of each repository
+//! it concerns, because carrying it out needs the forge. An event that
+//! concerns no configured repository only records its delivery id.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -38,9 +38,6 @@ pub struct Router {
     /// Each repository's `pullRequests.branchPrefix` at its last
     /// reconcile; the default until then.
     prefixes: Mutex<HashMap<String, String>>,
-    /// When a new image was first reported for a repository and not yet
-    /// delivered (for the detect → MR latency).
-    detected: Mutex<HashMap<String, i64>>,
 }
 
 impl Router {
@@ -59,20 +56,20 @@ impl Router {
         }
     }
 
-    /// The jobs `event` asks for: a reconcile per concerned repository, or
-    /// the event itself for a comment command on a configured repository.
+    /// The jobs `event` asks for, one per concerned repository: a
+    /// reconcile, or for a comment command the command.
     pub fn jobs(&self, event: &Event) -> Vec<JobKind> {
-        if matches!(event, Event::Command(_)) {
-            if self.repos(event).is_empty() {
-                return Vec::new();
-            }
-            return vec![JobKind::Event(event.clone())];
-        }
         self.repos(event)
             .into_iter()
-            .map(|repo| JobKind::Reconcile {
-                repo,
-                reason: reason(event).to_string(),
+            .map(|repo| match event {
+                Event::Command(command) => JobKind::Command {
+                    repo,
+                    command: command.clone(),
+                },
+                _ => JobKind::Reconcile {
+                    repo,
+                    reason: reason(event).to_string(),
+                },
             })
             .collect()
     }
@@ -136,30 +133,6 @@ impl Router {
         let mut prefixes = self.prefixes.lock().unwrap_or_else(|p| p.into_inner());
         prefixes.insert(repo.to_string(), prefix.to_string());
     }
-
-    /// Starts the detect → MR clock of `repos` at `at_ms` (a stored report
-    /// of an image push; a replay is not news), unless already running.
-    pub fn detected(&self, repos: &[String], at_ms: i64) {
-        let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
-        for repo in repos {
-            detected.entry(repo.clone()).or_insert(at_ms);
-        }
-    }
-
-    /// When a new image was first reported for `repo` since its last
-    /// delivered change; forgets it.
-    pub fn take_detected(&self, repo: &str) -> Option<i64> {
-        let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
-        detected.remove(repo)
-    }
-
-    /// Gives back a time [`take_detected`](Self::take_detected) returned
-    /// (the run failed): the earlier of it and any newer report stays.
-    pub fn restore_detected(&self, repo: &str, at_ms: i64) {
-        let mut detected = self.detected.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = detected.entry(repo.to_string()).or_insert(at_ms);
-        *entry = (*entry).min(at_ms);
-    }
 }
 
 /// The push `event` reports, as the tag cache records it (the image by
@@ -184,9 +157,12 @@ pub fn reason(event: &Event) -> &'static str {
         Event::RepoPushed(_) => "repository pushed",
         Event::ChangeRequestUpdated(_) => "merge request updated",
         Event::ChecksCompleted(_) => "checks completed",
-        Event::Command(_) => "comment command",
+        Event::Command(_) => COMMAND_REASON,
     }
 }
+
+/// The reason of a command job, and of the reconcile it enqueues.
+pub const COMMAND_REASON: &str = "comment command";
 
 #[cfg(test)]
 mod tests;

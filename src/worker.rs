@@ -6,18 +6,14 @@
 //! hands out a reconcile of a repository another lease holds, and what is
 //! asked for a repository while it runs waits as its one follow-up.
 //!
-//! The inbox usually stores an event as the reconciles it asks for (see
-//! [`crate::router`]); an event job that reaches a worker (a comment
-//! command, or any event stored without routing) is routed with the same
-//! [`Router`] and enqueues those reconciles, which the store coalesces per
-//! repository. A reconcile job runs `reconcile(repo)`, whose per-repo lock
-//! keeps runs of one repository from overlapping across replicas too. A
+//! The inbox stored each event as the jobs it asks for (routed once, see
+//! [`crate::router`]), so a job says what to do: a reconcile job runs
+//! `reconcile(repo)`, whose per-repo lock keeps runs of one repository
+//! from overlapping across replicas too; a command job carries out a
+//! comment command (see [`crate::commands`]) and then enqueues its
+//! repository's reconcile, which honours the store's ignores and holds. A
 //! job is completed only after its work is done: a crash leaves it leased,
 //! and it is claimed again once the lease expires.
-//!
-//! A comment command is carried out (see [`crate::commands`]) before its
-//! repository's reconcile is enqueued; reconciles honour the store's
-//! ignores and holds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +21,11 @@ use tracing::Instrument as _;
 
 use tokio::sync::Notify;
 
-use crate::event::Event;
+use crate::detect::DetectClock;
+use crate::event::Command;
 use crate::lock::RepoLocks;
 use crate::reconcile::{self, Action, Repo};
-use crate::router::{self, Router, Target};
+use crate::router::{Router, Target};
 use crate::server::now_ms;
 use crate::store::{Job, JobKind, Store, Trigger};
 
@@ -45,6 +42,8 @@ pub struct Workers {
     pub lease: Duration,
     /// Which repositories an event concerns; learns from reconciles.
     router: Arc<Router>,
+    /// Started by the inbox, taken by the reconciles.
+    detect: Arc<DetectClock>,
     /// Set when the service stops: no more claims.
     stopping: tokio::sync::watch::Sender<bool>,
     /// Jobs claimed and not yet completed or failed.
@@ -67,15 +66,21 @@ impl Workers {
             wake,
             lease,
             router: Arc::new(Router::new(targets)),
+            detect: Arc::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             unfinished: Default::default(),
         })
     }
 
     /// The routing table these workers keep up to date; give it to the
-    /// inbox ([`crate::server::Inbox::routed`]).
+    /// inbox ([`crate::server::Inbox::new`]).
     pub fn router(&self) -> Arc<Router> {
         self.router.clone()
+    }
+
+    /// The detect → MR clock these workers stop; give it to the inbox.
+    pub fn detect_clock(&self) -> Arc<DetectClock> {
+        self.detect.clone()
     }
 
     /// Stops claiming: each worker returns once its current job is done,
@@ -148,8 +153,8 @@ impl Workers {
     /// carries.
     pub async fn process(&self, job: Job) {
         let (repo, reason) = match &job.kind {
-            JobKind::Reconcile { repo, reason } => (Some(repo.as_str()), Some(reason.as_str())),
-            JobKind::Event(_) => (None, None),
+            JobKind::Reconcile { repo, reason } => (repo.as_str(), reason.as_str()),
+            JobKind::Command { repo, .. } => (repo.as_str(), crate::router::COMMAND_REASON),
         };
         let span = tracing::info_span!(
             "job",
@@ -170,7 +175,7 @@ impl Workers {
 
     async fn process_job(&self, job: Job) {
         let result = match &job.kind {
-            JobKind::Event(event) => self.route(event, job.enqueued_at_ms).await,
+            JobKind::Command { repo, command } => self.command(repo, command).await,
             JobKind::Reconcile { repo, .. } => self.reconcile(repo).await,
         };
         match result {
@@ -200,30 +205,23 @@ impl Workers {
         }
     }
 
-    /// Which repositories an event concerns; carries out a comment
-    /// command, then enqueues their reconciles.
-    async fn route(&self, event: &Event, enqueued_at_ms: i64) -> anyhow::Result<()> {
-        let targets = self.router.repos(event);
-        if targets.is_empty() {
+    /// Carries out a comment command on `name`, then enqueues its
+    /// reconcile.
+    async fn command(&self, name: &str, command: &Command) -> anyhow::Result<()> {
+        let Some(repo) = self.repo(name) else {
+            tracing::warn!(repo = %name, "a command names a repository that is no longer configured; dropping it");
             return Ok(());
-        }
-        if let Some(push) = router::pushed(event) {
-            // News of a push, for the tag cache of the next reconcile.
-            self.store.report_push(&push, now_ms()).await?;
-            self.router.detected(&targets, enqueued_at_ms);
-        }
-        if let Event::Command(e) = event {
-            for name in &targets {
-                let Some(r) = self.repo(name) else { continue };
-                let handled = crate::commands::handle(&self.store, &r, e).await?;
-                tracing::info!(repo = %e.repo, mr = e.number, user = %e.user, ?handled, "comment command");
-            }
-        }
-        for name in &targets {
-            self.store
-                .enqueue_reconcile(name, router::reason(event), Trigger::Event, now_ms())
-                .await?;
-        }
+        };
+        let handled = crate::commands::handle(&self.store, &repo, command).await?;
+        tracing::info!(mr = command.number, user = %command.user, ?handled, "comment command");
+        self.store
+            .enqueue_reconcile(
+                name,
+                crate::router::COMMAND_REASON,
+                Trigger::Event,
+                now_ms(),
+            )
+            .await?;
         self.wake.notify_waiters();
         Ok(())
     }
@@ -256,7 +254,7 @@ impl Workers {
         // Pushes reported before this run starts are this run's to deliver
         // (it lists the registry after them); a run that delivers nothing
         // new does not leave them to time a later, unrelated MR.
-        let detected_at = self.router.take_detected(name);
+        let detected_at = self.detect.take(name);
         let started = Instant::now();
         let result = match reconcile::Overrides::load(&self.store, name).await {
             Ok(overrides) => reconcile::reconcile_with(&repo, &self.locks, &overrides).await,
@@ -269,7 +267,7 @@ impl Workers {
             Err(e) => {
                 if let Some(at) = detected_at {
                     // The retry delivers them.
-                    self.router.restore_detected(name, at);
+                    self.detect.restore(name, at);
                 }
                 return Err(e);
             }
@@ -307,7 +305,7 @@ impl Workers {
         } else if let Some(at) = detected_at
             && !outcome.failures.is_empty()
         {
-            self.router.restore_detected(name, at);
+            self.detect.restore(name, at);
         }
         if !outcome.failures.is_empty() {
             // What was done stays done; the retry (with backoff) takes up

@@ -131,13 +131,24 @@ async fn an_unknown_key_id_reloads_at_once_but_not_twice_within_the_gap() {
     task.abort();
 }
 
+/// Stores the delivery `d-1`, asking for nothing, at `now_ms`.
+async fn remember(store: &Store, now_ms: i64) -> Accepted {
+    let d = imagebump::store::Delivery {
+        source: "test".into(),
+        delivery: "d-1".into(),
+        ..Default::default()
+    };
+    let answers = store.accept_batch(&[d], now_ms).await.expect("accept");
+    answers[0]
+}
+
 #[tokio::test]
 async fn expired_delivery_ids_are_purged_on_their_interval() {
     let store = Store::open("sqlite::memory:").await.expect("store");
     // Recorded at the epoch: long expired, but still known until purged.
-    let first = store.accept("test", "d-1", &[], 1).await.expect("accept");
+    let first = remember(&store, 1).await;
     assert!(matches!(first, Accepted::Stored { .. }));
-    let again = store.accept("test", "d-1", &[], 2).await.expect("accept");
+    let again = remember(&store, 2).await;
     assert_eq!(again, Accepted::Duplicate, "known until purged");
     let dir = tempfile::tempdir().expect("tempdir");
     let (gar, _) = rotating_gar(dir.path()).await;
@@ -150,10 +161,7 @@ async fn expired_delivery_ids_are_purged_on_their_interval() {
     let mut purged = false;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        if matches!(
-            store.accept("test", "d-1", &[], 3).await.expect("accept"),
-            Accepted::Stored { .. }
-        ) {
+        if matches!(remember(&store, 3).await, Accepted::Stored { .. }) {
             purged = true;
             break;
         }

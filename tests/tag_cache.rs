@@ -249,7 +249,12 @@ async fn a_pushed_tag_is_confirmed_with_one_head_and_merged_without_listing() {
     assert_eq!(e.registry.manifest_heads("acme/web", "1.4.3"), 0);
 
     // Through the inbox, as the webhook endpoint stores it.
-    let inbox = Inbox::routed(e.store.clone(), workers.router(), Arc::default());
+    let inbox = Inbox::new(
+        e.store.clone(),
+        workers.router(),
+        workers.detect_clock(),
+        Arc::default(),
+    );
     let stored = inbox
         .accept("distribution", "d-1", vec![pushed(&e, Some("1.4.3"))])
         .await
@@ -284,7 +289,12 @@ async fn a_pushed_tag_the_registry_does_not_have_is_dismissed_after_one_head() {
     let e = env("1m").await;
     let workers = e.workers();
     warm_cache_then_push_143(&e, &workers).await;
-    let inbox = Inbox::routed(e.store.clone(), workers.router(), Arc::default());
+    let inbox = Inbox::new(
+        e.store.clone(),
+        workers.router(),
+        workers.detect_clock(),
+        Arc::default(),
+    );
     inbox
         .accept("distribution", "d-1", vec![pushed(&e, Some("1.5.0"))])
         .await
@@ -306,7 +316,12 @@ async fn a_push_without_a_tag_makes_the_next_reconcile_list() {
     let e = env("1m").await;
     let workers = e.workers();
     warm_cache_then_push_143(&e, &workers).await;
-    let inbox = Inbox::routed(e.store.clone(), workers.router(), Arc::default());
+    let inbox = Inbox::new(
+        e.store.clone(),
+        workers.router(),
+        workers.detect_clock(),
+        Arc::default(),
+    );
     inbox
         .accept("distribution", "d-1", vec![pushed(&e, None)])
         .await

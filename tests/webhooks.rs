@@ -91,7 +91,7 @@ async fn routed_pushes_of_a_configured_repo_become_one_pending_reconcile() {
     let s = HookServer::start_routed(
         BTreeMap::from([("github".to_string(), settings(&[SECRET], None))]),
         1 << 20,
-        Some(Arc::new(router)),
+        Arc::new(router),
     )
     .await;
     let body = push_body();

@@ -238,7 +238,12 @@ async fn a_burst_of_pushes_during_a_run_costs_exactly_one_follow_up_run(db: Db) 
         .with_min_run_gap(Duration::from_millis(200));
     let wake = Arc::new(tokio::sync::Notify::new());
     let workers = fleet.workers(&store, wake.clone());
-    let inbox = Inbox::routed(store.clone(), workers.router(), wake);
+    let inbox = Inbox::new(
+        store.clone(),
+        workers.router(),
+        workers.detect_clock(),
+        wake,
+    );
     let hold = fleet.proxy.hold("/tags/list");
     let running = tokio::spawn(workers.clone().run(4));
 

@@ -102,7 +102,12 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let state: Arc<AppState> = Arc::new(AppState {
         sources,
         store: store.clone(),
-        inbox: server::Inbox::routed(store.clone(), workers.router(), wake.clone()),
+        inbox: server::Inbox::new(
+            store.clone(),
+            workers.router(),
+            workers.detect_clock(),
+            wake.clone(),
+        ),
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
         draining: Default::default(),

@@ -66,28 +66,6 @@ fn docker_hub_names_match_their_canonical_form() {
 }
 
 #[test]
-fn detect_clock_starts_at_the_first_push_and_is_taken_once() {
-    let r = router();
-    let both = ["prod".to_string(), "staging".to_string()];
-    assert!(
-        r.take_detected("prod").is_none(),
-        "routing alone starts no clock"
-    );
-    r.detected(&both, 10);
-    r.detected(&both[..1], 20);
-    assert_eq!(r.take_detected("prod"), Some(10));
-    assert_eq!(r.take_detected("prod"), None);
-    assert_eq!(r.take_detected("staging"), Some(10));
-
-    // A failed run gives its time back; the earliest report stays.
-    r.detected(&both[..1], 30);
-    r.restore_detected("prod", 20);
-    assert_eq!(r.take_detected("prod"), Some(20));
-    r.restore_detected("prod", 40);
-    assert_eq!(r.take_detected("prod"), Some(40));
-}
-
-#[test]
 fn repo_push_reconciles_only_the_watched_branch_of_that_project() {
     let r = router();
     let push = |repo: &str, branch: &str| {
@@ -143,7 +121,7 @@ fn merge_request_events_count_only_on_the_bots_branches() {
 }
 
 #[test]
-fn a_command_stays_an_event_job_for_a_configured_repo_only() {
+fn a_command_is_a_command_job_of_each_configured_repo_it_names() {
     let r = router();
     let command = |repo: &str| {
         Event::Command(Command {
@@ -153,8 +131,16 @@ fn a_command_stays_an_event_job_for_a_configured_repo_only() {
             text: "/imagebump rebase".into(),
         })
     };
-    let known = command("acme/env");
-    assert_eq!(r.jobs(&known), vec![JobKind::Event(known.clone())]);
+    let Event::Command(known) = command("acme/env") else {
+        unreachable!()
+    };
+    assert_eq!(
+        r.jobs(&Event::Command(known.clone())),
+        vec![JobKind::Command {
+            repo: "prod".into(),
+            command: known
+        }]
+    );
     assert!(r.jobs(&command("acme/unknown")).is_empty());
 }
 

@@ -4,11 +4,10 @@
 //! 2xx only after its own rows are committed; a burst costs one sync to
 //! disk instead of one per request.
 //!
-//! With a [`Router`], each event is stored as the jobs it asks for (a
-//! reconcile per concerned repository, coalesced with one already
-//! pending), so a burst of pushes to one repository costs one reconcile;
-//! without one, each event is stored as an event job for the workers to
-//! route.
+//! Each event is routed here, once ([`Router::jobs`]), and stored as the
+//! jobs it asks for (a reconcile per concerned repository, coalesced with
+//! one already pending, or a command job), so a burst of pushes to one
+//! repository costs one reconcile.
 //!
 //! After a batch that enqueued jobs commits, the workers are woken once.
 
@@ -16,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::detect::DetectClock;
 use crate::event::Event;
 use crate::router::{self, Router};
 use crate::store::{Accepted, Delivery, JobKind, Store};
@@ -34,25 +34,24 @@ struct Pending {
 #[derive(Clone)]
 pub struct Inbox {
     tx: mpsc::Sender<Pending>,
-    router: Option<Arc<Router>>,
+    router: Arc<Router>,
+    detect: Arc<DetectClock>,
 }
 
 impl Inbox {
-    /// Starts the writer task on the current runtime; events are stored
-    /// as event jobs, and `wake` is notified when jobs were stored.
-    pub fn start(store: Store, wake: Arc<Notify>) -> Inbox {
+    /// Starts the writer task on the current runtime. Events are stored
+    /// as the jobs `router` says they ask for; a stored image push starts
+    /// its repositories' `detect` clock; `wake` is notified when jobs were
+    /// stored.
+    pub fn new(
+        store: Store,
+        router: Arc<Router>,
+        detect: Arc<DetectClock>,
+        wake: Arc<Notify>,
+    ) -> Inbox {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(store, rx, wake));
-        Inbox { tx, router: None }
-    }
-
-    /// Like [`start`](Self::start), but events are stored as the jobs
-    /// `router` says they ask for.
-    pub fn routed(store: Store, router: Arc<Router>, wake: Arc<Notify>) -> Inbox {
-        Inbox {
-            router: Some(router),
-            ..Inbox::start(store, wake)
-        }
+        Inbox { tx, router, detect }
     }
 
     /// Stores one delivery of `source` with its events; returns once it is
@@ -68,17 +67,14 @@ impl Inbox {
         // Repositories reconciled for a pushed image (detect → MR clock).
         let mut image_targets = Vec::new();
         for event in events {
-            // News of a push goes to the tag cache; with a router, only
-            // when some repository is reconciled for it.
-            let routed = match &self.router {
-                Some(router) => router.jobs(&event),
-                None => vec![JobKind::Event(event.clone())],
-            };
+            // News of a push goes to the tag cache, only when some
+            // repository is reconciled for it.
+            let routed = self.router.jobs(&event);
             if let Some(push) = router::pushed(&event).filter(|_| !routed.is_empty()) {
                 pushes.push(push);
                 image_targets.extend(routed.iter().filter_map(|job| match job {
                     JobKind::Reconcile { repo, .. } => Some(repo.clone()),
-                    JobKind::Event(_) => None,
+                    JobKind::Command { .. } => None,
                 }));
             }
             jobs.extend(routed);
@@ -99,8 +95,8 @@ impl Inbox {
             .await
             .map_err(|_| anyhow::anyhow!("the inbox writer dropped the delivery"))?
             .map_err(|e| anyhow::anyhow!(e))?;
-        if let (Some(router), Accepted::Stored { .. }) = (&self.router, accepted) {
-            router.detected(&image_targets, received_ms);
+        if let Accepted::Stored { .. } = accepted {
+            self.detect.detected(&image_targets, received_ms);
         }
         Ok(accepted)
     }

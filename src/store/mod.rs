@@ -4,7 +4,7 @@
 //! share one queue.
 //!
 //! Invariants callers rely on:
-//! - [`Store::accept_batch`] (and [`Store::accept`]) returns only after
+//! - [`Store::accept_batch`] returns only after
 //!   each new delivery id and the jobs it asks for are committed in one
 //!   transaction, so a webhook may be answered 2xx as soon as it returns. SQLite runs with `synchronous=FULL` (WAL):
 //!   a commit is on disk before `accept` returns, not only in the OS cache.
@@ -48,7 +48,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::event::Event;
+use crate::event::Command;
 
 /// Attempts (claims) a job gets before it goes to the dead letters.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -100,6 +100,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "one_reconcile_per_repo",
         include_str!("../../migrations/sqlite/0004_one_reconcile_per_repo.sql"),
     ),
+    (
+        5,
+        "command_jobs",
+        include_str!("../../migrations/sqlite/0005_command_jobs.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -123,6 +128,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "one_reconcile_per_repo",
         include_str!("../../migrations/postgres/0004_one_reconcile_per_repo.sql"),
+    ),
+    (
+        5,
+        "command_jobs",
+        include_str!("../../migrations/postgres/0005_command_jobs.sql"),
     ),
 ];
 
@@ -180,7 +190,7 @@ pub struct Pushed {
     pub tag: Option<String>,
 }
 
-/// What [`Store::accept`] did with a delivery.
+/// What [`Store::accept_batch`] did with a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accepted {
     /// New delivery: recorded, with this many jobs enqueued.
@@ -214,11 +224,12 @@ pub enum Trigger {
 /// What a job asks a worker to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobKind {
-    /// A normalized webhook event.
-    Event(Event),
     /// Reconcile one env repo (poller, webhooks, commands). `reason`
     /// lists, comma-separated, why it was asked, each reason once.
     Reconcile { repo: String, reason: String },
+    /// Carry out a comment command on an MR of the configured repository
+    /// `repo`, then reconcile it (see [`crate::commands`]).
+    Command { repo: String, command: Command },
 }
 
 /// A claimed job. Finish it with [`Store::complete`] or [`Store::fail`]
@@ -230,7 +241,7 @@ pub struct Job {
     /// Claims so far, this one included.
     pub attempts: u32,
     pub enqueued_at_ms: i64,
-    /// Webhook source and delivery id, for event jobs.
+    /// Webhook source and delivery id, for command jobs.
     pub source: Option<String>,
     pub delivery: Option<String>,
 }
@@ -241,7 +252,7 @@ pub struct DeadJob {
     pub id: i64,
     /// `None` when the stored payload no longer decodes; see `payload`.
     pub kind: Option<JobKind>,
-    /// The stored event JSON, for event jobs.
+    /// The stored command JSON, for command jobs.
     pub payload: Option<String>,
     pub attempts: u32,
     pub enqueued_at_ms: i64,

@@ -20,7 +20,6 @@ use super::{
     Accepted, DELIVERY_TTL, DeadJob, Delivery, Job, JobKind, Pushed, QueueStats, Store, Trigger,
     millis, with_pool,
 };
-use crate::event::Event;
 
 /// Records deliveries, or revives expired records of them: `$1` now,
 /// `$2` expiry, then `(source, delivery)` per row. Returns the rows written;
@@ -39,18 +38,24 @@ RETURNING source, delivery"
     )
 }
 
-/// Event jobs: `$1` now, then `(payload, source, delivery)` per row.
-fn insert_event_jobs_sql(rows: usize) -> String {
+/// Command jobs: `$1` now, then `(repo, payload, source, delivery)` per
+/// row.
+fn insert_command_jobs_sql(rows: usize) -> String {
     let values = (0..rows)
         .map(|i| {
-            let p = 3 * i + 2;
-            format!("('event', ${p}, ${}, ${}, 0, $1, $1)", p + 1, p + 2)
+            let p = 4 * i + 2;
+            format!(
+                "('command', ${p}, ${}, ${}, ${}, 0, $1, $1)",
+                p + 1,
+                p + 2,
+                p + 3
+            )
         })
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO jobs (kind, payload, source, delivery, attempts, enqueued_at_ms, due_at_ms) \
-         VALUES {values}"
+        "INSERT INTO jobs (kind, repo, payload, source, delivery, attempts, enqueued_at_ms, \
+         due_at_ms) VALUES {values}"
     )
 }
 
@@ -123,33 +128,12 @@ type DeadRow = (
 );
 
 impl Store {
-    /// Records the delivery `(source, delivery)` (remembered for
-    /// [`DELIVERY_TTL`]) and enqueues one job per event, in one
-    /// transaction. A replay of a fresh delivery writes nothing and
-    /// returns [`Accepted::Duplicate`].
-    pub async fn accept(
-        &self,
-        source: &str,
-        delivery: &str,
-        events: &[Event],
-        now_ms: i64,
-    ) -> anyhow::Result<Accepted> {
-        let one = Delivery {
-            source: source.to_string(),
-            delivery: delivery.to_string(),
-            jobs: events.iter().cloned().map(JobKind::Event).collect(),
-            pushes: Vec::new(),
-        };
-        let mut answers = self
-            .accept_batch(std::slice::from_ref(&one), now_ms)
-            .await?;
-        answers.pop().context("no answer for the delivery")
-    }
-
-    /// [`accept`](Self::accept) for several deliveries in ONE transaction
-    /// (group commit: one sync to disk for the batch), each with the jobs
-    /// it asks for and the pushes it reports (for the tag cache). Answers in order; the same delivery twice in a batch is
-    /// stored once. Reconcile jobs coalesce, as in
+    /// Records each delivery `(source, delivery)` (remembered for
+    /// [`DELIVERY_TTL`]) with the jobs it asks for and the pushes it
+    /// reports (for the tag cache), all in ONE transaction (group commit:
+    /// one sync to disk for the batch). Answers in order: a replay of a
+    /// fresh delivery writes nothing and is [`Accepted::Duplicate`]; the
+    /// same delivery twice in a batch is stored once. Reconcile jobs coalesce, as in
     /// [`enqueue_reconcile`](Self::enqueue_reconcile) with
     /// [`Trigger::Event`], so `Stored { jobs }`
     /// counts the jobs asked for, some of which may have joined one
@@ -186,14 +170,14 @@ impl Store {
                 .copied()
                 .filter(|d| fresh.contains(&(d.source.clone(), d.delivery.clone())))
                 .collect();
-            let (events, reconciles) = split_jobs(&stored)?;
-            for chunk in events.chunks(ROWS_PER_STATEMENT) {
-                let sql = insert_event_jobs_sql(chunk.len());
+            let (commands, reconciles) = split_jobs(&stored)?;
+            for chunk in commands.chunks(ROWS_PER_STATEMENT) {
+                let sql = insert_command_jobs_sql(chunk.len());
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                     .persistent(false)
                     .bind(now_ms);
-                for (payload, source, delivery) in chunk {
-                    q = q.bind(payload.as_str()).bind(*source).bind(*delivery);
+                for (repo, payload, source, delivery) in chunk {
+                    q = q.bind(*repo).bind(payload.as_str()).bind(*source).bind(*delivery);
                 }
                 q.execute(&mut *tx).await.with_context(context)?;
             }
@@ -305,15 +289,24 @@ fn kind_from_columns(
     reason: Option<String>,
 ) -> anyhow::Result<JobKind> {
     match kind {
-        "event" => {
-            let payload = payload.context("event job without payload")?;
-            let event = serde_json::from_str(payload).context("decoding the job's event")?;
-            Ok(JobKind::Event(event))
+        "command" => {
+            let payload = payload.context("command job without payload")?;
+            Ok(JobKind::Command {
+                repo: repo.context("command job without repo")?,
+                command: serde_json::from_str(payload).context("decoding the job's command")?,
+            })
         }
         "reconcile" => Ok(JobKind::Reconcile {
             repo: repo.context("reconcile job without repo")?,
             reason: reason.unwrap_or_default(),
         }),
+        // Stored by a version that routed events in the workers; it names
+        // no configured repository, so it goes to the dead letters with
+        // this message (docs/ARCHITECTURE.md, "Queue").
+        "event" => bail!(
+            "an event job stored by an older imagebump, which routed events in the workers; \
+             re-send the comment command if it still matters"
+        ),
         other => bail!("unknown job kind {other:?}"),
     }
 }
@@ -346,21 +339,22 @@ fn dead_from_row(row: DeadRow) -> DeadJob {
     }
 }
 
-/// `(payload, source, delivery)` of each event job, and each `(repo,
-/// reason)` of a reconcile asked, once, of the deliveries stored.
+/// `(repo, payload, source, delivery)` of each command job, and each
+/// `(repo, reason)` of a reconcile asked, once, of the deliveries stored.
 type SplitJobs<'a> = (
-    Vec<(String, &'a str, &'a str)>,
+    Vec<(&'a str, String, &'a str, &'a str)>,
     BTreeSet<(&'a str, &'a str)>,
 );
 
 fn split_jobs<'a>(stored: &[&'a Delivery]) -> anyhow::Result<SplitJobs<'a>> {
-    let mut events = Vec::new();
+    let mut commands = Vec::new();
     let mut reconciles = BTreeSet::new();
     for d in stored {
         for job in &d.jobs {
             match job {
-                JobKind::Event(e) => events.push((
-                    serde_json::to_string(e).context("encoding an event")?,
+                JobKind::Command { repo, command } => commands.push((
+                    repo.as_str(),
+                    serde_json::to_string(command).context("encoding a command")?,
                     d.source.as_str(),
                     d.delivery.as_str(),
                 )),
@@ -370,5 +364,5 @@ fn split_jobs<'a>(stored: &[&'a Delivery]) -> anyhow::Result<SplitJobs<'a>> {
             }
         }
     }
-    Ok((events, reconciles))
+    Ok((commands, reconciles))
 }

@@ -8,10 +8,29 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use imagebump::config::HookSettings;
-use imagebump::router::Router;
+use imagebump::router::{Router, Target};
 use imagebump::server::{self, AppState, hooks};
 use imagebump::store::Store;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+/// The env repositories of the fixtures under `tests/data/hooks`: `env`
+/// is `acme/env` (GitHub, Gitea, Bitbucket) and takes every image push, as
+/// a repository not reconciled yet does; `platform` is the GitLab project
+/// `acme/platform/env` and, as if reconciled, uses no image. Both watch
+/// `main`. So each event of a fixture asks for one reconcile.
+pub fn env_repos() -> Router {
+    let target = |name: &str, project: &str| Target {
+        name: name.into(),
+        project: Some(project.into()),
+        branch: "main".into(),
+    };
+    let router = Router::new(vec![
+        target("env", "acme/env"),
+        target("platform", "acme/platform/env"),
+    ]);
+    router.learned("platform", Default::default());
+    router
+}
 
 /// A running webhook server; stopped when dropped.
 pub struct HookServer {
@@ -31,17 +50,17 @@ impl Drop for HookServer {
 
 impl HookServer {
     /// Serves the sources of `settings` (name → settings) with this body
-    /// limit, once `/healthz` answers.
+    /// limit, once `/healthz` answers, routing to [`env_repos`].
     pub async fn start(settings: BTreeMap<String, HookSettings>, body_limit: usize) -> HookServer {
-        HookServer::start_routed(settings, body_limit, None).await
+        HookServer::start_routed(settings, body_limit, Arc::new(env_repos())).await
     }
 
-    /// As [`start`](Self::start); with a router, deliveries are stored as
-    /// the jobs they ask for (as `serve` does), without one as event jobs.
+    /// As [`start`](Self::start), routing with `router`: deliveries are
+    /// stored as the jobs they ask for, as `serve` does.
     pub async fn start_routed(
         settings: BTreeMap<String, HookSettings>,
         body_limit: usize,
-        router: Option<Arc<Router>>,
+        router: Arc<Router>,
     ) -> HookServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("imagebump.db");
@@ -54,10 +73,7 @@ impl HookServer {
         let state = Arc::new(AppState {
             sources,
             store: store.clone(),
-            inbox: match router {
-                Some(router) => server::Inbox::routed(store.clone(), router, Arc::default()),
-                None => server::Inbox::start(store.clone(), Arc::default()),
-            },
+            inbox: server::Inbox::new(store.clone(), router, Arc::default(), Arc::default()),
             metrics: imagebump::metrics::install(),
             draining: Default::default(),
             body_limit,

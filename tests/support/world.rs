@@ -266,9 +266,14 @@ impl World {
             text: text.to_string(),
         });
         let delivery = self.deliveries.fetch_add(1, Ordering::SeqCst).to_string();
-        let now = imagebump::server::now_ms();
-        self.store
-            .accept("test", &delivery, &[event], now)
+        let inbox = imagebump::server::Inbox::new(
+            self.store.clone(),
+            self.workers.router(),
+            self.workers.detect_clock(),
+            Default::default(),
+        );
+        inbox
+            .accept("test", &delivery, vec![event])
             .await
             .expect("accept");
         self.drain().await;
