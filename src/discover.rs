@@ -23,7 +23,7 @@ use crate::policy::CONFIG_FILE;
 use crate::registry::Registry;
 use crate::service::{GITHUB_API, GITLAB_URL, github_auth};
 use crate::store::Store;
-use crate::worker::Workers;
+use crate::work::workers::Workers;
 
 fn globs(patterns: &[String], what: &str) -> anyhow::Result<Option<GlobSet>> {
     if patterns.is_empty() {
@@ -124,7 +124,7 @@ pub async fn rediscover_forever(
                     tracing::info!(repo = %settings.name, "discovered a repository; managing it");
                     workers.add_repo(Arc::new(repo));
                     let (config, store, wake) = (config.clone(), store.clone(), wake.clone());
-                    tokio::spawn(crate::service::poll_repo(
+                    tokio::spawn(crate::work::poll::poll_repo(
                         config,
                         settings.name,
                         store,

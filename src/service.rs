@@ -1,10 +1,9 @@
 //! Wiring the service: from the service config to ready-to-reconcile
-//! repositories (mirror, forge client, registry settings), the poller that
-//! reconciles each on its interval with jitter, and `serve` itself.
+//! repositories (mirror, forge client, registry settings). The poller is in
+//! `work/poll.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -17,7 +16,7 @@ use crate::forge::{Forge, RetryPolicy};
 use crate::git::{GitAuth, Mirror, Signature, SigningKey};
 use crate::reconcile::{Repo, TagCache};
 use crate::registry::{self, Credentials, Registry};
-use crate::store::{Store, Trigger};
+use crate::store::Store;
 
 /// GitHub's public API, used when a github repository names no `api_url`.
 pub const GITHUB_API: &str = "https://api.github.com";
@@ -182,62 +181,6 @@ pub async fn build_repo(
         retry: RetryPolicy::default(),
         memo: Default::default(),
     })
-}
-
-/// The wait before a repository's next poll: the interval ± jitter.
-pub fn next_poll(interval: Duration, jitter: f64) -> Duration {
-    let spread = interval.as_secs_f64() * jitter;
-    let offset = (rand::random::<f64>() * 2.0 - 1.0) * spread;
-    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(1.0))
-}
-
-/// Enqueues a reconcile of every repository on its interval (with
-/// jitter), until the process stops; the workers run them. The store
-/// coalesces a poll with the repository's reconcile already queued or
-/// running; `min_run_gap` does not delay a poll.
-pub async fn poll_forever(
-    config: Arc<ServiceConfig>,
-    repos: Vec<Arc<Repo>>,
-    store: Store,
-    wake: Arc<tokio::sync::Notify>,
-) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for repo in repos {
-        let (config, store, wake) = (config.clone(), store.clone(), wake.clone());
-        tasks.spawn(poll_repo(
-            config,
-            repo.mirror.name().to_string(),
-            store,
-            wake,
-        ));
-    }
-    while tasks.join_next().await.is_some() {}
-    // No repositories (or every poller ended): serving goes on regardless.
-    std::future::pending::<()>().await;
-}
-
-/// Enqueues a reconcile of `name` every poll interval (with jitter), from
-/// now on.
-pub async fn poll_repo(
-    config: Arc<ServiceConfig>,
-    name: String,
-    store: Store,
-    wake: Arc<tokio::sync::Notify>,
-) {
-    loop {
-        match store
-            .enqueue_reconcile(&name, "poll", Trigger::Poll, crate::server::now_ms())
-            .await
-        {
-            Ok(_) => wake.notify_waiters(),
-            Err(e) => tracing::error!(
-                repo = %name,
-                error = format!("{e:#}"),
-                "cannot enqueue the poll"
-            ),
-        }
-        tokio::time::sleep(next_poll(config.poll_interval, config.poll_jitter)).await;
-    }
 }
 
 /// How long a cached tag list is reused: `registry.tag_cache_ttl`, but

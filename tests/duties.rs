@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use imagebump::duties::{self, Intervals};
 use imagebump::server::hooks::gar::Gar;
 use imagebump::server::hooks::{Incoming, Source};
 use imagebump::store::{Accepted, Store};
+use imagebump::work::duties::{self, Intervals};
 use support::hooks::{
     GAR_AUDIENCE, gar_jwks_path, gar_keys, gar_settings, google_claims, jwt, pubsub_push,
 };

@@ -21,7 +21,7 @@ use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Repo, tag_cache_key};
 use imagebump::server::{Inbox, now_ms};
 use imagebump::store::{Accepted, Store, Trigger};
-use imagebump::worker::Workers;
+use imagebump::work::workers::Workers;
 use sqlx::{AssertSqlSafe, SqlitePool};
 use support::TestRegistry;
 use support::world::{git, seed_env_repo, write_direct_config};

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use std::sync::Arc;
 
-use imagebump::router::{Router, Target};
 use imagebump::server::now_ms;
 use imagebump::store::JobKind;
+use imagebump::work::router::{Router, Target};
 use support::hook_server::HookServer;
 use support::hooks::{hmac256_hex, settings};
 

@@ -1,4 +1,4 @@
-//! The worker pool (`Workers::run`, src/worker.rs) against real parts:
+//! The worker pool (`Workers::run`, src/work/workers.rs) against real parts:
 //! environment repositories in bare git remotes (direct mode), a real
 //! registry behind a loopback proxy that can hold its answers back
 //! (tests/support/delay_proxy.rs), and the store on SQLite and on Postgres
@@ -23,7 +23,7 @@ use imagebump::lock::RepoLocks;
 use imagebump::reconcile::Repo;
 use imagebump::server::{Inbox, now_ms};
 use imagebump::store::{Accepted, Store, Trigger};
-use imagebump::worker::Workers;
+use imagebump::work::workers::Workers;
 use support::backends::Backend;
 use support::delay_proxy::DelayProxy;
 use support::registry::TestRegistry;

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::server::{AppState, hooks};
 use crate::store::Store;
-use crate::worker::Workers;
+use crate::work::workers::Workers;
 use crate::{reconcile, server, service};
 
 #[derive(Args, Debug)]
@@ -91,7 +91,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         wake.clone(),
         config.job_lease,
     );
-    let duties = crate::duties::run(store.clone(), sources.clone(), Default::default());
+    let duties = crate::work::duties::run(store.clone(), sources.clone(), Default::default());
     let rediscovery = crate::discover::rediscover_forever(
         config.clone(),
         workers.clone(),
@@ -121,7 +121,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
     let handle = http.handle();
-    let poller = service::poll_forever(config.clone(), repos, store.clone(), wake);
+    let poller = crate::work::poll::poll_forever(config.clone(), repos, store.clone(), wake);
     let mut running = tokio::spawn(workers.clone().run(config.concurrency));
     // Its own task, so that it keeps answering (503) while draining.
     let mut http = tokio::spawn(http);

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::detect::DetectClock;
 use crate::event::Event;
-use crate::router::{self, Router};
 use crate::store::{Accepted, Delivery, JobKind, Store};
+use crate::work::detect::DetectClock;
+use crate::work::router::{self, Router};
 
 /// Deliveries stored in one transaction at most.
 pub const MAX_BATCH: usize = 256;

@@ -169,7 +169,7 @@ macro_rules! with_pool {
 pub(crate) use with_pool;
 
 /// One webhook delivery to store, with the jobs it asks for (see
-/// [`crate::router`]).
+/// [`crate::work::router`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub source: String,
@@ -228,7 +228,7 @@ pub enum JobKind {
     /// lists, comma-separated, why it was asked, each reason once.
     Reconcile { repo: String, reason: String },
     /// Carry out a comment command on an MR of the configured repository
-    /// `repo`, then reconcile it (see [`crate::commands`]).
+    /// `repo`, then reconcile it (see [`crate::work::commands`]).
     Command { repo: String, command: Command },
 }
 

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use imagebump::config::HookSettings;
-use imagebump::router::{Router, Target};
 use imagebump::server::{self, AppState, hooks};
 use imagebump::store::Store;
+use imagebump::work::router::{Router, Target};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 /// The env repositories of the fixtures under `tests/data/hooks`: `env`

@@ -14,7 +14,7 @@ use imagebump::forge::RetryPolicy;
 use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Outcome, Overrides, Repo};
 use imagebump::store::Store;
-use imagebump::worker::Workers;
+use imagebump::work::workers::Workers;
 
 use super::github::FakeGitHub;
 use super::gitlab::FakeGitLab;

@@ -55,7 +55,7 @@ pub struct Gar {
     service_accounts: Vec<String>,
     /// Woken when a token names a key we do not have: Google rotated, so
     /// the refresh duty reloads at once (rate-limited; see
-    /// [`crate::duties`]).
+    /// [`crate::work::duties`]).
     unknown_key: tokio::sync::Notify,
 }
 

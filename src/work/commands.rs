@@ -230,7 +230,7 @@ mod tests {
             help.lines().filter(|l| l.starts_with("- ")).count(),
             COMMANDS.len()
         );
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for (words, _, _) in COMMANDS {
             let listed = readme.lines().any(|l| {
                 l.strip_prefix(&format!("/imagebump {words} "))

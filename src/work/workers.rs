@@ -7,10 +7,10 @@
 //! asked for a repository while it runs waits as its one follow-up.
 //!
 //! The inbox stored each event as the jobs it asks for (routed once, see
-//! [`crate::router`]), so a job says what to do: a reconcile job runs
+//! [`crate::work::router`]), so a job says what to do: a reconcile job runs
 //! `reconcile(repo)`, whose per-repo lock keeps runs of one repository
 //! from overlapping across replicas too; a command job carries out a
-//! comment command (see [`crate::commands`]) and then enqueues its
+//! comment command (see [`crate::work::commands`]) and then enqueues its
 //! repository's reconcile, which honours the store's ignores and holds. A
 //! job is completed only after its work is done: a crash leaves it leased,
 //! and it is claimed again once the lease expires.
@@ -21,13 +21,13 @@ use tracing::Instrument as _;
 
 use tokio::sync::Notify;
 
-use crate::detect::DetectClock;
 use crate::event::Command;
 use crate::lock::RepoLocks;
 use crate::reconcile::{self, Action, Repo};
-use crate::router::{Router, Target};
 use crate::server::now_ms;
 use crate::store::{Job, JobKind, Store, Trigger};
+use crate::work::detect::DetectClock;
+use crate::work::router::{Router, Target};
 
 /// How long an idle worker sleeps when nothing wakes it.
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -154,7 +154,7 @@ impl Workers {
     pub async fn process(&self, job: Job) {
         let (repo, reason) = match &job.kind {
             JobKind::Reconcile { repo, reason } => (repo.as_str(), reason.as_str()),
-            JobKind::Command { repo, .. } => (repo.as_str(), crate::router::COMMAND_REASON),
+            JobKind::Command { repo, .. } => (repo.as_str(), crate::work::router::COMMAND_REASON),
         };
         let span = tracing::info_span!(
             "job",
@@ -212,12 +212,12 @@ impl Workers {
             tracing::warn!(repo = %name, "a command names a repository that is no longer configured; dropping it");
             return Ok(());
         };
-        let handled = crate::commands::handle(&self.store, &repo, command).await?;
+        let handled = crate::work::commands::handle(&self.store, &repo, command).await?;
         tracing::info!(mr = command.number, user = %command.user, ?handled, "comment command");
         self.store
             .enqueue_reconcile(
                 name,
-                crate::router::COMMAND_REASON,
+                crate::work::router::COMMAND_REASON,
                 Trigger::Event,
                 now_ms(),
             )
