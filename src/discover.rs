@@ -129,6 +129,7 @@ pub async fn rediscover_forever(
                         settings.name,
                         store,
                         wake,
+                        workers.clock(),
                     ));
                 }
                 Err(e) => {

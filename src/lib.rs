@@ -2,6 +2,7 @@
 //! date. See docs/ARCHITECTURE.md for the shape of the system.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod discover;
 pub mod domain;

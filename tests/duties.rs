@@ -87,7 +87,12 @@ async fn gar_keys_are_reloaded_on_their_interval() {
         jwks_min_gap: Duration::from_secs(3600),
         purge_deliveries: Duration::from_secs(3600),
     };
-    let task = tokio::spawn(duties::run(store, sources(gar.clone()), every));
+    let task = tokio::spawn(duties::run(
+        store,
+        sources(gar.clone()),
+        every,
+        Default::default(),
+    ));
     eventually("the interval's reload", || rotated_token_passes(&*gar)).await;
     task.abort();
 }
@@ -102,7 +107,12 @@ async fn an_unknown_key_id_reloads_at_once_but_not_twice_within_the_gap() {
         jwks_min_gap: Duration::ZERO,
         purge_deliveries: Duration::from_secs(3600),
     };
-    let task = tokio::spawn(duties::run(store, sources(gar.clone()), every));
+    let task = tokio::spawn(duties::run(
+        store,
+        sources(gar.clone()),
+        every,
+        Default::default(),
+    ));
     rotate(&jwks);
     // The first push is refused (unknown key) and triggers the reload;
     // Pub/Sub's retry then passes.
@@ -122,7 +132,12 @@ async fn an_unknown_key_id_reloads_at_once_but_not_twice_within_the_gap() {
         jwks_min_gap: Duration::from_secs(3600),
         purge_deliveries: Duration::from_secs(3600),
     };
-    let task = tokio::spawn(duties::run(store, sources(gar.clone()), every));
+    let task = tokio::spawn(duties::run(
+        store,
+        sources(gar.clone()),
+        every,
+        Default::default(),
+    ));
     rotate(&jwks);
     for _ in 0..20 {
         assert!(!rotated_token_passes(&*gar), "rate-limited: no reload");
@@ -143,12 +158,16 @@ async fn remember(store: &Store, now_ms: i64) -> Accepted {
 }
 
 #[tokio::test]
-async fn expired_delivery_ids_are_purged_on_their_interval() {
+async fn expired_delivery_ids_are_purged_on_their_interval_by_the_clock_they_are_given() {
     let store = Store::open("sqlite::memory:").await.expect("store");
-    // Recorded at the epoch: long expired, but still known until purged.
-    let first = remember(&store, 1).await;
+    // Recorded at T, years ahead of the system clock; the duties' clock
+    // says its TTL has run out, so it is purged (by the system clock it
+    // would not be).
+    const T: i64 = 4_000_000_000_000;
+    let ttl = i64::try_from(imagebump::store::DELIVERY_TTL.as_millis()).unwrap();
+    let first = remember(&store, T).await;
     assert!(matches!(first, Accepted::Stored { .. }));
-    let again = remember(&store, 2).await;
+    let again = remember(&store, T + 1).await;
     assert_eq!(again, Accepted::Duplicate, "known until purged");
     let dir = tempfile::tempdir().expect("tempdir");
     let (gar, _) = rotating_gar(dir.path()).await;
@@ -157,11 +176,12 @@ async fn expired_delivery_ids_are_purged_on_their_interval() {
         jwks_min_gap: Duration::from_secs(3600),
         purge_deliveries: Duration::from_millis(50),
     };
-    let task = tokio::spawn(duties::run(store.clone(), sources(gar), every));
+    let clock = imagebump::clock::Clock::new(move || T + ttl);
+    let task = tokio::spawn(duties::run(store.clone(), sources(gar), every, clock));
     let mut purged = false;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        if matches!(remember(&store, 3).await, Accepted::Stored { .. }) {
+        if matches!(remember(&store, T + 2).await, Accepted::Stored { .. }) {
             purged = true;
             break;
         }

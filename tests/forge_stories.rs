@@ -460,7 +460,7 @@ async fn a_run_with_a_failed_change_is_retried_with_backoff() {
     w.push_tag("1.6.0").await;
     w.fail_next_update(web.number, 403);
 
-    let now = imagebump::server::now_ms();
+    let now = imagebump::clock::now_ms();
     let lease = Duration::from_secs(60);
     w.store
         .enqueue_reconcile("env", "test", imagebump::store::Trigger::Poll, now)

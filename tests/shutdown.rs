@@ -102,7 +102,7 @@ async fn sigterm_drains_and_gives_back_the_lease_of_an_unfinished_reconcile() {
         // Another replica claims it now, not after the 10-minute lease.
         let store = Store::open(&db.url).await.expect("store");
         let job = store
-            .claim("replica-b", Duration::from_secs(600), imagebump::server::now_ms())
+            .claim("replica-b", Duration::from_secs(600), imagebump::clock::now_ms())
             .await
             .expect("claim")
             .expect("the released job is due at once");

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use imagebump::clock::now_ms;
 use imagebump::config::ServiceConfig;
 use imagebump::domain::ImageRepo;
 use imagebump::event::{Event, ImagePushed};
 use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Repo, tag_cache_key};
-use imagebump::server::{Inbox, now_ms};
+use imagebump::server::Inbox;
 use imagebump::store::{Accepted, Store, Trigger};
 use imagebump::work::workers::Workers;
 use sqlx::{AssertSqlSafe, SqlitePool};
@@ -71,9 +72,11 @@ async fn env(ttl: &str) -> Env {
     .unwrap();
     let offset = Arc::new(AtomicI64::new(0));
     let clock = offset.clone();
-    repo.tag_cache = repo
-        .tag_cache
-        .map(|c| c.with_clock(move || now_ms() + clock.load(Ordering::SeqCst)));
+    repo.tag_cache = repo.tag_cache.map(|c| {
+        c.with_clock(imagebump::clock::Clock::new(move || {
+            now_ms() + clock.load(Ordering::SeqCst)
+        }))
+    });
     Env {
         registry,
         _dir: dir,
@@ -149,6 +152,7 @@ impl Env {
             self.locks.clone(),
             Arc::default(),
             LEASE,
+            Default::default(),
         )
     }
 }
@@ -254,6 +258,7 @@ async fn a_pushed_tag_is_confirmed_with_one_head_and_merged_without_listing() {
         workers.router(),
         workers.detect_clock(),
         Arc::default(),
+        Default::default(),
     );
     let stored = inbox
         .accept("distribution", "d-1", vec![pushed(&e, Some("1.4.3"))])
@@ -294,6 +299,7 @@ async fn a_pushed_tag_the_registry_does_not_have_is_dismissed_after_one_head() {
         workers.router(),
         workers.detect_clock(),
         Arc::default(),
+        Default::default(),
     );
     inbox
         .accept("distribution", "d-1", vec![pushed(&e, Some("1.5.0"))])
@@ -321,6 +327,7 @@ async fn a_push_without_a_tag_makes_the_next_reconcile_list() {
         workers.router(),
         workers.detect_clock(),
         Arc::default(),
+        Default::default(),
     );
     inbox
         .accept("distribution", "d-1", vec![pushed(&e, None)])

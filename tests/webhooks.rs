@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use std::sync::Arc;
 
-use imagebump::server::now_ms;
+use imagebump::clock::now_ms;
 use imagebump::store::JobKind;
 use imagebump::work::router::{Router, Target};
 use support::hook_server::HookServer;

@@ -17,11 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use imagebump::clock::now_ms;
 use imagebump::config::ServiceConfig;
 use imagebump::event::{Event, ImagePushed};
 use imagebump::lock::RepoLocks;
 use imagebump::reconcile::Repo;
-use imagebump::server::{Inbox, now_ms};
+use imagebump::server::Inbox;
 use imagebump::store::{Accepted, Store, Trigger};
 use imagebump::work::workers::Workers;
 use support::backends::Backend;
@@ -127,6 +128,7 @@ impl Fleet {
             RepoLocks::for_store(store),
             wake,
             LEASE,
+            Default::default(),
         )
     }
 
@@ -243,6 +245,7 @@ async fn a_burst_of_pushes_during_a_run_costs_exactly_one_follow_up_run(db: Db) 
         workers.router(),
         workers.detect_clock(),
         wake,
+        Default::default(),
     );
     let hold = fleet.proxy.hold("/tags/list");
     let running = tokio::spawn(workers.clone().run(4));

@@ -10,6 +10,7 @@ use crate::config::ServiceConfig;
 use crate::lock::RepoLocks;
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::server::{AppState, hooks};
 use crate::store::Store;
 use crate::work::workers::Workers;
@@ -84,14 +85,21 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let wake = Arc::new(Notify::new());
+    let clock = Clock::system();
     let workers = Workers::new(
         store.clone(),
         repos.clone(),
         RepoLocks::for_store(&store),
         wake.clone(),
         config.job_lease,
+        clock.clone(),
     );
-    let duties = crate::work::duties::run(store.clone(), sources.clone(), Default::default());
+    let duties = crate::work::duties::run(
+        store.clone(),
+        sources.clone(),
+        Default::default(),
+        clock.clone(),
+    );
     let rediscovery = crate::discover::rediscover_forever(
         config.clone(),
         workers.clone(),
@@ -107,7 +115,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             workers.router(),
             workers.detect_clock(),
             wake.clone(),
+            clock.clone(),
         ),
+        clock: clock.clone(),
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
         draining: Default::default(),
@@ -121,7 +131,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(listen = %config.listen, repos = repos.len(), interval = ?config.poll_interval, "imagebump serving");
     let handle = http.handle();
-    let poller = crate::work::poll::poll_forever(config.clone(), repos, store.clone(), wake);
+    let poller = crate::work::poll::poll_forever(config.clone(), repos, store.clone(), wake, clock);
     let mut running = tokio::spawn(workers.clone().run(config.concurrency));
     // Its own task, so that it keeps answering (503) while draining.
     let mut http = tokio::spawn(http);

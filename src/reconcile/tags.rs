@@ -21,9 +21,10 @@
 //! Only service reconciles use the cache; `check` and `reconcile` as
 //! one-shot commands have no store and always ask the registry.
 
+use crate::clock::Clock;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -39,9 +40,6 @@ pub const MAX_PUSHED_CONFIRMED: usize = 10;
 
 /// Images looked up in the store (and their pushed tags confirmed) at once.
 const LOOKUPS_AT_ONCE: usize = crate::registry::DEFAULT_CONCURRENCY;
-
-/// Unix milliseconds now, as the store counts time (injected in tests).
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The key of an image in the store's tag cache: the canonical repository
 /// name, so `nginx`, `docker.io/nginx` and `docker.io/library/nginx` share
@@ -86,16 +84,13 @@ impl TagCache {
         TagCache {
             store,
             ttl,
-            clock: Arc::new(crate::server::now_ms),
+            clock: Clock::system(),
         }
     }
 
     /// The same cache, reading time from `clock`.
-    pub fn with_clock(self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> TagCache {
-        TagCache {
-            clock: Arc::new(clock),
-            ..self
-        }
+    pub fn with_clock(self, clock: Clock) -> TagCache {
+        TagCache { clock, ..self }
     }
 
     pub fn ttl(&self) -> Duration {
@@ -272,7 +267,7 @@ impl<S: TagSource> TagSource for CachedSource<'_, S> {
             return out;
         }
         // The listing's start: a push reported after it makes it stale.
-        let now_ms = (cache.clock)();
+        let now_ms = cache.clock.now_ms();
         let mut missing = Vec::new();
         let looked_up: Vec<(ImageRepo, Option<TagList>)> = futures_util::stream::iter(wanted)
             .map(|image| async move {

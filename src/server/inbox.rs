@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::event::Event;
 use crate::store::{Accepted, Delivery, JobKind, Store};
 use crate::work::detect::DetectClock;
@@ -36,22 +37,29 @@ pub struct Inbox {
     tx: mpsc::Sender<Pending>,
     router: Arc<Router>,
     detect: Arc<DetectClock>,
+    clock: Clock,
 }
 
 impl Inbox {
     /// Starts the writer task on the current runtime. Events are stored
     /// as the jobs `router` says they ask for; a stored image push starts
     /// its repositories' `detect` clock; `wake` is notified when jobs were
-    /// stored.
+    /// stored; deliveries are stored at `clock`'s time.
     pub fn new(
         store: Store,
         router: Arc<Router>,
         detect: Arc<DetectClock>,
         wake: Arc<Notify>,
+        clock: Clock,
     ) -> Inbox {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(store, rx, wake));
-        Inbox { tx, router, detect }
+        tokio::spawn(write_loop(store, rx, wake, clock.clone()));
+        Inbox {
+            tx,
+            router,
+            detect,
+            clock,
+        }
     }
 
     /// Stores one delivery of `source` with its events; returns once it is
@@ -79,7 +87,7 @@ impl Inbox {
             }
             jobs.extend(routed);
         }
-        let received_ms = super::now_ms();
+        let received_ms = self.clock.now_ms();
         let delivery = Delivery {
             source: source.to_string(),
             delivery: delivery.to_string(),
@@ -102,7 +110,12 @@ impl Inbox {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, wake: Arc<Notify>) {
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<Pending>,
+    wake: Arc<Notify>,
+    clock: Clock,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -113,7 +126,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, wake: Arc<Not
         }
         let (deliveries, replies): (Vec<Delivery>, Vec<_>) =
             batch.into_iter().map(|p| (p.delivery, p.reply)).unzip();
-        match store.accept_batch(&deliveries, super::now_ms()).await {
+        match store.accept_batch(&deliveries, clock.now_ms()).await {
             Ok(answers) => {
                 if answers
                     .iter()

@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::clock::Clock;
+
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
@@ -31,6 +33,8 @@ use hooks::{HookError, Incoming, Source, Verdict};
 pub struct AppState {
     pub sources: HashMap<String, Arc<dyn Source>>,
     pub store: Store,
+    /// The time requests are verified at and stats read at.
+    pub clock: Clock,
     /// Where verified deliveries are committed (group commit).
     pub inbox: Inbox,
     pub metrics: Option<PrometheusHandle>,
@@ -96,7 +100,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Ok(stats) = state.store.queue_stats(now_ms()).await {
+    if let Ok(stats) = state.store.queue_stats(state.clock.now_ms()).await {
         crate::metrics::queue(
             stats.depth,
             stats
@@ -207,7 +211,8 @@ async fn receive(
         body: &body,
         path_token: token.as_deref(),
         content_type: content_type.as_deref(),
-        now: SystemTime::now(),
+        now: SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(state.clock.now_ms()).unwrap_or(0)),
     };
     match source.handle(&incoming) {
         Err(HookError::Unauthorized(why)) => {
@@ -253,12 +258,4 @@ async fn receive(
             }
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::clock::Clock;
 use crate::server::hooks::{JWKS_REFRESH, Source};
 use crate::store::Store;
 
@@ -41,24 +42,29 @@ impl Default for Intervals {
 }
 
 /// Runs the duties forever.
-pub async fn run(store: Store, sources: HashMap<String, Arc<dyn Source>>, every: Intervals) {
+pub async fn run(
+    store: Store,
+    sources: HashMap<String, Arc<dyn Source>>,
+    every: Intervals,
+    clock: Clock,
+) {
     let gar = sources.values().find(|s| s.as_gar().is_some()).cloned();
-    tokio::join!(purge_deliveries(store, every.purge_deliveries), async {
-        if let Some(gar) = gar {
-            refresh_keys(gar, every.jwks_refresh, every.jwks_min_gap).await;
+    tokio::join!(
+        purge_deliveries(store, every.purge_deliveries, clock),
+        async {
+            if let Some(gar) = gar {
+                refresh_keys(gar, every.jwks_refresh, every.jwks_min_gap).await;
+            }
         }
-    });
+    );
 }
 
-async fn purge_deliveries(store: Store, every: Duration) {
+async fn purge_deliveries(store: Store, every: Duration, clock: Clock) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match store
-            .purge_expired_deliveries(crate::server::now_ms())
-            .await
-        {
+        match store.purge_expired_deliveries(clock.now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "forgot expired delivery ids"),
             Err(e) => tracing::warn!(error = %e, "purging expired delivery ids failed"),

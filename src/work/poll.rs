@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::config::ServiceConfig;
 use crate::reconcile::Repo;
 use crate::store::{Store, Trigger};
@@ -25,15 +26,18 @@ pub async fn poll_forever(
     repos: Vec<Arc<Repo>>,
     store: Store,
     wake: Arc<tokio::sync::Notify>,
+    clock: Clock,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
-        let (config, store, wake) = (config.clone(), store.clone(), wake.clone());
+        let (config, store, wake, clock) =
+            (config.clone(), store.clone(), wake.clone(), clock.clone());
         tasks.spawn(poll_repo(
             config,
             repo.mirror.name().to_string(),
             store,
             wake,
+            clock,
         ));
     }
     while tasks.join_next().await.is_some() {}
@@ -48,10 +52,11 @@ pub async fn poll_repo(
     name: String,
     store: Store,
     wake: Arc<tokio::sync::Notify>,
+    clock: Clock,
 ) {
     loop {
         match store
-            .enqueue_reconcile(&name, "poll", Trigger::Poll, crate::server::now_ms())
+            .enqueue_reconcile(&name, "poll", Trigger::Poll, clock.now_ms())
             .await
         {
             Ok(_) => wake.notify_waiters(),

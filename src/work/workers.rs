@@ -21,10 +21,10 @@ use tracing::Instrument as _;
 
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::event::Command;
 use crate::lock::RepoLocks;
 use crate::reconcile::{self, Action, Repo};
-use crate::server::now_ms;
 use crate::store::{Job, JobKind, Store, Trigger};
 use crate::work::detect::DetectClock;
 use crate::work::router::{Router, Target};
@@ -46,6 +46,8 @@ pub struct Workers {
     detect: Arc<DetectClock>,
     /// Set when the service stops: no more claims.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The time jobs are claimed, completed and failed at.
+    clock: Clock,
     /// Jobs claimed and not yet completed or failed.
     unfinished: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
@@ -57,6 +59,7 @@ impl Workers {
         locks: RepoLocks,
         wake: Arc<Notify>,
         lease: Duration,
+        clock: Clock,
     ) -> Arc<Workers> {
         let targets = repos.iter().map(|r| target_of(r)).collect();
         Arc::new(Workers {
@@ -68,6 +71,7 @@ impl Workers {
             router: Arc::new(Router::new(targets)),
             detect: Arc::default(),
             stopping: tokio::sync::watch::Sender::new(false),
+            clock,
             unfinished: Default::default(),
         })
     }
@@ -76,6 +80,11 @@ impl Workers {
     /// inbox ([`crate::server::Inbox::new`]).
     pub fn router(&self) -> Arc<Router> {
         self.router.clone()
+    }
+
+    /// The clock these workers read; give it to the inbox and the poller.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// The detect → MR clock these workers stop; give it to the inbox.
@@ -123,7 +132,11 @@ impl Workers {
     async fn work(&self, name: &str) {
         let mut stopping = self.stopping.subscribe();
         while !self.stopped() {
-            match self.store.claim(name, self.lease, now_ms()).await {
+            match self
+                .store
+                .claim(name, self.lease, self.clock.now_ms())
+                .await
+            {
                 Ok(Some(job)) => {
                     if let Ok(mut s) = self.unfinished.lock() {
                         s.insert(job.id);
@@ -180,7 +193,7 @@ impl Workers {
         };
         match result {
             Ok(()) => {
-                if let Err(e) = self.store.complete(job.id, now_ms()).await {
+                if let Err(e) = self.store.complete(job.id, self.clock.now_ms()).await {
                     tracing::error!(
                         job = job.id,
                         error = format!("{e:#}"),
@@ -196,7 +209,7 @@ impl Workers {
     async fn failed(&self, job: i64, error: anyhow::Error) {
         let message = format!("{error:#}");
         tracing::warn!(job, error = %message, "job failed");
-        if let Err(e) = self.store.fail(job, &message, now_ms()).await {
+        if let Err(e) = self.store.fail(job, &message, self.clock.now_ms()).await {
             tracing::error!(
                 job,
                 error = format!("{e:#}"),
@@ -219,7 +232,7 @@ impl Workers {
                 name,
                 crate::work::router::COMMAND_REASON,
                 Trigger::Event,
-                now_ms(),
+                self.clock.now_ms(),
             )
             .await?;
         self.wake.notify_waiters();
@@ -300,7 +313,9 @@ impl Workers {
         if delivered {
             crate::metrics::bumps_proposed(name, outcome.report.bumps.len());
             if let Some(at) = detected_at {
-                crate::metrics::detect_to_mr(Duration::from_millis((now_ms() - at).max(0) as u64));
+                crate::metrics::detect_to_mr(Duration::from_millis(
+                    (self.clock.now_ms() - at).max(0) as u64,
+                ));
             }
         } else if let Some(at) = detected_at
             && !outcome.failures.is_empty()

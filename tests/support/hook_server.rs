@@ -73,7 +73,14 @@ impl HookServer {
         let state = Arc::new(AppState {
             sources,
             store: store.clone(),
-            inbox: server::Inbox::new(store.clone(), router, Arc::default(), Arc::default()),
+            inbox: server::Inbox::new(
+                store.clone(),
+                router,
+                Arc::default(),
+                Arc::default(),
+                Default::default(),
+            ),
+            clock: Default::default(),
             metrics: imagebump::metrics::install(),
             draining: Default::default(),
             body_limit,
@@ -168,7 +175,7 @@ impl HookServer {
     /// Jobs pending or leased.
     pub async fn depth(&self) -> u64 {
         self.store
-            .queue_stats(server::now_ms())
+            .queue_stats(imagebump::clock::now_ms())
             .await
             .unwrap()
             .depth

@@ -221,6 +221,7 @@ impl World {
             locks.clone(),
             Arc::default(),
             Duration::from_secs(60),
+            Default::default(),
         );
         World {
             kind,
@@ -271,6 +272,7 @@ impl World {
             self.workers.router(),
             self.workers.detect_clock(),
             Default::default(),
+            Default::default(),
         );
         inbox
             .accept("test", &delivery, vec![event])
@@ -284,14 +286,14 @@ impl World {
         for _ in 0..20 {
             let job = self
                 .store
-                .claim("test", Duration::from_secs(60), imagebump::server::now_ms())
+                .claim("test", Duration::from_secs(60), imagebump::clock::now_ms())
                 .await
                 .expect("claim");
             let Some(job) = job else {
                 // A failed job is scheduled for later: it still counts.
                 let stats = self
                     .store
-                    .queue_stats(imagebump::server::now_ms())
+                    .queue_stats(imagebump::clock::now_ms())
                     .await
                     .expect("stats");
                 assert_eq!(stats.depth, 0, "a job failed (see the log)");

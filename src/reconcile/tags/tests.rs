@@ -2,8 +2,8 @@
 //! SQLite store with a scripted registry. The real registry and a SQLite
 //! file are exercised end to end in `tests/tag_cache.rs`.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::store::Pushed;
@@ -146,7 +146,8 @@ async fn fixture(ttl: Duration) -> Fixture {
     registry.set(&image, Ok(&["1.0.0"]));
     Fixture {
         registry,
-        cache: TagCache::new(store, ttl).with_clock(move || clock.load(Ordering::SeqCst)),
+        cache: TagCache::new(store, ttl)
+            .with_clock(Clock::new(move || clock.load(Ordering::SeqCst))),
         now,
         image,
     }
