@@ -152,9 +152,10 @@ pub async fn build_repo(
     let dir = config.data_dir.join("repos").join(format!("{name}.git"));
     std::fs::create_dir_all(dir.parent().unwrap_or(Path::new(".")))
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let mirror = Mirror::open_or_clone(name, &dir, &settings.url, git_auth)
-        .await
-        .with_context(|| format!("repository `{name}`: cloning the mirror"))?;
+    // Cloned by the repository's first fetch, on a worker: `serve` does
+    // not wait for 50 clones before it listens.
+    let mirror = Mirror::new(name, &dir, &settings.url, git_auth)
+        .with_context(|| format!("repository `{name}`"))?;
     let api_author = match (settings.commit, &forge) {
         (CommitMode::Git, _) => None,
         (CommitMode::Api, None) => {

@@ -420,3 +420,35 @@ async fn imagebump_config_names_the_config_file() {
         format!("image: {}/acme/web:1.4.3", e.registry.host())
     );
 }
+
+/// Start-up does not wait for clones: a second repository whose remote
+/// accepts the connection and never answers (its clone hangs) neither
+/// keeps `/healthz` silent nor holds up the first repository's bump. Each
+/// mirror is cloned by its repository's first reconcile, on a worker.
+#[tokio::test]
+async fn serve_listens_at_once_and_one_hanging_clone_holds_up_nothing() {
+    let e = env().await;
+    let port = support::free_port();
+    // Accepts and never answers; kept open for the whole test.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let config = e.config(
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_interval = \"1s\"\nconcurrency = 2"),
+        "base",
+    );
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[[repos]]\nname = \"stuck\"\nurl = \"http://127.0.0.1:{silent_port}/stuck.git\"\n\
+         forge = \"direct\"\ndirect = \"base\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let _serving = Serving::start(BIN, &config);
+    let health = wait_for("/healthz", Duration::from_secs(20), || {
+        http_get(port, "/healthz")
+    });
+    assert_eq!(health, "ok\n");
+    wait_for("the bump on main", Duration::from_secs(30), || {
+        e.main_file().ends_with("web:1.4.3").then_some(())
+    });
+    drop(silent);
+}

@@ -17,7 +17,7 @@ use super::{CommitInfo, Mirror, Signature};
 impl Mirror {
     /// What commit `sha` says.
     pub fn commit_info(&self, sha: &str) -> anyhow::Result<CommitInfo> {
-        let repo = self.local();
+        let repo = self.local()?;
         let commit = find_commit(&repo, sha)?;
         info(&commit)
     }
@@ -25,7 +25,7 @@ impl Mirror {
     /// Commits reachable from `head` but not from `base` (like
     /// `git rev-list base..head`), newest first.
     pub fn commits_between(&self, base: &str, head: &str) -> anyhow::Result<Vec<CommitInfo>> {
-        let repo = self.local();
+        let repo = self.local()?;
         let base = find_commit(&repo, base)?.id;
         let head = find_commit(&repo, head)?.id;
         let walk = repo
@@ -61,7 +61,7 @@ impl Mirror {
         author: &Signature,
     ) -> anyhow::Result<String> {
         check_identity(author)?;
-        let repo = self.local();
+        let repo = self.local()?;
         let parent = find_commit(&repo, parent)?;
         let tree = parent.tree().context("reading the parent's tree")?;
         let mut editor = tree.edit().context("editing the tree")?;

@@ -7,6 +7,11 @@
 //! Tags are not fetched. gix's network calls block, so they run on
 //! `spawn_blocking`. A first clone goes to a temporary directory that is
 //! renamed into place only when complete, so a half clone is never opened.
+//!
+//! [`Mirror::new`] does no I/O: the mirror is opened or cloned by its first
+//! [`fetch`](Mirror::fetch) (or [`open`](Mirror::open)), so `serve` listens
+//! at once and each repository's first reconcile, on a worker, clones it
+//! (docs/ARCHITECTURE.md, "Flow").
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,7 +33,10 @@ pub struct Mirror {
     pub(crate) url: String,
     /// Replaced when a short-lived token is refreshed.
     pub(crate) auth: std::sync::RwLock<Option<GitAuth>>,
-    pub(crate) repo: gix::ThreadSafeRepository,
+    /// Set once the mirror is opened or cloned.
+    pub(crate) repo: std::sync::OnceLock<gix::ThreadSafeRepository>,
+    /// Held while opening or cloning, so that it happens once.
+    opening: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -59,37 +67,64 @@ impl Mirror {
         }
     }
 
-    /// Opens the bare mirror of repository `name` at `dir` (e.g.
-    /// `<data dir>/repos/<name>.git`), cloning `url` first if it does not
-    /// exist. `name` is the repository whose [`RepoGuard`](crate::lock::RepoGuard)
-    /// a push requires.
+    /// The bare mirror of repository `name` at `dir` (e.g.
+    /// `<data dir>/repos/<name>.git`) of `url`, not opened yet: the first
+    /// [`fetch`](Self::fetch) opens it, or clones it if `dir` does not
+    /// exist. `name` is the repository whose
+    /// [`RepoGuard`](crate::lock::RepoGuard) a push requires.
+    pub fn new(name: &str, dir: &Path, url: &str, auth: Option<GitAuth>) -> anyhow::Result<Mirror> {
+        anyhow::ensure!(
+            !url.starts_with('-'),
+            "remote URL {} starts with `-`",
+            redact_url(url)
+        );
+        Ok(Mirror {
+            name: name.to_string(),
+            path: dir.to_path_buf(),
+            url: url.to_string(),
+            auth: std::sync::RwLock::new(auth),
+            repo: std::sync::OnceLock::new(),
+            opening: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// [`new`](Self::new), then [`open`](Self::open).
     pub async fn open_or_clone(
         name: &str,
         dir: &Path,
         url: &str,
         auth: Option<GitAuth>,
     ) -> anyhow::Result<Mirror> {
-        anyhow::ensure!(
-            !url.starts_with('-'),
-            "remote URL {} starts with `-`",
-            redact_url(url)
-        );
-        let dir = dir.to_path_buf();
-        let url_owned = url.to_string();
-        let auth_for_clone = auth.clone();
-        let repo = tokio::task::spawn_blocking(move || {
-            open_or_clone_blocking(&dir, &url_owned, auth_for_clone.as_ref())
-                .map_err(|e| redact_error(e, &url_owned, auth_for_clone.as_ref()))
+        let mirror = Mirror::new(name, dir, url, auth)?;
+        mirror.open().await?;
+        Ok(mirror)
+    }
+
+    /// Opens the mirror, cloning it first if its directory does not exist;
+    /// nothing once it is open. True if this call cloned it (a clone is a
+    /// full fetch).
+    pub async fn open(&self) -> anyhow::Result<bool> {
+        if self.repo.get().is_some() {
+            return Ok(false);
+        }
+        let _opening = self.opening.lock().await;
+        if self.repo.get().is_some() {
+            return Ok(false);
+        }
+        let dir = self.path.clone();
+        let url = self.url.clone();
+        let auth = self.auth();
+        let (repo, cloned) = tokio::task::spawn_blocking(move || {
+            let cloned = !dir.exists();
+            open_or_clone_blocking(&dir, &url, auth.as_ref())
+                .map(|r| (r, cloned))
+                .map_err(|e| redact_error(e, &url, auth.as_ref()))
         })
         .await
         .context("clone task panicked")??;
-        Ok(Mirror {
-            name: name.to_string(),
-            path: repo.git_dir().to_path_buf(),
-            url: url.to_string(),
-            auth: std::sync::RwLock::new(auth),
-            repo: repo.into_sync(),
-        })
+        // Only this call sets it: it holds `opening`.
+        let _ = self.repo.set(repo.into_sync());
+        Ok(cloned)
     }
 
     /// The repository name given at construction.
@@ -103,8 +138,12 @@ impl Mirror {
     }
 
     /// Fetches the remote's branches; prunes branches deleted upstream.
+    /// The first fetch opens (or clones) the mirror.
     pub async fn fetch(&self) -> anyhow::Result<()> {
-        let repo = self.repo.clone();
+        if self.open().await? {
+            return Ok(());
+        }
+        let repo = self.opened()?.clone();
         let url = self.url.clone();
         let auth = self.auth();
         tokio::task::spawn_blocking(move || {
@@ -116,7 +155,7 @@ impl Mirror {
 
     /// The sha of `refs/heads/<branch>` in the mirror, if it exists.
     pub fn branch_head(&self, branch: &str) -> anyhow::Result<Option<String>> {
-        let repo = self.local();
+        let repo = self.local()?;
         let name = branch_ref(branch)?;
         match repo.try_find_reference(name.as_str())? {
             None => Ok(None),
@@ -129,9 +168,18 @@ impl Mirror {
         }
     }
 
-    /// A thread-local handle on the mirror.
-    pub(crate) fn local(&self) -> gix::Repository {
-        self.repo.to_thread_local()
+    fn opened(&self) -> anyhow::Result<&gix::ThreadSafeRepository> {
+        self.repo.get().with_context(|| {
+            format!(
+                "the mirror of {} is not cloned yet (its first fetch clones it)",
+                self.name
+            )
+        })
+    }
+
+    /// A thread-local handle on the mirror (once it is open).
+    pub(crate) fn local(&self) -> anyhow::Result<gix::Repository> {
+        Ok(self.opened()?.to_thread_local())
     }
 }
 

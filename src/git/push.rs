@@ -39,7 +39,7 @@ impl Mirror {
         self.check_guard(guard)?;
         let target = branch_ref(branch).map_err(failed)?;
         let commit_id = {
-            let repo = self.local();
+            let repo = self.local().map_err(failed)?;
             let c = find_commit(&repo, commit).map_err(failed)?;
             c.id
         };
@@ -54,7 +54,7 @@ impl Mirror {
         }
         self.run_push(&target, &expected, &format!("{commit_id}:{target}"))
             .await?;
-        let repo = self.local();
+        let repo = self.local().map_err(failed)?;
         repo.reference(
             target.as_str(),
             commit_id,
@@ -80,7 +80,7 @@ impl Mirror {
         let expected = lease_value(&Lease::Expect(expected.to_string()))?;
         self.run_push(&target, &expected, &format!(":{target}"))
             .await?;
-        let repo = self.local();
+        let repo = self.local().map_err(failed)?;
         if let Ok(Some(r)) = repo.try_find_reference(target.as_str()) {
             r.delete().map_err(|e| {
                 PushError::Failed(format!("deleted, but removing the mirror's {target}: {e}"))

@@ -14,7 +14,7 @@ impl Mirror {
     /// The text of `path` at `commit`; `None` if there is no such entry.
     /// An error if the entry is not a regular file or not UTF-8.
     pub fn read_file(&self, commit: &str, path: &str) -> anyhow::Result<Option<String>> {
-        let repo = self.local();
+        let repo = self.local()?;
         let tree = commit_tree(&repo, commit)?;
         let Some(entry) = tree
             .lookup_entry_by_path(path)
@@ -55,7 +55,7 @@ impl Mirror {
     ) -> anyhow::Result<(Vec<SourceFile>, Vec<Problem>)> {
         let include = glob_set(include)?;
         let exclude = glob_set(exclude)?;
-        let repo = self.local();
+        let repo = self.local()?;
         let tree = commit_tree(&repo, commit)?;
         let mut recorder = gix::traverse::tree::Recorder::default();
         tree.traverse()
