@@ -405,3 +405,49 @@ async fn zero_ttl_lists_on_every_reconcile_and_still_records_the_list() {
         ["1.4.2"]
     );
 }
+
+/// Catching up after downtime (webhooks sent meanwhile are lost): a list
+/// cached before the service (re)started is not reused, though well within
+/// its TTL. A tag pushed while the service was down is bumped by the first
+/// reconcile after start-up, not a poll interval later; after that, the
+/// new listing is reused again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_first_reconcile_lists_afresh_and_bumps_a_tag_pushed_while_down() {
+    let e = env("1h").await;
+    e.reconcile().await;
+    assert_eq!((e.listings(), e.deployed().as_str()), (1, "1.4.2"));
+    // Down: 1.4.3 is pushed, its webhook is lost.
+    e.registry.push_image("acme/web", "1.4.3").await;
+    e.reconcile().await;
+    assert_eq!(e.listings(), 1, "the running service reuses its list");
+
+    // The service starts again, on the same store and data dir: the
+    // repository as `serve` builds it.
+    e.advance(Duration::from_secs(60));
+    let config =
+        ServiceConfig::load_from(Some(&e._dir.path().join("imagebump.toml")), Vec::new()).unwrap();
+    let mut restarted = imagebump::service::build_repo(
+        &config,
+        &config.repos[0],
+        Some(&e.store),
+        &imagebump::service::registry(&config.registry).unwrap(),
+    )
+    .await
+    .unwrap();
+    let offset = e.offset.clone();
+    restarted.tag_cache = restarted.tag_cache.map(|c| {
+        c.with_clock(imagebump::clock::Clock::new(move || {
+            now_ms() + offset.load(Ordering::SeqCst)
+        }))
+    });
+    let run = || async {
+        reconcile::reconcile(&restarted, &e.locks)
+            .await
+            .expect("reconcile")
+    };
+    run().await;
+    assert_eq!(e.listings(), 2, "the first run after start-up listed");
+    assert_eq!(e.deployed(), "1.4.3");
+    run().await;
+    assert_eq!(e.listings(), 2, "then its own listing is reused");
+}

@@ -66,6 +66,12 @@ pub struct TagCache {
     store: Store,
     ttl: Duration,
     clock: Clock,
+    /// When this cache was made (the service started, or discovered the
+    /// repository): lists fetched before it are never reused. Webhooks
+    /// sent while the service was down are lost, so a list from before
+    /// the downtime may lack a tag pushed meanwhile; each image's first
+    /// listing after start asks the registry.
+    since_ms: i64,
 }
 
 impl fmt::Debug for TagCache {
@@ -79,18 +85,25 @@ impl fmt::Debug for TagCache {
 
 impl TagCache {
     /// Lists younger than `ttl` are reused (`ZERO`: never; lists are still
-    /// saved, for their first-seen times). Time is the system clock.
+    /// saved, for their first-seen times), and only if listed since now.
+    /// Time is the system clock.
     pub fn new(store: Store, ttl: Duration) -> TagCache {
+        let clock = Clock::system();
         TagCache {
             store,
             ttl,
-            clock: Clock::system(),
+            since_ms: clock.now_ms(),
+            clock,
         }
     }
 
-    /// The same cache, reading time from `clock`.
+    /// The same cache, reading time from `clock`, made at its now.
     pub fn with_clock(self, clock: Clock) -> TagCache {
-        TagCache { clock, ..self }
+        TagCache {
+            since_ms: clock.now_ms(),
+            clock,
+            ..self
+        }
     }
 
     pub fn ttl(&self) -> Duration {
@@ -137,7 +150,9 @@ impl<'a, S: TagSource> CachedSource<'a, S> {
                 return None;
             }
         };
-        let Some(c) = cached.filter(|c| is_fresh(c, now_ms, cache.ttl)) else {
+        let Some(c) =
+            cached.filter(|c| c.fetched_at_ms >= cache.since_ms && is_fresh(c, now_ms, cache.ttl))
+        else {
             crate::metrics::tag_cache("miss");
             return None;
         };
