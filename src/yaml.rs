@@ -126,6 +126,11 @@ impl<'a> Offsets<'a> {
     }
 }
 
+/// How deep collections may nest. Real manifests stay far below it; a
+/// deeper document is refused (an error at the collection that crosses
+/// it), so that the tree, and every walk over it, fits a worker's stack.
+pub const MAX_DEPTH: usize = 256;
+
 /// Parses every document of a YAML stream. An empty document is `None`.
 pub fn parse(text: &str) -> Result<Vec<Option<Node>>, YamlError> {
     let offsets = Offsets::new(text);
@@ -146,6 +151,13 @@ pub fn parse(text: &str) -> Result<Vec<Option<Node>>, YamlError> {
             Event::DocumentEnd => {
                 docs.push(current.take());
                 continue;
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) if stack.len() >= MAX_DEPTH => {
+                return Err(YamlError {
+                    line: span.start.line(),
+                    column: span.start.col() + 1,
+                    message: format!("collections nested deeper than {MAX_DEPTH} levels"),
+                });
             }
             Event::MappingStart(..) => {
                 stack.push(Frame::map(span));
