@@ -119,7 +119,15 @@ pub async fn rediscover_forever(
     loop {
         tokio::time::sleep(config.discover_interval).await;
         for settings in discover_new(&config, |name| workers.manages(name)).await {
-            match crate::service::build_repo(&config, &settings, Some(&store), &registry).await {
+            match crate::service::build_repo(
+                &config,
+                &settings,
+                Some(&store),
+                &registry,
+                &workers.clock(),
+            )
+            .await
+            {
                 Ok(repo) => {
                     tracing::info!(repo = %settings.name, "discovered a repository; managing it");
                     workers.add_repo(Arc::new(repo));

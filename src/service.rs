@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::clock::Clock;
 use crate::config::{
     CommitMode, ForgeKind, GitIdentity, RegistrySettings, RepoSettings, ServiceConfig,
 };
@@ -99,16 +100,18 @@ pub fn github_auth(
     })
 }
 
-/// Opens (or clones) the repository's mirror and connects its forge; its
-/// runs reach the registries through the process's `registry`. With the
-/// service's `store`, reconciles list tags through its cache
-/// (`registry.tag_cache_ttl`); without (one-shot commands), every run asks
-/// the registry.
+/// The repository, ready to reconcile: its mirror (not cloned yet: its
+/// first fetch clones it) and its forge; its runs reach the registries
+/// through the process's `registry`. With the service's `store`,
+/// reconciles list tags through its cache (`registry.tag_cache_ttl`), on
+/// the service's `clock`; without (one-shot commands), every run asks the
+/// registry.
 pub async fn build_repo(
     config: &ServiceConfig,
     settings: &RepoSettings,
     store: Option<&Store>,
     registry: &Registry,
+    clock: &Clock,
 ) -> anyhow::Result<Repo> {
     let name = &settings.name;
     let identity = identity(&config.git)?;
@@ -178,7 +181,7 @@ pub async fn build_repo(
         identity,
         api_author,
         registry: registry.clone(),
-        tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config))),
+        tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config), clock.clone())),
         retry: RetryPolicy::default(),
         memo: Default::default(),
     })

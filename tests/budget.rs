@@ -94,9 +94,10 @@ async fn repos_reconciling_at_once_share_the_hosts_cap_and_burst() {
     let shared = imagebump::service::registry(&config.registry).unwrap();
     let mut repos = Vec::new();
     for settings in &config.repos {
-        let repo = imagebump::service::build_repo(&config, settings, None, &shared)
-            .await
-            .unwrap();
+        let repo =
+            imagebump::service::build_repo(&config, settings, None, &shared, &Default::default())
+                .await
+                .unwrap();
         repos.push(repo);
     }
     let locks = RepoLocks::default();

@@ -438,6 +438,7 @@ async fn github_api_commits_with_a_token_are_refused_at_start() {
         &config.repos[0],
         None,
         &imagebump::service::registry(&config.registry).unwrap(),
+        &Default::default(),
     )
     .await
     .err()

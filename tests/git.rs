@@ -120,7 +120,7 @@ impl World {
     }
 
     async fn mirror(&self) -> Mirror {
-        Mirror::open_or_clone(REPO, &self.mirror_dir(), &self.url(), None)
+        cloned(REPO, &self.mirror_dir(), &self.url(), None)
             .await
             .expect("clone")
     }
@@ -664,7 +664,7 @@ async fn fetch_prunes_branches_deleted_upstream_and_reopen_is_incremental() {
     // Opening again uses the existing mirror, with a file:// URL this time.
     drop(m);
     let new = w.human_commit("main", "README.md", "# again\n");
-    let m = Mirror::open_or_clone(REPO, &w.mirror_dir(), &w.file_url(), None)
+    let m = cloned(REPO, &w.mirror_dir(), &w.file_url(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -722,7 +722,7 @@ async fn auth_is_passed_but_never_shown() {
     let w = World::new();
     let auth = GitAuth::basic("x-access-token", SECRET);
     assert_eq!(format!("{auth:?}"), "GitAuth(***)");
-    let m = Mirror::open_or_clone(REPO, &w.mirror_dir(), &w.file_url(), Some(auth.clone()))
+    let m = cloned(REPO, &w.mirror_dir(), &w.file_url(), Some(auth.clone()))
         .await
         .unwrap();
     let base = m.branch_head("main").unwrap().expect("main");
@@ -741,7 +741,7 @@ async fn auth_is_passed_but_never_shown() {
         (format!("{}/missing.git", w.root.display()), auth.clone()),
         (format!("http://user:{SECRET}@127.0.0.1:9/env.git"), bearer),
     ] {
-        let bad = Mirror::open_or_clone(REPO, &w.mirror_dir(), &url, Some(auth))
+        let bad = cloned(REPO, &w.mirror_dir(), &url, Some(auth))
             .await
             .unwrap();
         let r = bad
@@ -763,7 +763,7 @@ async fn auth_is_passed_but_never_shown() {
 async fn a_failed_clone_leaves_no_mirror() {
     let w = World::new();
     let dir = w.mirror_dir();
-    let r = Mirror::open_or_clone(REPO, &dir, "/nonexistent/remote.git", None).await;
+    let r = cloned(REPO, &dir, "/nonexistent/remote.git", None).await;
     assert!(r.is_err());
     assert!(!dir.exists());
     let m = w.mirror().await;
@@ -810,7 +810,7 @@ async fn the_authorization_header_reaches_fetch_and_push() {
     let expected =
         "authorization: basic eC1hY2Nlc3MtdG9rZW46czNjcjN0LXQwa2VuLXZhbHVl".to_ascii_lowercase();
     let (url, requests) = header_recorder();
-    let m = Mirror::open_or_clone(REPO, &w.mirror_dir(), &url, Some(auth))
+    let m = cloned(REPO, &w.mirror_dir(), &url, Some(auth))
         .await
         .unwrap();
 
@@ -843,4 +843,17 @@ async fn the_authorization_header_reaches_fetch_and_push() {
         .to_ascii_lowercase();
     assert!(head.contains("git-receive-pack"), "{head}");
     assert!(head.contains(&expected), "{head}");
+}
+
+/// A mirror of `url` in `dir`, opened (cloned first): what a worker's first
+/// fetch does.
+async fn cloned(
+    name: &str,
+    dir: &Path,
+    url: &str,
+    auth: Option<GitAuth>,
+) -> anyhow::Result<Mirror> {
+    let mirror = Mirror::new(name, dir, url, auth)?;
+    mirror.open().await?;
+    Ok(mirror)
 }

@@ -266,6 +266,7 @@ async fn a_signing_key_that_cannot_be_read_stops_start_up_naming_the_file() {
         &loaded.repos[0],
         None,
         &imagebump::service::registry(&loaded.registry).unwrap(),
+        &Default::default(),
     )
     .await
     .err()

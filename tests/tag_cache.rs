@@ -43,6 +43,12 @@ struct Env {
 
 /// acme/web:1.4.2 in the registry and deployed; `ttl` as the service
 /// config's `registry.tag_cache_ttl`.
+/// The system clock moved on by `offset` ms (see [`Env::advance`]).
+fn clock(offset: &Arc<AtomicI64>) -> imagebump::clock::Clock {
+    let offset = offset.clone();
+    imagebump::clock::Clock::new(move || now_ms() + offset.load(Ordering::SeqCst))
+}
+
 async fn env(ttl: &str) -> Env {
     let registry = TestRegistry::start_with_access_log();
     registry.push_tags("acme/web", &["1.4.2"]).await;
@@ -62,21 +68,16 @@ async fn env(ttl: &str) -> Env {
     let config = ServiceConfig::load_from(Some(&path), Vec::new()).unwrap();
     let store_url = config.store_url();
     let store = Store::open(&store_url).await.unwrap();
-    let mut repo = imagebump::service::build_repo(
+    let offset = Arc::new(AtomicI64::new(0));
+    let repo = imagebump::service::build_repo(
         &config,
         &config.repos[0],
         Some(&store),
         &imagebump::service::registry(&config.registry).unwrap(),
+        &clock(&offset),
     )
     .await
     .unwrap();
-    let offset = Arc::new(AtomicI64::new(0));
-    let clock = offset.clone();
-    repo.tag_cache = repo.tag_cache.map(|c| {
-        c.with_clock(imagebump::clock::Clock::new(move || {
-            now_ms() + clock.load(Ordering::SeqCst)
-        }))
-    });
     Env {
         registry,
         _dir: dir,
@@ -426,20 +427,15 @@ async fn after_a_restart_the_first_reconcile_lists_afresh_and_bumps_a_tag_pushed
     e.advance(Duration::from_secs(60));
     let config =
         ServiceConfig::load_from(Some(&e._dir.path().join("imagebump.toml")), Vec::new()).unwrap();
-    let mut restarted = imagebump::service::build_repo(
+    let restarted = imagebump::service::build_repo(
         &config,
         &config.repos[0],
         Some(&e.store),
         &imagebump::service::registry(&config.registry).unwrap(),
+        &clock(&e.offset),
     )
     .await
     .unwrap();
-    let offset = e.offset.clone();
-    restarted.tag_cache = restarted.tag_cache.map(|c| {
-        c.with_clock(imagebump::clock::Clock::new(move || {
-            now_ms() + offset.load(Ordering::SeqCst)
-        }))
-    });
     let run = || async {
         reconcile::reconcile(&restarted, &e.locks)
             .await

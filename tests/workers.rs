@@ -99,9 +99,15 @@ impl Fleet {
         // One registry state for the process, as `serve` has.
         let shared = imagebump::service::registry(&config.registry).unwrap();
         for settings in &config.repos {
-            let repo = imagebump::service::build_repo(&config, settings, None, &shared)
-                .await
-                .unwrap();
+            let repo = imagebump::service::build_repo(
+                &config,
+                settings,
+                None,
+                &shared,
+                &Default::default(),
+            )
+            .await
+            .unwrap();
             repos.push(Arc::new(repo));
         }
         // The process's registry state meets a host one request at a time

@@ -61,6 +61,8 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The one clock of the service (see `clock.rs`).
+    let clock = Clock::system();
     let mut repos = Vec::new();
     let configured: std::collections::HashSet<String> =
         config.repos.iter().map(|r| r.name.clone()).collect();
@@ -69,7 +71,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!(repos = discovered.len(), "discovered repositories");
     }
     for settings in config.repos.iter().chain(&discovered) {
-        match service::build_repo(&config, settings, Some(&store), &registry).await {
+        match service::build_repo(&config, settings, Some(&store), &registry, &clock).await {
             Ok(r) => repos.push(Arc::new(r)),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -85,7 +87,6 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let wake = Arc::new(Notify::new());
-    let clock = Clock::system();
     let workers = Workers::new(
         store.clone(),
         repos.clone(),
@@ -213,7 +214,9 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
     };
     // A one-shot run has no store: no ignores, holds or tag cache.
     let repo = match service::registry(&config.registry) {
-        Ok(registry) => service::build_repo(&config, settings, None, &registry).await,
+        Ok(registry) => {
+            service::build_repo(&config, settings, None, &registry, &Clock::system()).await
+        }
         Err(e) => Err(e),
     };
     let repo = match repo {

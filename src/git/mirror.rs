@@ -88,18 +88,6 @@ impl Mirror {
         })
     }
 
-    /// [`new`](Self::new), then [`open`](Self::open).
-    pub async fn open_or_clone(
-        name: &str,
-        dir: &Path,
-        url: &str,
-        auth: Option<GitAuth>,
-    ) -> anyhow::Result<Mirror> {
-        let mirror = Mirror::new(name, dir, url, auth)?;
-        mirror.open().await?;
-        Ok(mirror)
-    }
-
     /// Opens the mirror, cloning it first if its directory does not exist;
     /// nothing once it is open. True if this call cloned it (a clone is a
     /// full fetch).

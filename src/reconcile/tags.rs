@@ -86,23 +86,13 @@ impl fmt::Debug for TagCache {
 impl TagCache {
     /// Lists younger than `ttl` are reused (`ZERO`: never; lists are still
     /// saved, for their first-seen times), and only if listed since now.
-    /// Time is the system clock.
-    pub fn new(store: Store, ttl: Duration) -> TagCache {
-        let clock = Clock::system();
+    /// Time is read from `clock`.
+    pub fn new(store: Store, ttl: Duration, clock: Clock) -> TagCache {
         TagCache {
             store,
             ttl,
             since_ms: clock.now_ms(),
             clock,
-        }
-    }
-
-    /// The same cache, reading time from `clock`, made at its now.
-    pub fn with_clock(self, clock: Clock) -> TagCache {
-        TagCache {
-            since_ms: clock.now_ms(),
-            clock,
-            ..self
         }
     }
 

@@ -204,6 +204,7 @@ impl World {
             &config.repos[0],
             None,
             &imagebump::service::registry(&config.registry).unwrap(),
+            &Default::default(),
         )
         .await
         .expect("build repo");

@@ -146,8 +146,7 @@ async fn fixture(ttl: Duration) -> Fixture {
     registry.set(&image, Ok(&["1.0.0"]));
     Fixture {
         registry,
-        cache: TagCache::new(store, ttl)
-            .with_clock(Clock::new(move || clock.load(Ordering::SeqCst))),
+        cache: TagCache::new(store, ttl, Clock::new(move || clock.load(Ordering::SeqCst))),
         now,
         image,
     }
