@@ -10,6 +10,8 @@
 //! repository costs one reconcile.
 //!
 //! After a batch that enqueued jobs commits, the workers are woken once.
+//! A delivery that cannot be stored is answered with its own error; its
+//! batch neighbours are still stored ([`Store::accept_each`]).
 
 use std::sync::Arc;
 
@@ -126,24 +128,15 @@ async fn write_loop(
         }
         let (deliveries, replies): (Vec<Delivery>, Vec<_>) =
             batch.into_iter().map(|p| (p.delivery, p.reply)).unzip();
-        match store.accept_batch(&deliveries, clock.now_ms()).await {
-            Ok(answers) => {
-                if answers
-                    .iter()
-                    .any(|a| matches!(a, Accepted::Stored { jobs } if *jobs > 0))
-                {
-                    wake.notify_waiters();
-                }
-                for (reply, a) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(Ok(a));
-                }
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                for reply in replies {
-                    let _ = reply.send(Err(message.clone()));
-                }
-            }
+        let answers = store.accept_each(&deliveries, clock.now_ms()).await;
+        if answers
+            .iter()
+            .any(|a| matches!(a, Ok(Accepted::Stored { jobs }) if *jobs > 0))
+        {
+            wake.notify_waiters();
+        }
+        for (reply, a) in replies.into_iter().zip(answers) {
+            let _ = reply.send(a.map_err(|e| format!("{e:#}")));
         }
     }
 }

@@ -233,7 +233,7 @@ async fn receive(
             answer(StatusCode::OK, json!({"status": "ignored", "reason": why}))
         }
         Ok(Verdict::Events { delivery, events }) => {
-            tracing::Span::current().record("delivery", delivery.as_str());
+            tracing::Span::current().record("delivery", crate::store::shown_id(&delivery).as_str());
             match state.inbox.accept(&name, &delivery, events).await {
                 Ok(Accepted::Stored { jobs }) => {
                     crate::metrics::webhook(&name, "stored");

@@ -29,6 +29,7 @@
 mod advisory;
 mod cache;
 mod choices;
+mod intake;
 mod lease;
 mod queue;
 
@@ -36,6 +37,7 @@ pub(crate) use advisory::ReplicaLock;
 pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
 pub use cache::TAG_INSERT_BATCH;
 pub use choices::IGNORABLE_UPDATE_TYPES;
+pub use intake::{MAX_DELIVERY_KEY, MAX_SHOWN, delivery_key, shown_id};
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -105,6 +107,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "command_jobs",
         include_str!("../../migrations/sqlite/0005_command_jobs.sql"),
     ),
+    (
+        6,
+        "delivery_shown",
+        include_str!("../../migrations/sqlite/0006_delivery_shown.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -133,6 +140,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "command_jobs",
         include_str!("../../migrations/postgres/0005_command_jobs.sql"),
+    ),
+    (
+        6,
+        "delivery_shown",
+        include_str!("../../migrations/postgres/0006_delivery_shown.sql"),
     ),
 ];
 

@@ -1,6 +1,6 @@
-//! The inbox side of the job queue: delivery dedupe, enqueue (with the
-//! coalescing of reconciles per repository), queue stats and dead letters.
-//! Claims, completion, retries and leases are in `lease.rs`.
+//! The job queue's enqueue side (with the coalescing of reconciles per
+//! repository), queue stats and dead letters. Deliveries are stored in
+//! `intake.rs`; claims, completion, retries and leases are in `lease.rs`.
 //!
 //! A job row is *pending* (no lease, or a lease that ran out), *leased*
 //! (`lease_until_ms` in the future) or *dead* (`dead_at_ms` set); a
@@ -11,58 +11,10 @@
 //! its worker still reaches the dead letters after
 //! [`MAX_ATTEMPTS`](super::MAX_ATTEMPTS).
 
-use std::collections::{BTreeSet, HashSet};
-
 use anyhow::{Context, bail};
 
 use super::lease::merge_reasons;
-use super::{
-    Accepted, DELIVERY_TTL, DeadJob, Delivery, Job, JobKind, Pushed, QueueStats, Store, Trigger,
-    millis, with_pool,
-};
-
-/// Records deliveries, or revives expired records of them: `$1` now,
-/// `$2` expiry, then `(source, delivery)` per row. Returns the rows written;
-/// a delivery already recorded and still fresh (a replay) is not returned.
-fn insert_deliveries_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| format!("(${}, ${}, $1, $2)", 2 * i + 3, 2 * i + 4))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT INTO deliveries (source, delivery, received_at_ms, expires_at_ms) VALUES {values}
-ON CONFLICT (source, delivery) DO UPDATE
-    SET received_at_ms = excluded.received_at_ms, expires_at_ms = excluded.expires_at_ms
-    WHERE deliveries.expires_at_ms <= $1
-RETURNING source, delivery"
-    )
-}
-
-/// Command jobs: `$1` now, then `(repo, payload, source, delivery)` per
-/// row.
-fn insert_command_jobs_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let p = 4 * i + 2;
-            format!(
-                "('command', ${p}, ${}, ${}, ${}, 0, $1, $1)",
-                p + 1,
-                p + 2,
-                p + 3
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT INTO jobs (kind, repo, payload, source, delivery, attempts, enqueued_at_ms, \
-         due_at_ms) VALUES {values}"
-    )
-}
-
-/// Rows per multi-row statement of [`Store::accept_batch`]: few round
-/// trips, far below SQLite's (32,766) and Postgres' (65,535) parameter
-/// limits.
-const ROWS_PER_STATEMENT: usize = 500;
+use super::{DeadJob, Job, JobKind, QueueStats, Store, Trigger, millis, with_pool};
 
 /// Asks for a reconcile of `$1` for reason `$2` at `$3` (now), due no
 /// sooner than `$4` ms after the repository's previous run finished (0 for
@@ -128,97 +80,6 @@ type DeadRow = (
 );
 
 impl Store {
-    /// Records each delivery `(source, delivery)` (remembered for
-    /// [`DELIVERY_TTL`]) with the jobs it asks for and the pushes it
-    /// reports (for the tag cache), all in ONE transaction (group commit:
-    /// one sync to disk for the batch). Answers in order: a replay of a
-    /// fresh delivery writes nothing and is [`Accepted::Duplicate`]; the
-    /// same delivery twice in a batch is stored once. Reconcile jobs coalesce, as in
-    /// [`enqueue_reconcile`](Self::enqueue_reconcile) with
-    /// [`Trigger::Event`], so `Stored { jobs }`
-    /// counts the jobs asked for, some of which may have joined one
-    /// already pending.
-    pub async fn accept_batch(
-        &self,
-        deliveries: &[Delivery],
-        now_ms: i64,
-    ) -> anyhow::Result<Vec<Accepted>> {
-        // The first of equal deliveries in the batch is the one stored.
-        let mut first = HashSet::new();
-        let candidates: Vec<&Delivery> = deliveries
-            .iter()
-            .filter(|d| first.insert((d.source.as_str(), d.delivery.as_str())))
-            .collect();
-        let expires_at_ms = now_ms.saturating_add(millis(DELIVERY_TTL));
-        let context = || format!("storing {} deliveries", deliveries.len());
-        let mut fresh: HashSet<(String, String)> = HashSet::new();
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await.with_context(context)?;
-            for chunk in candidates.chunks(ROWS_PER_STATEMENT) {
-                let sql = insert_deliveries_sql(chunk.len());
-                let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql.as_str()))
-                    .persistent(false)
-                    .bind(now_ms)
-                    .bind(expires_at_ms);
-                for d in chunk {
-                    q = q.bind(d.source.as_str()).bind(d.delivery.as_str());
-                }
-                fresh.extend(q.fetch_all(&mut *tx).await.with_context(context)?);
-            }
-            let stored: Vec<&Delivery> = candidates
-                .iter()
-                .copied()
-                .filter(|d| fresh.contains(&(d.source.clone(), d.delivery.clone())))
-                .collect();
-            let (commands, reconciles) = split_jobs(&stored)?;
-            for chunk in commands.chunks(ROWS_PER_STATEMENT) {
-                let sql = insert_command_jobs_sql(chunk.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .persistent(false)
-                    .bind(now_ms);
-                for (repo, payload, source, delivery) in chunk {
-                    q = q.bind(*repo).bind(payload.as_str()).bind(*source).bind(*delivery);
-                }
-                q.execute(&mut *tx).await.with_context(context)?;
-            }
-            let pushes: BTreeSet<&Pushed> = stored.iter().flat_map(|d| &d.pushes).collect();
-            for p in pushes {
-                let query = match &p.tag {
-                    Some(tag) => sqlx::query(super::cache::REPORT_TAG).bind(&p.image).bind(tag),
-                    None => sqlx::query(super::cache::FORGET_TAGS).bind(&p.image),
-                };
-                query
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(context)?;
-            }
-            for (repo, reason) in reconciles {
-                sqlx::query(UPSERT_RECONCILE)
-                    .bind(repo)
-                    .bind(reason)
-                    .bind(now_ms)
-                    .bind(millis(self.min_run_gap))
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(context)?;
-            }
-            tx.commit().await.with_context(context)?;
-        });
-        let mut answered = HashSet::new();
-        Ok(deliveries
-            .iter()
-            .map(|d| {
-                let key = (d.source.clone(), d.delivery.clone());
-                if fresh.contains(&key) && answered.insert(key) {
-                    Accepted::Stored { jobs: d.jobs.len() }
-                } else {
-                    Accepted::Duplicate
-                }
-            })
-            .collect())
-    }
-
     /// Asks for a reconcile of `repo`. A poll is due at once; an event
     /// no sooner than [`min_run_gap`](Store::with_min_run_gap) after the
     /// repository's previous run finished. The repository's one live
@@ -267,18 +128,6 @@ impl Store {
         let rows: Vec<DeadRow> = with_pool!(self, pool =>
             sqlx::query_as(DEAD_LETTERS).fetch_all(pool).await.context("reading dead letters")?);
         Ok(rows.into_iter().map(dead_from_row).collect())
-    }
-
-    /// Forgets delivery ids older than [`DELIVERY_TTL`]; returns how many.
-    pub async fn purge_expired_deliveries(&self, now_ms: i64) -> anyhow::Result<u64> {
-        let purged = with_pool!(self, pool =>
-            sqlx::query("DELETE FROM deliveries WHERE expires_at_ms <= $1")
-                .bind(now_ms)
-                .execute(pool)
-                .await
-                .context("purging expired deliveries")?
-                .rows_affected());
-        Ok(purged)
     }
 }
 
@@ -337,32 +186,4 @@ fn dead_from_row(row: DeadRow) -> DeadJob {
         source,
         delivery,
     }
-}
-
-/// `(repo, payload, source, delivery)` of each command job, and each
-/// `(repo, reason)` of a reconcile asked, once, of the deliveries stored.
-type SplitJobs<'a> = (
-    Vec<(&'a str, String, &'a str, &'a str)>,
-    BTreeSet<(&'a str, &'a str)>,
-);
-
-fn split_jobs<'a>(stored: &[&'a Delivery]) -> anyhow::Result<SplitJobs<'a>> {
-    let mut commands = Vec::new();
-    let mut reconciles = BTreeSet::new();
-    for d in stored {
-        for job in &d.jobs {
-            match job {
-                JobKind::Command { repo, command } => commands.push((
-                    repo.as_str(),
-                    serde_json::to_string(command).context("encoding a command")?,
-                    d.source.as_str(),
-                    d.delivery.as_str(),
-                )),
-                JobKind::Reconcile { repo, reason } => {
-                    reconciles.insert((repo.as_str(), reason.as_str()));
-                }
-            }
-        }
-    }
-    Ok((commands, reconciles))
 }
