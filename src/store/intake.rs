@@ -42,17 +42,27 @@ const RETRY_BASE: Duration = Duration::from_millis(20);
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// The key a delivery id is recorded under: the id itself when it is
-/// short and printable, else `sha256:` and the hex of its SHA-256 (also
-/// for ids that start with `sha256:`, so no id can pose as another's hash).
+/// short and printable, else `sha256:` and the hex of its SHA-256. An id
+/// that starts with `sha256:` is kept only in exactly that form (sources
+/// that key a delivery by its body's hash make such ids); any other id
+/// with that prefix is hashed too.
 pub fn delivery_key(id: &str) -> Cow<'_, str> {
-    if id.len() <= MAX_DELIVERY_KEY
-        && !id.chars().any(char::is_control)
-        && !id.starts_with("sha256:")
+    if is_hash_key(id)
+        || (id.len() <= MAX_DELIVERY_KEY
+            && !id.chars().any(char::is_control)
+            && !id.starts_with("sha256:"))
     {
         Cow::Borrowed(id)
     } else {
         Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(id))))
     }
+}
+
+/// `sha256:` and 64 lowercase hex digits: the form of a hashed key.
+fn is_hash_key(id: &str) -> bool {
+    id.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 /// The id for people: control characters replaced, at most
