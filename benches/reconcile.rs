@@ -117,7 +117,12 @@ async fn large_repo() {
     let (files, _) = w
         .repo
         .mirror
-        .read_files(&base, &["**/*.yaml".to_string()], &[])
+        .read_files(
+            &base,
+            &["**/*.yaml".to_string()],
+            &[],
+            imagebump::policy::DEFAULT_MAX_FILE_BYTES,
+        )
         .expect("read");
     let read = read_start.elapsed();
     println!(

@@ -15,8 +15,13 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use crate::plan::{Problem, SourceFile};
 use crate::policy::RepoConfig;
 
-/// Files larger than this are not manifests; they are reported, not read.
-pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Why a file of `size` bytes is not read, when it is over `limit`
+/// (`maxFileSize`): it is skipped, and the reason reported.
+pub fn over_limit(size: u64, limit: u64) -> Option<String> {
+    (size > limit).then(|| {
+        format!("skipped: {size} bytes, over the {limit}-byte limit for manifests (`maxFileSize`)")
+    })
+}
 
 /// Compiles globs with `*` not crossing `/` (as in `.gitignore`).
 pub fn glob_set(globs: &[String]) -> anyhow::Result<GlobSet> {
@@ -48,7 +53,7 @@ pub fn read_files(
         if !include.is_match(&rel) || exclude.is_match(&rel) {
             continue;
         }
-        match read_one(&abs) {
+        match read_one(&abs, config.max_file_bytes) {
             Ok(text) => files.push(SourceFile { path: rel, text }),
             Err(message) => problems.push(Problem {
                 file: rel,
@@ -60,13 +65,10 @@ pub fn read_files(
     Ok((files, problems))
 }
 
-fn read_one(path: &Path) -> Result<String, String> {
+fn read_one(path: &Path, limit: u64) -> Result<String, String> {
     let meta = fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests",
-            meta.len()
-        ));
+    if let Some(why) = over_limit(meta.len(), limit) {
+        return Err(why);
     }
     let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     String::from_utf8(bytes)

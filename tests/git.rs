@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use imagebump::git::{GitAuth, Lease, Mirror, PushError, Signature, SigningKey};
 use imagebump::lock::RepoLocks;
+use imagebump::policy::DEFAULT_MAX_FILE_BYTES;
 
 const REPO: &str = "env";
 const SECRET: &str = "s3cr3t-t0ken-value";
@@ -217,7 +218,12 @@ async fn clone_reads_selected_regular_files_only() {
     assert_eq!(Some(head.clone()), w.remote_head("main"));
 
     let (files, problems) = m
-        .read_files(&head, &globs(&["**/*.yaml"]), &globs(&["deploy/nested/**"]))
+        .read_files(
+            &head,
+            &globs(&["**/*.yaml"]),
+            &globs(&["deploy/nested/**"]),
+            DEFAULT_MAX_FILE_BYTES,
+        )
         .unwrap();
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     // No symlink (link.yaml), no submodule (sub.yaml), nothing excluded.
@@ -232,7 +238,9 @@ async fn clone_reads_selected_regular_files_only() {
     );
 
     // `*` does not cross `/`.
-    let (files, _) = m.read_files(&head, &globs(&["*.yaml"]), &[]).unwrap();
+    let (files, _) = m
+        .read_files(&head, &globs(&["*.yaml"]), &[], DEFAULT_MAX_FILE_BYTES)
+        .unwrap();
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["run.yaml"]);
 }

@@ -130,3 +130,220 @@ fn an_image_with_100_000_tags_is_chosen_from_whole() {
     let decision = imagebump::policy::choose(&repo.policies[0], "1.0.0", &tags, false);
     assert!(format!("{decision:?}").contains("1.99.999"), "{decision:?}");
 }
+
+// ---- Files in the env repository -------------------------------------
+
+/// Runs git in `dir`, failing the test on error.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `git mktree` of `(mode, type, oid, name)` entries.
+fn mktree(dir: &std::path::Path, entries: &[(&str, &str, &str, &str)]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["mktree", "--missing"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for (mode, kind, oid, name) in entries {
+        writeln!(stdin, "{mode} {kind} {oid}\t{name}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn blob(dir: &std::path::Path, path: &std::path::Path) -> String {
+    git(dir, &["hash-object", "-w", path.to_str().unwrap()])
+}
+
+/// A remote whose one commit holds, as a remote that does not check
+/// objects can serve them: a 12 MiB manifest (over the default limit; the
+/// work-tree test below takes 100 MB), a 2 KiB one, a symlink to
+/// `/etc/passwd`, a `..` directory and a `.git` directory with manifests
+/// in them, and two good manifests.
+fn hostile_remote(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let work = dir.join("remote.git");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "--bare"]);
+    // No delta search over the 100 MB blob when a clone packs it.
+    git(&work, &["config", "core.bigFileThreshold", "1m"]);
+    let big = dir.join("big.yaml");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let line = "# padding padding padding padding padding padding padding padding\n";
+        for _ in 0..(12 << 20) / line.len() {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        f.write_all(b"image: nginx:1.25.0\n").unwrap();
+    }
+    let medium = dir.join("medium.yaml");
+    std::fs::write(
+        &medium,
+        format!("{}image: nginx:1.25.0\n", "#\n".repeat(1024)),
+    )
+    .unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "image: nginx:1.25.0\n").unwrap();
+    let link = dir.join("link-target");
+    std::fs::write(&link, "/etc/passwd").unwrap();
+    let (big, medium, good, link) = (
+        blob(&work, &big),
+        blob(&work, &medium),
+        blob(&work, &good),
+        blob(&work, &link),
+    );
+    let inner = mktree(&work, &[("100644", "blob", &good, "escape.yaml")]);
+    let deploy = mktree(&work, &[("100644", "blob", &good, "app.yaml")]);
+    let root = mktree(
+        &work,
+        &[
+            ("040000", "tree", &inner, ".."),
+            ("040000", "tree", &inner, ".git"),
+            ("040000", "tree", &inner, ".GIT"),
+            ("100644", "blob", &big, "big.yaml"),
+            ("040000", "tree", &deploy, "deploy"),
+            ("100644", "blob", &good, "good.yaml"),
+            ("120000", "blob", &link, "link.yaml"),
+            ("100644", "blob", &medium, "medium.yaml"),
+        ],
+    );
+    let commit = git(&work, &["commit-tree", &root, "-m", "hostile"]);
+    git(&work, &["update-ref", "refs/heads/main", &commit]);
+    (work, commit)
+}
+
+#[tokio::test]
+async fn big_files_symlinks_and_dot_dot_paths_in_the_env_repo_are_skipped_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, commit) = hostile_remote(dir.path());
+    let mirror = imagebump::git::Mirror::new(
+        "acme/env",
+        &dir.path().join("mirror"),
+        remote.to_str().unwrap(),
+        None,
+    )
+    .unwrap();
+    mirror.open().await.unwrap();
+    let all = ["**/*.yaml".to_string(), "*.yaml".to_string()];
+    let read = |limit| mirror.read_files(&commit, &all, &[], limit).unwrap();
+
+    let (files, problems) = read(imagebump::policy::DEFAULT_MAX_FILE_BYTES);
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["deploy/app.yaml", "good.yaml", "medium.yaml"]);
+    let mut skipped: Vec<(String, String)> = problems
+        .iter()
+        .map(|p| (p.file.clone(), p.message.clone()))
+        .collect();
+    skipped.sort();
+    let files_skipped: Vec<&str> = skipped.iter().map(|(f, _)| f.as_str()).collect();
+    // The symlink is not a regular file: never read, nothing to report.
+    assert_eq!(
+        files_skipped,
+        [
+            "../escape.yaml",
+            ".GIT/escape.yaml",
+            ".git/escape.yaml",
+            "big.yaml"
+        ]
+    );
+    assert!(skipped[0].1.contains("\"..\" component"), "{skipped:?}");
+    assert!(skipped[1].1.contains("\".GIT\" component"), "{skipped:?}");
+    assert!(
+        skipped[3].1.contains("over the 8388608-byte limit"),
+        "{skipped:?}"
+    );
+    assert!(skipped[3].1.starts_with("skipped: 1258"), "{skipped:?}");
+
+    // A lower `maxFileSize` skips the 2 KiB file too.
+    let (files, problems) = read(1024);
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["deploy/app.yaml", "good.yaml"]);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "medium.yaml" && p.message.contains("1024-byte limit")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn the_work_tree_reader_skips_big_files_and_never_follows_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("env");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(root.join("deploy")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.yaml"), "image: nginx:1.0.0\n").unwrap();
+    std::fs::write(root.join("deploy/app.yaml"), "image: nginx:1.25.0\n").unwrap();
+    // 100 MB, sparse: the reader must skip it by its size, not read it.
+    let big = std::fs::File::create(root.join("big.yaml")).unwrap();
+    big.set_len(100 << 20).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.yaml"), root.join("link.yaml")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("linked-dir")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret.yaml", root.join("deploy/up.yaml")).unwrap();
+    let config = parse_config(
+        ".imagebump.yaml",
+        "maxFileSize: 1MiB\npolicies:\n  - name: web\n    image: nginx\n",
+    )
+    .unwrap();
+    assert_eq!(config.max_file_bytes, 1 << 20);
+    let (files, problems) = imagebump::workdir::read_files(&root, &config).unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["deploy/app.yaml"]);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].file, "big.yaml");
+    assert!(
+        problems[0]
+            .message
+            .contains("104857600 bytes, over the 1048576-byte limit"),
+        "{}",
+        problems[0].message
+    );
+}
+
+#[test]
+fn max_file_size_takes_bytes_kib_and_mib_within_bounds_and_refuses_the_rest() {
+    let parse = |value: &str| {
+        parse_config(
+            ".imagebump.yaml",
+            &format!("maxFileSize: {value}\npolicies:\n  - name: web\n    image: nginx\n"),
+        )
+        .map(|c| c.max_file_bytes)
+        .map_err(|e| format!("{e:?}"))
+    };
+    assert_eq!(parse("100000"), Ok(100_000));
+    assert_eq!(parse("512KiB"), Ok(512 << 10));
+    assert_eq!(parse("2MiB"), Ok(2 << 20));
+    assert_eq!(parse("64MiB"), Ok(64 << 20));
+    for bad in [
+        "0",
+        "65MiB",
+        "-1",
+        "1GiB",
+        "lots",
+        "18446744073709551615MiB",
+        "[1]",
+    ] {
+        let err = parse(bad).unwrap_err();
+        assert!(err.contains("`maxFileSize` must be a size"), "{bad}: {err}");
+    }
+    let default = parse_config(
+        ".imagebump.yaml",
+        "policies:\n  - name: web\n    image: nginx\n",
+    )
+    .unwrap();
+    assert_eq!(default.max_file_bytes, 8 << 20);
+}

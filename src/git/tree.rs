@@ -1,18 +1,20 @@
 //! Reading files from a commit's tree in the mirror, with the same rules as
 //! the work-tree reader (`workdir`): globs where `*` does not cross `/`,
 //! symlinks (mode 120000) and submodules (gitlinks) never read, files over
-//! [`MAX_FILE_BYTES`] or not UTF-8 reported as problems, not errors.
+//! the limit (`maxFileSize`) or not UTF-8 reported as problems, not errors.
 
 use anyhow::Context;
 use gix::bstr::ByteSlice;
 
 use super::Mirror;
 use crate::plan::{Problem, SourceFile};
-use crate::workdir::{MAX_FILE_BYTES, glob_set};
+use crate::policy::DEFAULT_MAX_FILE_BYTES;
+use crate::workdir::{glob_set, over_limit};
 
 impl Mirror {
     /// The text of `path` at `commit`; `None` if there is no such entry.
-    /// An error if the entry is not a regular file or not UTF-8.
+    /// An error if the entry is not a regular file, is over
+    /// [`DEFAULT_MAX_FILE_BYTES`] or is not UTF-8.
     pub fn read_file(&self, commit: &str, path: &str) -> anyhow::Result<Option<String>> {
         let repo = self.local()?;
         let tree = commit_tree(&repo, commit)?;
@@ -29,10 +31,9 @@ impl Mirror {
             mode.value()
         );
         let size = blob_size(&repo, entry.object_id())?;
-        anyhow::ensure!(
-            size <= MAX_FILE_BYTES,
-            "{path} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests"
-        );
+        if let Some(why) = over_limit(size, DEFAULT_MAX_FILE_BYTES) {
+            anyhow::bail!("{path}: {why}");
+        }
         let blob = repo
             .find_blob(entry.object_id())
             .with_context(|| format!("reading {path}"))?;
@@ -46,12 +47,13 @@ impl Mirror {
     }
 
     /// The regular files of `commit`'s tree selected by `include` and not
-    /// by `exclude`, sorted by path.
+    /// by `exclude`, sorted by path; those over `max_bytes` are problems.
     pub fn read_files(
         &self,
         commit: &str,
         include: &[String],
         exclude: &[String],
+        max_bytes: u64,
     ) -> anyhow::Result<(Vec<SourceFile>, Vec<Problem>)> {
         let include = glob_set(include)?;
         let exclude = glob_set(exclude)?;
@@ -73,7 +75,15 @@ impl Mirror {
         let mut files = Vec::new();
         let mut problems = Vec::new();
         for (path, oid) in entries {
-            match read_blob_text(&repo, oid) {
+            if let Some(why) = unsafe_path(&path) {
+                problems.push(Problem {
+                    file: path,
+                    line: 1,
+                    message: why,
+                });
+                continue;
+            }
+            match read_blob_text(&repo, oid, max_bytes) {
                 Ok(text) => files.push(SourceFile { path, text }),
                 Err(message) => problems.push(Problem {
                     file: path,
@@ -84,6 +94,16 @@ impl Mirror {
         }
         Ok((files, problems))
     }
+}
+
+/// Why a path in a tree is never read or written: a `.`, `..` or `.git`
+/// component, or an empty one. Git itself refuses such trees
+/// (`git fsck`: "contains '..'", "contains '.git'"), but a remote that does
+/// not check objects can still serve them.
+fn unsafe_path(path: &str) -> Option<String> {
+    path.split('/')
+        .find(|c| c.is_empty() || *c == "." || *c == ".." || c.eq_ignore_ascii_case(".git"))
+        .map(|c| format!("skipped: the path has a {c:?} component"))
 }
 
 /// The tree of the commit named by `rev` (a sha or a ref).
@@ -118,12 +138,14 @@ fn blob_size(repo: &gix::Repository, oid: gix::ObjectId) -> anyhow::Result<u64> 
         .size())
 }
 
-fn read_blob_text(repo: &gix::Repository, oid: gix::ObjectId) -> Result<String, String> {
+fn read_blob_text(
+    repo: &gix::Repository,
+    oid: gix::ObjectId,
+    max_bytes: u64,
+) -> Result<String, String> {
     let size = blob_size(repo, oid).map_err(|e| format!("cannot read: {e:#}"))?;
-    if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for manifests"
-        ));
+    if let Some(why) = over_limit(size, max_bytes) {
+        return Err(why);
     }
     let blob = repo
         .find_blob(oid)

@@ -8,8 +8,8 @@
 use regex::Regex;
 
 use super::{
-    DEFAULT_FILES, DEFAULT_TAG_EXCLUDES, DigestMode, Group, Order, Policy, PullRequests,
-    RepoConfig, Rule, TagRule, UpdateType, version,
+    DEFAULT_FILES, DEFAULT_MAX_FILE_BYTES, DEFAULT_TAG_EXCLUDES, DigestMode, Group, MAX_FILE_BYTES,
+    Order, Policy, PullRequests, RepoConfig, Rule, TagRule, UpdateType, version,
 };
 use crate::domain::ImageRepo;
 use crate::yaml::{self, Node};
@@ -25,7 +25,13 @@ pub struct ConfigError {
     pub hint: Option<String>,
 }
 
-const TOP_KEYS: &[&str] = &["files", "exclude", "policies", "pullRequests"];
+const TOP_KEYS: &[&str] = &[
+    "files",
+    "exclude",
+    "maxFileSize",
+    "policies",
+    "pullRequests",
+];
 const POLICY_KEYS: &[&str] = &[
     "name",
     "image",
@@ -102,6 +108,7 @@ impl Cx<'_> {
         let mut config = RepoConfig {
             files: DEFAULT_FILES.iter().map(|s| s.to_string()).collect(),
             exclude: Vec::new(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             policies: Vec::new(),
             pull_requests: PullRequests::default(),
             notes: Vec::new(),
@@ -111,6 +118,11 @@ impl Cx<'_> {
             match k.as_str() {
                 Some("files") => config.files = self.globs(v, "files"),
                 Some("exclude") => config.exclude = self.globs(v, "exclude"),
+                Some("maxFileSize") => {
+                    if let Some(n) = self.bytes(v, "maxFileSize", 1, MAX_FILE_BYTES) {
+                        config.max_file_bytes = n;
+                    }
+                }
                 Some("pullRequests") => config.pull_requests = self.pull_requests(v),
                 Some("policies") => {
                     have_policies = true;

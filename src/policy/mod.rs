@@ -29,6 +29,13 @@ pub const CONFIG_FILE: &str = ".imagebump.yaml";
 /// Globs read when the config names none.
 pub const DEFAULT_FILES: &[&str] = &["**/*.yaml", "**/*.yml"];
 
+/// Selected files larger than this are skipped unless `maxFileSize` says
+/// otherwise; also the limit for `.imagebump.yaml` itself.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// The largest `maxFileSize`: a file is read whole into memory.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Tags that are never candidates: cosign signatures, attestations, SBOMs
 /// (one regex, so that a tag costs one match, not three).
 pub const DEFAULT_TAG_EXCLUDES: &[&str] = &[r"\.(?:sig|att|sbom)$"];
@@ -38,6 +45,9 @@ pub const DEFAULT_TAG_EXCLUDES: &[&str] = &[r"\.(?:sig|att|sbom)$"];
 pub struct RepoConfig {
     pub files: Vec<String>,
     pub exclude: Vec<String>,
+    /// Selected files larger than this are skipped, with a reason
+    /// (`maxFileSize`; at most [`MAX_FILE_BYTES`]).
+    pub max_file_bytes: u64,
     pub policies: Vec<Policy>,
     pub pull_requests: PullRequests,
     /// Remarks that do not make the file invalid (a bare version in a

@@ -25,6 +25,14 @@ pub fn schema() -> Value {
                 "description": "Globs of files never read.",
                 "type": "array", "items": {"type": "string", "minLength": 1}
             },
+            "maxFileSize": {
+                "description": "Selected files larger than this are skipped with a reason: bytes, or a number with KiB or MiB; at most 64MiB.",
+                "default": "8MiB",
+                "oneOf": [
+                    {"type": "integer", "minimum": 1, "maximum": 67108864},
+                    {"type": "string", "pattern": "^[0-9]+ ?(KiB|MiB)?$"}
+                ]
+            },
             "policies": {
                 "type": "array",
                 "items": {

@@ -60,9 +60,9 @@ pub(super) async fn run_once(
     };
     outcome.images = config.policies.iter().map(|p| p.image.clone()).collect();
     outcome.branch_prefix = Some(config.pull_requests.branch_prefix.clone());
-    let (files, read_problems) = repo
-        .mirror
-        .read_files(&base, &config.files, &config.exclude)?;
+    let (files, read_problems) =
+        repo.mirror
+            .read_files(&base, &config.files, &config.exclude, config.max_file_bytes)?;
 
     let mut report = plan_refusing(repo, &config, &files, overrides)
         .instrument(step("plan"))

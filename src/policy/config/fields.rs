@@ -91,6 +91,37 @@ impl Cx<'_> {
         }
     }
 
+    /// A size in bytes: a whole number, or one followed by `KiB` or `MiB`,
+    /// within `min..=max`.
+    pub(super) fn bytes(&mut self, node: &Node, key: &str, min: u64, max: u64) -> Option<u64> {
+        let text = node.as_str().unwrap_or_default().trim();
+        let (digits, unit) = match text.strip_suffix("MiB") {
+            Some(d) => (d, 1 << 20),
+            None => match text.strip_suffix("KiB") {
+                Some(d) => (d, 1 << 10),
+                None => (text, 1),
+            },
+        };
+        let value = digits
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit))
+            .filter(|n| (min..=max).contains(n));
+        if value.is_none() {
+            self.err(
+                node,
+                &format!(
+                    "`{key}` must be a size from {min} bytes to {} MiB, found {}",
+                    max >> 20,
+                    describe(node)
+                ),
+                Some("write e.g. `maxFileSize: 2MiB`, `512KiB` or `100000` (bytes)"),
+            );
+        }
+        value
+    }
+
     pub(super) fn strings(&mut self, node: &Node, key: &str) -> Vec<(String, Node)> {
         let Some(items) = node.as_seq() else {
             self.err(
