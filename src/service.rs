@@ -32,6 +32,8 @@ pub fn registry(r: &RegistrySettings) -> anyhow::Result<Registry> {
         insecure_hosts: r.insecure.clone(),
         max_rps_per_host: r.max_rps_per_host,
         burst_per_host: r.burst_per_host,
+        timeout: r.timeout,
+        max_retries: r.max_retries,
         ..Default::default()
     };
     if let Some(n) = r.page_size {

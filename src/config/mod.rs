@@ -170,6 +170,13 @@ pub struct RegistrySettings {
     /// Requests to one host sent at once before `max_rps_per_host` spaces
     /// them.
     pub burst_per_host: u32,
+    /// Deadline of one registry request (`30s`): a registry that stalls
+    /// longer is retried, then reported.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Retries of a registry request after the first try (429, 5xx,
+    /// timeouts, cut connections), with backoff or the `Retry-After` asked.
+    pub max_retries: u32,
     /// How long a tag list that a service reconcile fetched is reused from
     /// the store instead of asking the registry again (`1m`); `0s` asks on
     /// every reconcile; never longer than `poll_interval`. A reported push
@@ -388,6 +395,12 @@ impl ServiceConfig {
         }
         if self.registry.burst_per_host == 0 {
             bail!("invalid service config: `registry.burst_per_host` must be at least 1");
+        }
+        if self.registry.timeout < Duration::from_millis(100) {
+            bail!("invalid service config: `registry.timeout` must be at least 100ms");
+        }
+        if self.registry.max_retries > 20 {
+            bail!("invalid service config: `registry.max_retries` must be at most 20");
         }
         if self.registry.max_rps_per_host.is_nan() || self.registry.max_rps_per_host < 0.0 {
             bail!("invalid service config: `registry.max_rps_per_host` must be 0 (no cap) or more");

@@ -57,6 +57,23 @@ fn the_registry_budget_defaults_are_the_clients_and_can_be_set() {
         (c.registry.max_rps_per_host, c.registry.burst_per_host),
         (2.5, 7)
     );
+    assert_eq!(
+        (c.registry.timeout, c.registry.max_retries),
+        (
+            crate::registry::DEFAULT_TIMEOUT,
+            crate::registry::DEFAULT_MAX_RETRIES
+        )
+    );
+    let c = load("[registry]\ntimeout = \"2s\"\nmax_retries = 1\n", &[]).unwrap();
+    assert_eq!(
+        (c.registry.timeout, c.registry.max_retries),
+        (Duration::from_secs(2), 1)
+    );
+    assert!(
+        err("[registry]\ntimeout = \"10ms\"\n", &[]).contains("`registry.timeout`"),
+        "a deadline too short to meet"
+    );
+    assert!(err("[registry]\nmax_retries = 99\n", &[]).contains("`registry.max_retries`"));
     let c = load("", &[("IMAGEBUMP_REGISTRY__BURST_PER_HOST", "3")]).unwrap();
     assert_eq!(c.registry.burst_per_host, 3);
     let e = err("[registry]\nburst_per_host = 0\n", &[]);

@@ -6,7 +6,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::{HostAuth, Inner, MAX_RETRY_WAIT, RegistryError};
@@ -111,6 +112,49 @@ impl Inner {
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// [`Inner::fetch`] of a successful answer and its whole body. A body
+    /// cut short (the connection dropped or stalled mid-answer) is asked
+    /// for again, like any transport failure, up to `max_retries` times:
+    /// a half-read tag list is never used.
+    pub(super) async fn fetch_body(
+        &self,
+        repo: &ImageRepo,
+        method: Method,
+        url: &Url,
+        accept: Option<&HeaderValue>,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<(HeaderMap, Bytes), RegistryError> {
+        let max_attempts = self.shared.options.max_retries.saturating_add(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.fetch(repo, method.clone(), url, accept).await?;
+            let response = self.check_status(repo, response, what)?;
+            let headers = response.headers().clone();
+            let error = match response.bytes().await {
+                Ok(body) => return Ok((headers, body)),
+                Err(error) => error,
+            };
+            let reason = format!("reading {}: {}", what(), describe(&error));
+            tracing::debug!(
+                host = repo.host(),
+                repo = repo.path(),
+                attempt,
+                reason,
+                "answer cut short"
+            );
+            if attempt >= max_attempts {
+                return Err(RegistryError::Transport {
+                    host: repo.host().to_string(),
+                    repo: repo.path().to_string(),
+                    attempts: attempt,
+                    reason,
+                });
+            }
+            tokio::time::sleep(self.backoff(attempt)).await;
         }
     }
 

@@ -281,12 +281,9 @@ impl Client {
             repo = repo.path(),
             "no Docker-Content-Digest; hashing the manifest"
         );
-        let get = inner.fetch(repo, Method::GET, &url, Some(&accept)).await?;
-        let get = inner.check_status(repo, get, what)?;
-        let body = get
-            .bytes()
-            .await
-            .map_err(|e| inner.protocol(repo, format!("cannot read the manifest: {e}")))?;
+        let (_, body) = inner
+            .fetch_body(repo, Method::GET, &url, Some(&accept), &what)
+            .await?;
         Ok(Digest::sha256_of(&body))
     }
 }

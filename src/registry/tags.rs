@@ -30,19 +30,15 @@ impl Inner {
         let mut tags = Vec::new();
         let mut seen = HashSet::new();
         for page in 1..=MAX_PAGES {
-            let response = self.fetch(repo, Method::GET, &url, None).await?;
-            let response =
-                self.check_status(repo, response, || format!("repository {}", repo.path()))?;
-            let next = response
-                .headers()
+            let what = || format!("the tag list of repository {}", repo.path());
+            let (headers, body) = self
+                .fetch_body(repo, Method::GET, &url, None, &what)
+                .await?;
+            let next = headers
                 .get_all(LINK)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .find_map(parse_next_link);
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| self.protocol(repo, format!("cannot read the tag list: {e}")))?;
             let listed: TagPage = serde_json::from_slice(&body)
                 .map_err(|e| self.protocol(repo, format!("the tag list is not JSON: {e}")))?;
             let listed = listed.tags.unwrap_or_default();

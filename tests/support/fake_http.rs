@@ -39,6 +39,9 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Send only this many bytes of the body (its full `content-length`
+    /// announced), then close the connection: an answer cut mid-body.
+    pub cut_after: Option<usize>,
 }
 
 impl Reply {
@@ -47,6 +50,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: String::new(),
+            cut_after: None,
         }
     }
 
@@ -63,6 +67,12 @@ impl Reply {
 
     pub fn body(mut self, body: impl Into<String>) -> Reply {
         self.body = body.into();
+        self
+    }
+
+    /// The connection drops after `bytes` bytes of the body.
+    pub fn cut_after(mut self, bytes: usize) -> Reply {
+        self.cut_after = Some(bytes);
         self
     }
 }
@@ -181,10 +191,15 @@ fn serve(
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
+        let mut out = out.into_bytes();
         if request.method != "HEAD" {
-            out.push_str(&reply.body);
+            let body = reply.body.as_bytes();
+            out.extend_from_slice(&body[..reply.cut_after.unwrap_or(body.len()).min(body.len())]);
         }
-        write.write_all(out.as_bytes())?;
+        write.write_all(&out)?;
         write.flush()?;
+        if reply.cut_after.is_some() {
+            return write.shutdown(std::net::Shutdown::Both);
+        }
     }
 }

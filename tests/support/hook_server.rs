@@ -67,6 +67,30 @@ impl HookServer {
         let store = Store::open(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
+        HookServer::start_with(store, db, dir, settings, body_limit, router).await
+    }
+
+    /// Serves the sources of `settings`, routing to [`env_repos`], on the
+    /// store at `url` (its faults are the test's to cause).
+    pub async fn start_on(
+        url: &str,
+        settings: BTreeMap<String, HookSettings>,
+        body_limit: usize,
+    ) -> HookServer {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(url).await.unwrap();
+        let db = dir.path().join("not-sqlite");
+        HookServer::start_with(store, db, dir, settings, body_limit, Arc::new(env_repos())).await
+    }
+
+    async fn start_with(
+        store: Store,
+        db: PathBuf,
+        dir: tempfile::TempDir,
+        settings: BTreeMap<String, HookSettings>,
+        body_limit: usize,
+        router: Arc<Router>,
+    ) -> HookServer {
         let sources: HashMap<String, Arc<dyn hooks::Source>> =
             hooks::build_all(&settings).await.unwrap();
         let port = super::free_port();

@@ -27,6 +27,7 @@ pub mod gitlab;
 pub mod gitobj;
 pub mod hook_server;
 pub mod hooks;
+pub mod pg_cluster;
 pub mod postgres;
 pub mod proxy;
 pub mod registry;

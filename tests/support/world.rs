@@ -16,8 +16,10 @@ use imagebump::reconcile::{self, Outcome, Overrides, Repo};
 use imagebump::store::Store;
 use imagebump::work::workers::Workers;
 
+use super::fake_http::{Reply, Request};
 use super::github::FakeGitHub;
 use super::gitlab::FakeGitLab;
+use super::proxy::RegistryProxy;
 use super::registry::TestRegistry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +58,14 @@ pub struct World {
     pub store: Store,
     /// Workers over `store` and `repo` (never started: tests drive them).
     pub workers: Arc<Workers>,
+    /// The proxy images are named by, in a [`World::fronted`] world.
+    pub proxy: Option<RegistryProxy>,
     deliveries: AtomicU64,
 }
+
+/// What a fault proxy in front of the registry answers: given the request
+/// and a function that forwards it, as [`RegistryProxy::start`] takes.
+pub type Front = Box<dyn Fn(&Request, &dyn Fn() -> Reply) -> Reply + Send + Sync>;
 
 /// The environment repository's default `.imagebump.yaml`.
 pub fn default_config(host: &str) -> String {
@@ -121,26 +129,45 @@ pub fn write_direct_config(dir: &Path, remote: &Path, extra: &str, direct: &str)
 impl World {
     /// acme/web has 1.4.2 in the registry; the repo deploys 1.4.2.
     pub async fn new(kind: Kind) -> World {
-        Self::build(kind, false, false).await
+        Self::build(kind, false, false, None).await
+    }
+
+    /// A world whose images are named by a proxy in front of the registry
+    /// that answers as `front` says, with `registry` (TOML keys of the
+    /// service's `[registry]` table) configured.
+    pub async fn fronted(kind: Kind, registry: &str, front: Front) -> World {
+        Self::build(kind, false, false, Some((registry.to_string(), front))).await
     }
 
     /// A GitHub world laid out as GitHub Enterprise Server (REST under
     /// `/api/v3`, GraphQL at `/api/graphql`), the bot a GitHub App.
     pub async fn new_ghes_app() -> World {
-        Self::build(Kind::GitHub, true, false).await
+        Self::build(Kind::GitHub, true, false, None).await
     }
 
     /// `commit = "api"`: the platform makes the bot's commits (on GitHub
     /// the bot is a GitHub App).
     pub async fn new_api_commits(kind: Kind) -> World {
-        Self::build(kind, false, true).await
+        Self::build(kind, false, true, None).await
     }
 
-    async fn build(kind: Kind, ghes: bool, api_commits: bool) -> World {
+    async fn build(
+        kind: Kind,
+        ghes: bool,
+        api_commits: bool,
+        front: Option<(String, Front)>,
+    ) -> World {
         let app = ghes || (api_commits && kind == Kind::GitHub);
         let registry = TestRegistry::start();
         registry.push_tags("acme/web", &["1.4.2"]).await;
-        let host = registry.host();
+        let (proxy, registry_toml) = match front {
+            Some((toml, front)) => (
+                Some(RegistryProxy::start(registry.host(), front)),
+                format!("[registry]\n{toml}\n"),
+            ),
+            None => (None, String::new()),
+        };
+        let host = proxy.as_ref().map_or_else(|| registry.host(), |p| p.host());
         let dir = tempfile::tempdir().expect("tempdir");
         let work = dir.path().join("seed");
         std::fs::create_dir_all(work.join("apps")).expect("mkdir");
@@ -192,7 +219,7 @@ impl World {
             auth
         };
         let toml = format!(
-            "data_dir = \"{data}\"\n[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"{forge}\"\napi_url = \"{api}\"\nproject = \"{project}\"\n{auth}",
+            "data_dir = \"{data}\"\n{registry_toml}[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{remote}\"\nforge = \"{forge}\"\napi_url = \"{api}\"\nproject = \"{project}\"\n{auth}",
             data = dir.path().join("data").display(),
             remote = remote.display(),
         );
@@ -234,6 +261,7 @@ impl World {
             locks,
             store,
             workers,
+            proxy,
             deliveries: AtomicU64::new(0),
         }
     }
