@@ -215,7 +215,7 @@ async fn a_tag_list_cut_mid_body_is_asked_again_and_never_used_half_read() {
     let writes = w.write_calls();
     let out = w.reconcile().await;
     let said = errors(&out);
-    assert!(said.contains("reading the tag list"), "{said}");
+    assert!(said.contains("was cut short"), "{said}");
     assert!(said.contains("after 3 attempts"), "{said}");
     assert_eq!(w.write_calls(), writes, "{:?}", out.actions);
     assert_eq!(w.only_open_mr().title, "Bump web to 1.6.0");

@@ -138,7 +138,11 @@ impl Inner {
                 Ok(body) => return Ok((headers, body)),
                 Err(error) => error,
             };
-            let reason = format!("reading {}: {}", what(), describe(&error));
+            let reason = format!(
+                "the answer for {} was cut short: {}",
+                what(),
+                describe(&error)
+            );
             tracing::debug!(
                 host = repo.host(),
                 repo = repo.path(),

@@ -30,7 +30,7 @@ impl Inner {
         let mut tags = Vec::new();
         let mut seen = HashSet::new();
         for page in 1..=MAX_PAGES {
-            let what = || format!("the tag list of repository {}", repo.path());
+            let what = || format!("repository {}", repo.path());
             let (headers, body) = self
                 .fetch_body(repo, Method::GET, &url, None, &what)
                 .await?;
