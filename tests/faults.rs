@@ -147,6 +147,57 @@ async fn a_503_burst_longer_than_the_retries_is_reported_and_leaves_the_open_mr_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_could_not_list_the_registry_is_retried_with_backoff_not_left_to_the_next_poll()
+{
+    let down = Arc::new(AtomicBool::new(true));
+    let front = {
+        let down = down.clone();
+        Box::new(move |_: &Request, forward: &dyn Fn() -> Reply| {
+            if down.load(Ordering::SeqCst) {
+                Reply::new(503)
+            } else {
+                forward()
+            }
+        })
+    };
+    let w = World::fronted(Kind::GitHub, "max_retries = 0", front).await;
+    w.push_tag("1.5.0").await;
+    enqueue(&w).await;
+    let now = now_ms();
+    let job = w
+        .store
+        .claim("test", Duration::from_secs(60), now)
+        .await
+        .unwrap()
+        .expect("the reconcile");
+    w.workers.process(job).await;
+    assert!(w.mrs().is_empty());
+    let stats = w.store.queue_stats(now).await.unwrap();
+    assert_eq!((stats.depth, stats.dead), (1, 0), "kept for a retry");
+    assert!(
+        w.store
+            .claim("test", Duration::from_secs(60), now_ms())
+            .await
+            .unwrap()
+            .is_none(),
+        "not at once: after a backoff"
+    );
+
+    down.store(false, Ordering::SeqCst);
+    let backoff = i64::try_from(imagebump::store::retry_backoff(1).as_millis()).unwrap();
+    let retry = w
+        .store
+        .claim("test", Duration::from_secs(60), now + backoff + 1_000)
+        .await
+        .unwrap()
+        .expect("the retry, due after one backoff (long before a poll)");
+    w.workers.process(retry).await;
+    assert_eq!(w.only_open_mr().title, "Bump web to 1.5.0");
+    let stats = w.store.queue_stats(now_ms()).await.unwrap();
+    assert_eq!((stats.depth, stats.dead), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_stalling_past_the_timeout_is_reported_then_caught_up() {
     let stall = Arc::new(AtomicBool::new(true));
     let front = {

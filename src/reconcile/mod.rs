@@ -95,6 +95,10 @@ pub struct Outcome {
     /// its own while the run went on with the others. A run with failures
     /// has failed: the service retries it with backoff.
     pub failures: Vec<String>,
+    /// Registry listings that failed for a passing reason (an outage, a
+    /// rate limit): what they would have proposed waits for the retry,
+    /// which the service makes with backoff, as for `failures`.
+    pub unlisted: Vec<String>,
 }
 
 /// What people asked for through comment commands (the store's ignores

@@ -64,7 +64,8 @@ pub(super) async fn run_once(
         repo.mirror
             .read_files(&base, &config.files, &config.exclude, config.max_file_bytes)?;
 
-    let mut report = plan_refusing(repo, &config, &files, overrides)
+    let client = repo.registry.client();
+    let mut report = plan_refusing(repo, &client, &config, &files, overrides)
         .instrument(step("plan"))
         .await?;
     report.bumps.retain(|b| !overrides.drops(b));
@@ -89,6 +90,7 @@ pub(super) async fn run_once(
         .await?;
     outcome.actions = delivered.actions;
     outcome.failures = delivered.failures;
+    outcome.unlisted = client.passing_failures();
     outcome.report = report;
     Ok(outcome)
 }
@@ -151,12 +153,12 @@ async fn read_config(
 /// the second plan's branches are among the first's: no third is needed.
 async fn plan_refusing(
     repo: &Repo,
+    client: &crate::registry::Client,
     config: &RepoConfig,
     files: &[SourceFile],
     overrides: &Overrides,
 ) -> anyhow::Result<Report> {
-    let client = repo.registry.client();
-    let registry = CachedSource::new(&client, repo.tag_cache.as_ref());
+    let registry = CachedSource::new(client, repo.tag_cache.as_ref());
     let mut refused = super::refusals(&overrides.ignored);
     let report = plan::plan(&config.refusing(&refused), files, &registry).await;
     let closed = closed_versions(repo, config, &report).await?;

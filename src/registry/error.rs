@@ -74,3 +74,18 @@ pub enum RegistryError {
         reason: String,
     },
 }
+
+impl RegistryError {
+    /// Whether the failure passes by itself (an outage, a rate limit, a
+    /// spent budget), so that asking again later may succeed; not a wrong
+    /// name, a refused credential or an answer that makes no sense.
+    pub fn is_passing(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::BudgetSpent { .. }
+                | RegistryError::RateLimited { .. }
+                | RegistryError::Server { .. }
+                | RegistryError::Transport { .. }
+        )
+    }
+}

@@ -196,6 +196,25 @@ impl Client {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
+    /// The listings of this client that failed for a passing reason
+    /// ([`RegistryError::is_passing`]), as their messages, in name order.
+    pub fn passing_failures(&self) -> Vec<String> {
+        let lists = self
+            .inner
+            .tag_lists
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut failed: Vec<(&ImageRepo, String)> = lists
+            .iter()
+            .filter_map(|(repo, cell)| match cell.get() {
+                Some(Err(e)) if e.is_passing() => Some((repo, e.to_string())),
+                _ => None,
+            })
+            .collect();
+        failed.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        failed.into_iter().map(|(_, message)| message).collect()
+    }
+
     /// All tags of `repo`, in the registry's order. Each repository is
     /// listed at most once per client: later and concurrent callers share
     /// the first listing (its error too).

@@ -273,7 +273,9 @@ impl Workers {
             Ok(overrides) => reconcile::reconcile_with(&repo, &self.locks, &overrides).await,
             Err(e) => Err(e),
         };
-        let ok = result.as_ref().is_ok_and(|o| o.failures.is_empty());
+        let ok = result
+            .as_ref()
+            .is_ok_and(|o| o.failures.is_empty() && o.unlisted.is_empty());
         crate::metrics::reconcile(name, started.elapsed(), ok);
         let outcome = match result {
             Ok(outcome) => outcome,
@@ -318,7 +320,7 @@ impl Workers {
                 ));
             }
         } else if let Some(at) = detected_at
-            && !outcome.failures.is_empty()
+            && !(outcome.failures.is_empty() && outcome.unlisted.is_empty())
         {
             self.detect.restore(name, at);
         }
@@ -329,6 +331,15 @@ impl Workers {
                 "{} change(s) could not be delivered: {}",
                 outcome.failures.len(),
                 outcome.failures.join("; ")
+            );
+        }
+        if !outcome.unlisted.is_empty() {
+            // A registry outage or rate limit: the run is retried with
+            // backoff, not left to the next poll.
+            anyhow::bail!(
+                "{} image(s) could not be listed; retrying: {}",
+                outcome.unlisted.len(),
+                outcome.unlisted.join("; ")
             );
         }
         Ok(())
