@@ -211,7 +211,7 @@ impl Client {
                 _ => None,
             })
             .collect();
-        failed.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        failed.sort_by_key(|(repo, _)| repo.to_string());
         failed.into_iter().map(|(_, message)| message).collect()
     }
 
