@@ -29,9 +29,12 @@
 //! `CRASH_TRIALS` (default 2) trials run per backend, trial `i` with seed
 //! `CRASH_SEED + i` (`CRASH_SEED` defaults to the clock; each trial prints
 //! its seed, and `CRASH_SEED=<seed> CRASH_TRIALS=1` plans that trial
-//! again: the same senders, deliveries and kill delay). Each trial prints a
-//! `crash-trial` line, each backend a `crash-summary` line
-//! (`scripts/crash-trials` runs many and collects them).
+//! again: the same senders, deliveries and kill delay; the moments are the
+//! machine's). Each trial prints a `crash-trial` line and a
+//! `crash-violation` line for anything that went wrong (with the service's
+//! last log lines), each backend a `crash-summary` line; a backend with a
+//! violation fails after its last trial. `scripts/crash-trials` runs many
+//! and collects the lines.
 
 mod support;
 
@@ -118,6 +121,7 @@ async fn run_trials(kind: Kind) {
     );
     let started = Instant::now();
     let mut total = Summary::default();
+    let mut failed = Vec::new();
     for i in 0..trials {
         let trial_seed = seed.wrapping_add(i);
         let report = match kind {
@@ -140,7 +144,7 @@ async fn run_trials(kind: Kind) {
         println!(
             "crash-trial backend={} trial={} seed={trial_seed} kill_after_ms={} phase={} \
              sent={} acked={} stored_unanswered={} replays={} bumps={} \
-             lost=0 duplicate_commits=0 secs={:.1}",
+             lost={} duplicate_commits={} violations={} secs={:.1}",
             kind.name(),
             i + 1,
             report.kill_after.as_millis(),
@@ -150,13 +154,27 @@ async fn run_trials(kind: Kind) {
             report.stored_unanswered,
             report.replays,
             report.bumps,
+            report.lost,
+            report.duplicate_commits,
+            report.violations.len(),
             report.elapsed.as_secs_f64(),
         );
+        for v in &report.violations {
+            println!(
+                "crash-violation backend={} seed={trial_seed} (CRASH_SEED={trial_seed} \
+                 CRASH_TRIALS=1 plans this trial again): {v}",
+                kind.name()
+            );
+        }
+        if !report.violations.is_empty() {
+            failed.push(trial_seed);
+        }
         total.add(&report);
     }
     println!(
         "crash-summary backend={} trials={trials} kills={} sent={} acked={} \
-         stored_unanswered={} replays={} bumps={} lost=0 duplicate_commits=0 phases={} secs={:.1}",
+         stored_unanswered={} replays={} bumps={} lost={} duplicate_commits={} failed_trials={} \
+         phases={} secs={:.1}",
         kind.name(),
         total.kills,
         total.sent,
@@ -164,6 +182,9 @@ async fn run_trials(kind: Kind) {
         total.stored_unanswered,
         total.replays,
         total.bumps,
+        total.lost,
+        total.duplicate_commits,
+        failed.len(),
         total
             .phases
             .iter()
@@ -172,9 +193,16 @@ async fn run_trials(kind: Kind) {
             .join(","),
         started.elapsed().as_secs_f64(),
     );
+    assert!(
+        failed.is_empty(),
+        "{} of {trials} {} trials failed (see the crash-violation lines), seeds {failed:?}",
+        failed.len(),
+        kind.name()
+    );
 }
 
-/// What one trial saw (it panics on any violation instead).
+/// What one trial saw.
+#[derive(Default)]
 struct Report {
     kill_after: Duration,
     /// What was going on at the kill: `intake` (deliveries in flight),
@@ -192,6 +220,13 @@ struct Report {
     replays: usize,
     /// Bump commits on `main` at the end.
     bumps: usize,
+    /// Acknowledged deliveries not recorded, or whose work was neither
+    /// done nor queued, after the kill.
+    lost: usize,
+    /// Bump commits made again (a tag bumped twice).
+    duplicate_commits: usize,
+    /// Everything that went wrong, each with the service's last log lines.
+    violations: Vec<String>,
     elapsed: Duration,
 }
 
@@ -203,6 +238,8 @@ struct Summary {
     stored_unanswered: usize,
     replays: usize,
     bumps: usize,
+    lost: usize,
+    duplicate_commits: usize,
     phases: BTreeMap<String, usize>,
 }
 
@@ -214,6 +251,8 @@ impl Summary {
         self.stored_unanswered += r.stored_unanswered;
         self.replays += r.replays;
         self.bumps += r.bumps;
+        self.lost += r.lost;
+        self.duplicate_commits += r.duplicate_commits;
         *self.phases.entry(r.phase.clone()).or_default() += 1;
     }
 }
@@ -247,10 +286,11 @@ struct Load {
     base: String,
     seed: u64,
     sent: Mutex<Vec<Sent>>,
-    /// Replays sent before the kill, and those answered other than 200
-    /// `duplicate` (each a violation).
+    /// Replays sent before the kill.
     replays: AtomicUsize,
-    bad_replays: Mutex<Vec<String>>,
+    /// Answers other than 202 `stored` to a new delivery or 200
+    /// `duplicate` to a replay (or 503: not acknowledged).
+    bad_answers: Mutex<Vec<String>>,
     /// The patch number of the next tag, `1.5.<n>`.
     next_tag: AtomicU32,
     /// The highest tag pushed to the registry so far.
@@ -277,15 +317,12 @@ impl Load {
         .await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if let Ok((status, body)) = answer {
-            // An answer is an acknowledgement only if it is the one a new
-            // delivery gets.
-            let expected = status == 202 && body["status"] == "stored";
-            assert!(
-                expected || status == 503,
-                "seed {}: delivery {} was answered {status} {body}",
-                self.seed,
-                s.id
-            );
+            if !(status == 202 && body["status"] == "stored" || status == 503) {
+                self.bad_answers
+                    .lock()
+                    .unwrap()
+                    .push(format!("new delivery {} answered {status} {body}", s.id));
+            }
             self.sent.lock().unwrap()[i].answer = Some(status);
         }
     }
@@ -387,7 +424,7 @@ impl Load {
             && !(status == 200 && body["status"] == "duplicate")
             && status != 503
         {
-            self.bad_replays
+            self.bad_answers
                 .lock()
                 .unwrap()
                 .push(format!("replay of {} answered {status} {body}", s.id));
@@ -518,14 +555,6 @@ fn log_tail(paths: &[PathBuf]) -> String {
     out
 }
 
-/// Fails the trial of `seed`, with the service's last log lines.
-fn failed(seed: u64, logs: &[PathBuf], what: String) -> ! {
-    panic!(
-        "seed {seed} (CRASH_SEED={seed} CRASH_TRIALS=1 plans this trial again): {what}\n{}",
-        log_tail(logs)
-    )
-}
-
 fn start_serve(config: &Path, log: &Path, port: u16) -> Serving {
     let serving = Serving::start_logged(BIN, config, log, &[("IMAGEBUMP_LOG", "imagebump=info")]);
     wait_for("serve to answer /readyz", Duration::from_secs(30), || {
@@ -562,8 +591,14 @@ async fn trial(url: String, seed: u64) -> Report {
         dir.path().join("serve-1.log"),
         dir.path().join("serve-2.log"),
     ];
+    let mut r = Report::default();
+    // A violation after which the trial cannot go on.
     macro_rules! fail {
-        ($($what:tt)*) => { failed(seed, &logs, format!($($what)*)) };
+        ($($what:tt)*) => {{
+            r.violations.push(format!("{}\n{}", format!($($what)*), log_tail(&logs)));
+            r.elapsed = started.elapsed();
+            return r;
+        }};
     }
 
     // 1-3: load, and the kill at a random moment of it.
@@ -580,7 +615,7 @@ async fn trial(url: String, seed: u64) -> Report {
         seed,
         sent: Mutex::default(),
         replays: AtomicUsize::new(0),
-        bad_replays: Mutex::default(),
+        bad_answers: Mutex::default(),
         next_tag: AtomicU32::new(0),
         pushed: Mutex::new(None),
         stop: AtomicBool::new(false),
@@ -597,14 +632,19 @@ async fn trial(url: String, seed: u64) -> Report {
     let in_flight = load.in_flight.load(Ordering::SeqCst);
     let kill_ms = imagebump::clock::now_ms();
     serving.kill9();
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
             std::panic::resume_unwind(e.into_panic());
         }
     }
-    let bad = load.bad_replays.lock().unwrap().clone();
+    r.kill_after = kill_after;
+    r.replays = load.replays.load(Ordering::SeqCst);
+    let bad = load.bad_answers.lock().unwrap().clone();
     if !bad.is_empty() {
-        fail!("replays before the kill: {bad:?}");
+        r.violations.push(format!(
+            "answers before the kill: {bad:#?}\n{}",
+            log_tail(&logs)
+        ));
     }
     let sent: Vec<Sent> = load.sent.lock().unwrap().clone();
     let acked_at_kill: Vec<&Sent> = sent.iter().filter(|s| s.acked()).collect();
@@ -664,12 +704,17 @@ async fn trial(url: String, seed: u64) -> Report {
             ));
         }
     }
+    r.phase = phase.clone();
+    r.sent = sent.len();
+    r.acked = acked_at_kill.len();
+    r.lost = lost.len();
     let dead: Vec<&JobRow> = queued.iter().filter(|j| j.dead_at_ms.is_some()).collect();
     if !lost.is_empty() || !dead.is_empty() {
-        fail!(
+        r.violations.push(format!(
             "after the kill ({kill_after:?} into the load, phase {phase}): lost {lost:#?}; \
-             dead jobs {dead:#?}; jobs {queued:#?}"
-        );
+             dead jobs {dead:#?}; jobs {queued:#?}\n{}",
+            log_tail(&logs)
+        ));
     }
 
     // 5: restart; the senders retry what got no answer.
@@ -680,7 +725,6 @@ async fn trial(url: String, seed: u64) -> Report {
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut stored_unanswered = 0;
     for s in sent.iter().filter(|s| !s.acked()) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let (status, body) = loop {
@@ -694,7 +738,7 @@ async fn trial(url: String, seed: u64) -> Report {
         };
         match (status, body["status"].as_str()) {
             (202, Some("stored")) => {}
-            (200, Some("duplicate")) => stored_unanswered += 1,
+            (200, Some("duplicate")) => r.stored_unanswered += 1,
             _ => fail!(
                 "{} retried after the restart was answered {status} {body}",
                 s.id
@@ -738,12 +782,15 @@ async fn trial(url: String, seed: u64) -> Report {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let subjects = bump_subjects(&remote);
+    r.bumps = subjects.values().sum();
     let twice: Vec<(&String, &usize)> = subjects.iter().filter(|(_, n)| **n > 1).collect();
+    r.duplicate_commits = twice.iter().map(|(_, n)| **n - 1).sum();
     if !twice.is_empty() {
-        fail!(
-            "bump commits made more than once: {twice:?}\n{}",
-            git(&remote, &["log", "--format=%h %s", "refs/heads/main"])
-        );
+        r.violations.push(format!(
+            "bump commits made more than once: {twice:?}\n{}\n{}",
+            git(&remote, &["log", "--format=%h %s", "refs/heads/main"]),
+            log_tail(&logs)
+        ));
     }
     let dead: Vec<JobRow> = jobs(&store)
         .await
@@ -758,9 +805,11 @@ async fn trial(url: String, seed: u64) -> Report {
     let head = git(&remote, &["rev-parse", "refs/heads/main"]);
     let before = deliveries(&store).await;
     for s in &sent {
-        let (status, body) = post(&client, &format!("{base}{}", s.path), &s.body, &s.headers)
-            .await
-            .unwrap_or_else(|e| fail!("re-sending {}: {e}", s.id));
+        let answer = post(&client, &format!("{base}{}", s.path), &s.body, &s.headers).await;
+        let (status, body) = match answer {
+            Ok(answer) => answer,
+            Err(e) => fail!("re-sending {}: {e}", s.id),
+        };
         if !(status == 200 && body["status"] == "duplicate") {
             fail!(
                 "{} {} sent again was answered {status} {body}",
@@ -782,15 +831,6 @@ async fn trial(url: String, seed: u64) -> Report {
     }
     serving.kill9();
     store.store.close().await;
-    let replays = load.replays.load(Ordering::SeqCst);
-    Report {
-        kill_after,
-        phase,
-        sent: sent.len(),
-        acked: acked_at_kill.len(),
-        stored_unanswered,
-        replays,
-        bumps: subjects.values().sum(),
-        elapsed: started.elapsed(),
-    }
+    r.elapsed = started.elapsed();
+    r
 }
