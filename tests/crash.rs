@@ -39,6 +39,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::backends::Backend;
 use support::cli::Serving;
+use support::delay_proxy::DelayProxy;
 use support::hook_server::post;
 use support::hooks::{distribution_pushes, github_push_body, github_push_headers};
 use support::registry::TestRegistry;
@@ -81,6 +83,129 @@ async fn postgres() {
     run_trials(Kind::Postgres).await;
 }
 
+/// A run that outlives its lease, then SIGKILL (the case that
+/// tests/store.rs shows on the store alone, here with the real binary):
+/// the start-up poll's run is held up at the registry while a push is
+/// acknowledged (its follow-up); the lease runs out and a second worker
+/// takes the job, the follow-up with it; then the first run ends, and the
+/// service is killed before the second run can have ended. The push's
+/// bump must be on `main` or its reconcile still queued.
+mod outlived_lease {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        with_store(Kind::Sqlite, outlived_lease).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        with_store(Kind::Postgres, outlived_lease).await;
+    }
+}
+
+/// The live reconcile row of `env`: `(leased_by, lease_until_ms)`.
+async fn env_row(store: &Backend) -> Option<(Option<String>, Option<i64>)> {
+    jobs(store)
+        .await
+        .into_iter()
+        .find(|j| j.kind == "reconcile" && j.dead_at_ms.is_none())
+        .map(|j| (j.leased_by, j.lease_until_ms))
+}
+
+async fn outlived_lease(url: String) {
+    let registry = TestRegistry::start();
+    registry.push_tags("acme/web", &["1.4.2"]).await;
+    // Images are named by the proxy's host: the service reaches the
+    // registry through it; the harness pushes to the registry itself.
+    let proxy = DelayProxy::start(&registry.host(), Duration::ZERO).await;
+    let host = proxy.host();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let (remote, config) = service(dir.path(), &host, port, &url);
+    let logs = [dir.path().join("serve.log")];
+    let store = Backend::open(&url).await;
+    // Every answer about acme/web waits: the start-up poll's run hangs.
+    let hold = proxy.hold("/acme/web/");
+    let mut serving = start_serve(&config, &logs[0], port);
+    let slow = Duration::from_secs(30);
+    let first = poll_until!("the start-up run to wait on the registry", slow, {
+        if hold.held() == 0 {
+            None
+        } else {
+            env_row(&store).await.and_then(|(_, until)| until)
+        }
+    });
+    let load = Load::new(registry, host, port, 0);
+    load.image_pushes(1).await;
+    let pushed = load.sent.lock().unwrap()[0].clone();
+    assert_eq!(pushed.answer, Some(202), "{}", log_tail(&logs));
+    // The lease runs out: another worker takes the job over (and waits
+    // for the repository's lock, which the first run holds).
+    poll_until!(
+        "a second claim of the job",
+        slow,
+        env_row(&store)
+            .await
+            .and_then(|(_, until)| until)
+            .filter(|until| *until > first)
+    );
+    hold.release();
+    // The first run ends. Kill as soon as the job is gone or the bump is
+    // on main: if the first run's end had ended the job, before the
+    // second run can have pushed.
+    poll_until!(
+        "the job to end or the bump",
+        slow,
+        (deployed(&remote) == Some(0) || env_row(&store).await.is_none()).then_some(())
+    );
+    serving.kill9();
+    let on_main = deployed(&remote);
+    let row = env_row(&store).await;
+    assert!(
+        on_main == Some(0) || row.is_some(),
+        "the acknowledged push of 1.5.0 was lost: main deploys {:?} and nothing is queued \
+         ({:#?})\n{}",
+        on_main.map(tag_name),
+        jobs(&store).await,
+        log_tail(&logs)
+    );
+    // Restarted, the service bumps once.
+    let _serving = start_serve(&config, &logs[0], port);
+    poll_until!("the bump after the restart", slow, {
+        let depth = store
+            .store
+            .queue_stats(imagebump::clock::now_ms())
+            .await
+            .unwrap()
+            .depth;
+        (deployed(&remote) == Some(0) && depth == 0).then_some(())
+    });
+    assert_eq!(bump_subjects(&remote).get("Bump web to 1.5.0"), Some(&1));
+    store.store.close().await;
+}
+
+/// Evaluates `$probe` (an `Option`, awaiting as it likes) every 2 ms
+/// until it is `Some`, failing after `$limit` with `$what`.
+macro_rules! poll_until {
+    ($what:expr, $limit:expr, $probe:expr) => {{
+        let start = Instant::now();
+        loop {
+            if let Some(v) = $probe {
+                break v;
+            }
+            assert!(
+                start.elapsed() < $limit,
+                "waited {:?} for {}",
+                $limit,
+                $what
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }};
+}
+use poll_until;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Sqlite,
@@ -92,6 +217,37 @@ impl Kind {
         match self {
             Kind::Sqlite => "sqlite",
             Kind::Postgres => "postgres",
+        }
+    }
+}
+
+/// Runs `test` on the URL of a fresh store of `kind`: a SQLite file in a
+/// temporary directory, or a fresh Postgres database, dropped afterwards.
+async fn with_store<F, Fut, T>(kind: Kind, test: F) -> T
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    match kind {
+        Kind::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            test(format!(
+                "sqlite://{}/store/imagebump.db",
+                dir.path().display()
+            ))
+            .await
+        }
+        Kind::Postgres => {
+            let out = Arc::new(Mutex::new(None));
+            let slot = out.clone();
+            support::postgres::with_fresh_database(move |db| async move {
+                let value = test(db.url.clone()).await;
+                *slot.lock().unwrap() = Some(value);
+            })
+            .await;
+            let value = out.lock().unwrap().take();
+            value.expect("the test's outcome")
         }
     }
 }
@@ -124,23 +280,7 @@ async fn run_trials(kind: Kind) {
     let mut failed = Vec::new();
     for i in 0..trials {
         let trial_seed = seed.wrapping_add(i);
-        let report = match kind {
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}/store/imagebump.db", dir.path().display());
-                trial(url, trial_seed).await
-            }
-            Kind::Postgres => {
-                let out = Arc::new(Mutex::new(None));
-                let slot = out.clone();
-                support::postgres::with_fresh_database(move |db| async move {
-                    let report = trial(db.url.clone(), trial_seed).await;
-                    *slot.lock().unwrap() = Some(report);
-                })
-                .await;
-                out.lock().unwrap().take().expect("the trial's report")
-            }
-        };
+        let report = with_store(kind, move |url| trial(url, trial_seed)).await;
         println!(
             "crash-trial backend={} trial={} seed={trial_seed} kill_after_ms={} phase={} \
              sent={} acked={} stored_unanswered={} replays={} bumps={} \
@@ -282,6 +422,9 @@ impl Sent {
 /// What the senders share.
 struct Load {
     registry: TestRegistry,
+    /// The registry host images are named by (the registry's, or a proxy's
+    /// in front of it).
+    image_host: String,
     client: reqwest::Client,
     base: String,
     seed: u64,
@@ -297,6 +440,28 @@ struct Load {
     pushed: Mutex<Option<u32>>,
     stop: AtomicBool,
     in_flight: AtomicUsize,
+}
+
+impl Load {
+    fn new(registry: TestRegistry, image_host: String, port: u16, seed: u64) -> Load {
+        Load {
+            registry,
+            image_host,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            seed,
+            sent: Mutex::default(),
+            replays: AtomicUsize::new(0),
+            bad_answers: Mutex::default(),
+            next_tag: AtomicU32::new(0),
+            pushed: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
 }
 
 fn tag_name(n: u32) -> String {
@@ -336,7 +501,7 @@ impl Load {
     /// Pushes `count` new tags of `acme/web` and delivers their
     /// notification.
     async fn image_pushes(&self, count: usize) {
-        let host = self.registry.host();
+        let host = &self.image_host;
         let mut pushes = Vec::new();
         for _ in 0..count {
             let n = self.next_tag.fetch_add(1, Ordering::SeqCst);
@@ -353,7 +518,7 @@ impl Load {
             .zip(&tags)
             .map(|((_, digest, id), tag)| (tag.as_str(), digest.as_str(), id.as_str()))
             .collect();
-        let body = distribution_pushes(&host, "acme/web", &events).into_bytes();
+        let body = distribution_pushes(host, "acme/web", &events).into_bytes();
         let id = pushes
             .iter()
             .map(|(_, _, id)| id.as_str())
@@ -555,6 +720,30 @@ fn log_tail(paths: &[PathBuf]) -> String {
     out
 }
 
+/// A bare env repo in `dir` deploying `<host>/acme/web:1.4.2`, and the
+/// config of a service on `port` with the store at `url` managing it
+/// (`direct = "base"`, both webhook sources, a short lease, polling off).
+/// Returns the repo's path and the config's.
+fn service(dir: &Path, host: &str, port: u16, url: &str) -> (PathBuf, PathBuf) {
+    let remote = seed_env_repo(
+        dir,
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+        &format!("{host}/acme/web:1.4.2"),
+    );
+    let extra = format!(
+        "listen = \"127.0.0.1:{port}\"\npoll_interval = \"1h\"\njob_lease = \"{LEASE}\"\n\
+         min_run_gap = \"100ms\"\nstore = \"{url}\"\n\
+         [hooks.distribution]\nsecrets = [\"{AUTH}\"]\npath_token = \"{PATH_TOKEN}\"\n\
+         [hooks.github]\nsecrets = [\"{GITHUB_SECRET}\"]\n"
+    );
+    let config = write_direct_config(dir, &remote, &extra, "base");
+    // The repo's platform name, for GitHub's push events.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("project = \"acme/env\"\n");
+    std::fs::write(&config, text).unwrap();
+    (remote, config)
+}
+
 fn start_serve(config: &Path, log: &Path, port: u16) -> Serving {
     let serving = Serving::start_logged(BIN, config, log, &[("IMAGEBUMP_LOG", "imagebump=info")]);
     wait_for("serve to answer /readyz", Duration::from_secs(30), || {
@@ -570,23 +759,8 @@ async fn trial(url: String, seed: u64) -> Report {
     registry.push_tags("acme/web", &["1.4.2"]).await;
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let remote = seed_env_repo(
-        dir.path(),
-        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
-        &format!("{host}/acme/web:1.4.2"),
-    );
     let port = support::free_port();
-    let extra = format!(
-        "listen = \"127.0.0.1:{port}\"\npoll_interval = \"1h\"\njob_lease = \"{LEASE}\"\n\
-         min_run_gap = \"100ms\"\nstore = \"{url}\"\n\
-         [hooks.distribution]\nsecrets = [\"{AUTH}\"]\npath_token = \"{PATH_TOKEN}\"\n\
-         [hooks.github]\nsecrets = [\"{GITHUB_SECRET}\"]\n"
-    );
-    let config = write_direct_config(dir.path(), &remote, &extra, "base");
-    // The repo's platform name, for GitHub's push events.
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("project = \"acme/env\"\n");
-    std::fs::write(&config, text).unwrap();
+    let (remote, config) = service(dir.path(), &host, port, &url);
     let logs = [
         dir.path().join("serve-1.log"),
         dir.path().join("serve-2.log"),
@@ -605,22 +779,7 @@ async fn trial(url: String, seed: u64) -> Report {
     let mut serving = start_serve(&config, &logs[0], port);
     let senders = rng.random_range(2..=6);
     let kill_after = Duration::from_millis(rng.random_range(0..=KILL_WINDOW.as_millis() as u64));
-    let load = Arc::new(Load {
-        registry,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-        seed,
-        sent: Mutex::default(),
-        replays: AtomicUsize::new(0),
-        bad_answers: Mutex::default(),
-        next_tag: AtomicU32::new(0),
-        pushed: Mutex::new(None),
-        stop: AtomicBool::new(false),
-        in_flight: AtomicUsize::new(0),
-    });
+    let load = Arc::new(Load::new(registry, host, port, seed));
     let load_start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for s in 0..senders {
