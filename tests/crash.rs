@@ -877,8 +877,9 @@ async fn trial(url: String, seed: u64) -> Report {
     }
 
     // 5: restart; the senders retry what got no answer.
-    let mut serving = start_serve(&config, &logs[1], port);
+    // Before the start: its start-up run may end before /readyz answers.
     let restarted_ms = imagebump::clock::now_ms();
+    let mut serving = start_serve(&config, &logs[1], port);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
