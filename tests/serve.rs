@@ -196,6 +196,45 @@ async fn invalid_repo_config_is_reported_and_nothing_is_committed() {
     );
 }
 
+/// A `kill -9` in the middle of a fetch leaves a ref's lock file in the
+/// mirror (the crash trials, tests/crash.rs, met it): the next process
+/// removes it and reconciles, instead of failing every run until someone
+/// deletes the file by hand.
+#[tokio::test]
+async fn lock_files_a_killed_fetch_left_in_the_mirror_do_not_stop_the_next_run() {
+    let e = env().await;
+    let config = e.config("", "base");
+    let first = reconcile_env(&config);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let mirror = e.dir.path().join("data/repos/env.git");
+    for lock in ["refs/heads/main.lock", "packed-refs.lock"] {
+        std::fs::write(mirror.join(lock), "").unwrap();
+    }
+    // main moves on the remote (a human's empty commit), so the next fetch
+    // must update the mirror's main.
+    let head = git(
+        &e.remote,
+        &["commit-tree", "main^{tree}", "-p", "main", "-m", "touch"],
+    );
+    git(&e.remote, &["update-ref", "refs/heads/main", &head]);
+    e.registry.push_image("acme/web", "1.5.0").await;
+
+    let out = reconcile_env(&config);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        e.main_file(),
+        format!("image: {}/acme/web:1.5.0", e.registry.host())
+    );
+    for lock in ["refs/heads/main.lock", "packed-refs.lock"] {
+        assert!(!mirror.join(lock).exists(), "{lock} is still there");
+    }
+}
+
 /// The `[git]` section of a service config whose bot signs with `key`.
 fn signing_git_section(key: &std::path::Path) -> String {
     format!(

@@ -381,6 +381,51 @@ async fn expired_lease_makes_the_job_claimable_again(h: Harness) {
     assert_eq!(again.enqueued_at_ms, T0);
 }
 
+both!(a_run_that_outlives_its_lease_leaves_the_job_to_the_claim_that_took_it_over);
+async fn a_run_that_outlives_its_lease_leaves_the_job_to_the_claim_that_took_it_over(h: Harness) {
+    let s = &h.store;
+    s.enqueue_reconcile("acme/env", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    let slow = s.claim("w1", LEASE, T0).await.unwrap().unwrap();
+    // A push is reported while w1's run holds the repository: acknowledged,
+    // kept as the follow-up.
+    assert_eq!(
+        accept(s, "github", "push-1", vec![reconcile("acme/env")], T0 + 10)
+            .await
+            .unwrap(),
+        Accepted::Stored { jobs: 1 }
+    );
+    // w1's run outlives its lease: w2 takes the job over, and with it the
+    // follow-up, which w1's run (started before the push) may not cover.
+    let took_over = s.claim("w2", LEASE, T0 + ms(LEASE)).await.unwrap().unwrap();
+    assert_eq!(took_over.id, slow.id);
+    assert_eq!(
+        reconcile_of(&took_over).1,
+        "poll, repository pushed",
+        "the follow-up joined w2's run"
+    );
+    // w1's run ends, then its failure or success is recorded: neither ends
+    // w2's claim.
+    assert!(s.fail(&slow, "late", T0 + ms(LEASE) + 5).await.is_err());
+    s.complete(&slow, T0 + ms(LEASE) + 10).await.unwrap();
+    assert_eq!(
+        h.live_leases(T0 + ms(LEASE) + 10).await,
+        vec![("w2".to_string(), "acme/env".to_string())],
+        "the job is still w2's"
+    );
+    // w2 dies before its run ends (kill -9): the push's reconcile is still
+    // queued, and runs once w2's lease is over.
+    let again = s
+        .claim("w3", LEASE, T0 + 2 * ms(LEASE))
+        .await
+        .unwrap()
+        .expect("the acknowledged push's reconcile was lost");
+    assert_eq!(reconcile_of(&again).1, "poll, repository pushed");
+    s.complete(&again, T0 + 2 * ms(LEASE) + 10).await.unwrap();
+    assert_eq!(h.count("jobs").await, 0);
+}
+
 both!(a_job_that_keeps_losing_its_lease_goes_dead);
 async fn a_job_that_keeps_losing_its_lease_goes_dead(h: Harness) {
     let s = &h.store;
@@ -411,7 +456,7 @@ async fn failures_retry_with_backoff_then_go_dead(h: Harness) {
         let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
         assert_eq!(job.attempts, attempt);
         let failed = s
-            .fail(job.id, &format!("error {attempt}"), now)
+            .fail(&job, &format!("error {attempt}"), now)
             .await
             .unwrap();
         let at_ms = now + ms(retry_backoff(attempt));
@@ -423,7 +468,7 @@ async fn failures_retry_with_backoff_then_go_dead(h: Harness) {
     let job = s.claim("w", LEASE, now).await.unwrap().unwrap();
     assert_eq!(job.attempts, MAX_ATTEMPTS);
     assert_eq!(
-        s.fail(job.id, "final error", now).await.unwrap(),
+        s.fail(&job, "final error", now).await.unwrap(),
         Failed::Dead
     );
     assert!(
@@ -442,7 +487,7 @@ async fn failures_retry_with_backoff_then_go_dead(h: Harness) {
     let stats = s.queue_stats(now).await.unwrap();
     assert_eq!((stats.depth, stats.dead), (0, 1));
     // A dead job cannot fail again.
-    assert!(s.fail(job.id, "again", now).await.is_err());
+    assert!(s.fail(&job, "again", now).await.is_err());
 }
 
 #[test]
@@ -461,11 +506,11 @@ async fn complete_removes_the_job(h: Harness) {
         .await
         .unwrap();
     let job = s.claim("w", LEASE, T0).await.unwrap().unwrap();
-    s.complete(job.id, T0).await.unwrap();
+    s.complete(&job, T0).await.unwrap();
     assert_eq!(h.count("jobs").await, 0);
     assert!(s.claim("w", LEASE, T0 + ms(LEASE)).await.unwrap().is_none());
     // Completing twice is harmless.
-    s.complete(job.id, T0).await.unwrap();
+    s.complete(&job, T0).await.unwrap();
 }
 
 both!(queue_stats_count_depth_age_and_dead);
@@ -547,7 +592,7 @@ async fn requests_for_a_repository_coalesce_into_one_run_and_one_follow_up(h: Ha
 
     // The run ends: the follow-up is due (no gap on this store), with the
     // burst's reasons, its first request's time, and fresh attempts.
-    s.complete(a.id, T0 + 200).await.unwrap();
+    s.complete(&a, T0 + 200).await.unwrap();
     let follow_up = s.claim("w3", LEASE, T0 + 200).await.unwrap().unwrap();
     assert_eq!(
         reconcile_of(&follow_up),
@@ -555,8 +600,8 @@ async fn requests_for_a_repository_coalesce_into_one_run_and_one_follow_up(h: Ha
     );
     assert_eq!(follow_up.enqueued_at_ms, T0 + 10);
     assert_eq!(follow_up.attempts, 1);
-    s.complete(follow_up.id, T0 + 300).await.unwrap();
-    s.complete(b.id, T0 + 300).await.unwrap();
+    s.complete(&follow_up, T0 + 300).await.unwrap();
+    s.complete(&b, T0 + 300).await.unwrap();
     assert!(s.claim("w1", LEASE, T0 + 300).await.unwrap().is_none());
     assert_eq!(h.count("jobs").await, 0, "no run beyond the one follow-up");
 }
@@ -577,10 +622,10 @@ async fn min_run_gap_spaces_event_triggered_runs_and_never_delays_a_poll(h: Harn
     // Events during the run: the follow-up is due GAP after the run ends.
     event(T0 + 100).await.unwrap();
     event(T0 + 200).await.unwrap();
-    s.complete(first.id, T0 + 500).await.unwrap();
+    s.complete(&first, T0 + 500).await.unwrap();
     assert!(claim(T0 + 500 + GAP - 1).await.unwrap().is_none());
     let second = claim(T0 + 500 + GAP).await.unwrap().expect("after the gap");
-    s.complete(second.id, T0 + 3_000).await.unwrap();
+    s.complete(&second, T0 + 3_000).await.unwrap();
 
     // An event soon after a run waits for the rest of the gap ...
     event(T0 + 3_500).await.unwrap();
@@ -594,14 +639,14 @@ async fn min_run_gap_spaces_event_triggered_runs_and_never_delays_a_poll(h: Harn
         .unwrap()
         .expect("a poll is not held back");
     assert_eq!(reconcile_of(&polled).1, "image pushed, poll");
-    s.complete(polled.id, T0 + 4_000).await.unwrap();
+    s.complete(&polled, T0 + 4_000).await.unwrap();
 
     // A poll right after a run runs at once too.
     s.enqueue_reconcile("env", "poll", Trigger::Poll, T0 + 4_001)
         .await
         .unwrap();
     let poll = claim(T0 + 4_001).await.unwrap().expect("at once");
-    s.complete(poll.id, T0 + 4_100).await.unwrap();
+    s.complete(&poll, T0 + 4_100).await.unwrap();
 
     // An event once the gap has passed runs at once.
     event(T0 + 4_100 + GAP).await.unwrap();
@@ -660,7 +705,7 @@ async fn four_concurrent_claimers_spread_repositories_and_never_lease_one_twice(
                 }
                 tokio::task::yield_now().await;
                 held.lock().unwrap().remove(&repo);
-                s.complete(job.id, T0).await.unwrap();
+                s.complete(&job, T0).await.unwrap();
             }
         }));
     }
@@ -679,7 +724,7 @@ async fn four_concurrent_claimers_spread_repositories_and_never_lease_one_twice(
     while let Some(job) = h.store.claim("probe", LEASE, T0).await.unwrap() {
         let (repo, _) = reconcile_of(&job);
         assert!(!leased.contains(&repo), "{repo} claimed while leased");
-        probed.push((job.id, repo));
+        probed.push((job, repo));
     }
     let repos: HashSet<&str> = probed.iter().map(|(_, r)| r.as_str()).collect();
     assert_eq!(
@@ -687,9 +732,9 @@ async fn four_concurrent_claimers_spread_repositories_and_never_lease_one_twice(
         (REPOS - CLAIMERS, REPOS - CLAIMERS),
         "{probed:?}"
     );
-    for (id, repo) in &probed {
+    for (job, repo) in &probed {
         runs.lock().unwrap().push(repo.clone());
-        h.store.complete(*id, T0).await.unwrap();
+        h.store.complete(job, T0).await.unwrap();
     }
     go_on.wait().await;
     for t in tasks {
@@ -726,7 +771,7 @@ async fn a_follow_up_outlives_the_failure_or_death_of_its_run(h: Harness) {
     // The retry is the follow-up: due the gap after the failure, not
     // after the backoff.
     assert_eq!(
-        s.fail(job.id, "boom", T0 + 100).await.unwrap(),
+        s.fail(&job, "boom", T0 + 100).await.unwrap(),
         Failed::Retrying {
             at_ms: T0 + 100 + GAP
         }
@@ -737,7 +782,7 @@ async fn a_follow_up_outlives_the_failure_or_death_of_its_run(h: Harness) {
     // Without a follow-up, the backoff as before.
     let mut now = T0 + 200 + GAP;
     assert_eq!(
-        s.fail(retry.id, "boom", now).await.unwrap(),
+        s.fail(&retry, "boom", now).await.unwrap(),
         Failed::Retrying {
             at_ms: now + ms(retry_backoff(2))
         }
@@ -752,9 +797,9 @@ async fn a_follow_up_outlives_the_failure_or_death_of_its_run(h: Harness) {
             s.enqueue_reconcile("env", "repository pushed", Trigger::Event, now + 1)
                 .await
                 .unwrap();
-            assert_eq!(s.fail(job.id, "boom", now + 2).await.unwrap(), Failed::Dead);
+            assert_eq!(s.fail(&job, "boom", now + 2).await.unwrap(), Failed::Dead);
         } else {
-            let Failed::Retrying { at_ms } = s.fail(job.id, "boom", now).await.unwrap() else {
+            let Failed::Retrying { at_ms } = s.fail(&job, "boom", now).await.unwrap() else {
                 panic!("attempt {attempt} is not the last");
             };
             now = at_ms;
@@ -1123,7 +1168,7 @@ async fn in_memory_sqlite_works_for_tests() {
         .await
         .unwrap();
     let job = store.claim("w", LEASE, T0).await.unwrap().unwrap();
-    store.complete(job.id, T0).await.unwrap();
+    store.complete(&job, T0).await.unwrap();
     assert_eq!(store.queue_stats(T0).await.unwrap().depth, 0);
 }
 

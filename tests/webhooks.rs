@@ -40,22 +40,11 @@ fn push_body() -> Vec<u8> {
 }
 
 fn push_body_of(repo: &str) -> Vec<u8> {
-    serde_json::json!({
-        "ref": "refs/heads/main", "before": "0".repeat(40), "after": "a".repeat(40),
-        "repository": {"full_name": repo, "name": "env", "owner": {"login": "acme"}},
-        "sender": {"login": "ops"}, "commits": [], "head_commit": null
-    })
-    .to_string()
-    .into_bytes()
+    support::hooks::github_push_body(repo)
 }
 
 fn github_headers(body: &[u8], delivery: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("content-type", "application/json".into()),
-        ("x-github-event", "push".into()),
-        ("x-github-delivery", delivery.into()),
-        ("x-hub-signature-256", sign(body)),
-    ]
+    support::hooks::github_push_headers(SECRET, body, delivery)
 }
 
 #[tokio::test]

@@ -129,16 +129,8 @@ fn reconciles(fake: &FakeGitHub) -> usize {
 
 /// A distribution notification for `repo:tag` (as the registry sends it).
 fn notification(host: &str, repo: &str, tag: &str, digest: &str) -> String {
-    serde_json::json!({"events": [{
-        "id": format!("evt-{tag}-{}", now_tag()),
-        "timestamp": "2026-11-22T06:00:00Z",
-        "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 400, "digest": digest,
-                   "length": 400, "repository": repo, "url": format!("http://{host}/v2/{repo}/manifests/{digest}"), "tag": tag},
-        "request": {"id": "r1", "addr": "127.0.0.1:5555", "host": host, "method": "PUT", "useragent": "test"},
-        "actor": {}, "source": {"addr": "localhost:5000", "instanceID": "i1"}
-    }]})
-    .to_string()
+    let id = format!("evt-{tag}-{}", now_tag());
+    support::hooks::distribution_pushes(host, repo, &[(tag, digest, &id)])
 }
 
 fn post_notification(port: u16, body: &str) -> u16 {

@@ -37,6 +37,9 @@ pub struct Mirror {
     pub(crate) repo: std::sync::OnceLock<gix::ThreadSafeRepository>,
     /// Held while opening or cloning, so that it happens once.
     opening: tokio::sync::Mutex<()>,
+    /// Set once this process has looked for lock files a dead process
+    /// left in the mirror ([`Mirror::remove_stale_locks`]).
+    locks_checked: AtomicBool,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -85,6 +88,7 @@ impl Mirror {
             auth: std::sync::RwLock::new(auth),
             repo: std::sync::OnceLock::new(),
             opening: tokio::sync::Mutex::new(()),
+            locks_checked: AtomicBool::new(false),
         })
     }
 
@@ -139,6 +143,78 @@ impl Mirror {
         })
         .await
         .context("fetch task panicked")?
+    }
+
+    /// Removes the lock files a process that died while writing the mirror
+    /// left in it (`*.lock` under `refs/`, and `HEAD.lock`,
+    /// `packed-refs.lock`, `config.lock`, `shallow.lock`): a fetch never
+    /// updates a ref whose lock file exists, so one such file, left by a
+    /// `kill -9` in the middle of a fetch, would stop every reconcile of
+    /// the repository until someone deleted it by hand. Done once per
+    /// process, before its first fetch, holding the repository's `guard`:
+    /// every writer of the mirror holds that guard (the in-process lock,
+    /// and on Postgres the repository's advisory lock across replicas;
+    /// SQLite serves from one process by design), so a lock file found
+    /// then belongs to no live writer. Returns the files removed, relative
+    /// to the mirror.
+    pub fn remove_stale_locks(
+        &self,
+        guard: &crate::lock::RepoGuard,
+    ) -> anyhow::Result<Vec<PathBuf>> {
+        anyhow::ensure!(
+            guard.repo() == self.name,
+            "the lock held is for {:?}, not {:?}",
+            guard.repo(),
+            self.name
+        );
+        if self
+            .locks_checked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+            || !self.path.exists()
+        {
+            return Ok(Vec::new());
+        }
+        let mut found: Vec<PathBuf> = [
+            "HEAD.lock",
+            "packed-refs.lock",
+            "config.lock",
+            "shallow.lock",
+        ]
+        .iter()
+        .map(|name| self.path.join(name))
+        .filter(|p| p.is_file())
+        .collect();
+        let mut dirs = vec![self.path.join("refs")];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // Never follows a symlink out of the mirror.
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    dirs.push(path);
+                } else if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+                    found.push(path);
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for path in found {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the stale lock {}", path.display()))?;
+            let shown = path.strip_prefix(&self.path).unwrap_or(&path).to_path_buf();
+            tracing::warn!(
+                repo = %self.name,
+                file = %shown.display(),
+                "removed a lock file a stopped process left in the mirror"
+            );
+            removed.push(shown);
+        }
+        Ok(removed)
     }
 
     /// The sha of `refs/heads/<branch>` in the mirror, if it exists.

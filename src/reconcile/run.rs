@@ -47,7 +47,7 @@ pub(super) async fn run_once(
     guard: &crate::lock::RepoGuard,
     overrides: &Overrides,
 ) -> anyhow::Result<Outcome> {
-    let base = fetch(repo).instrument(step("fetch")).await?;
+    let base = fetch(repo, guard).instrument(step("fetch")).await?;
     let mut outcome = Outcome {
         base: base.clone(),
         ..Outcome::default()
@@ -96,8 +96,10 @@ pub(super) async fn run_once(
 }
 
 /// Fetches the mirror (with a fresh token: installation tokens live an
-/// hour) and returns the base branch's HEAD.
-async fn fetch(repo: &Repo) -> anyhow::Result<String> {
+/// hour) and returns the base branch's HEAD; before this process's first
+/// fetch, removes the lock files a dead process left in the mirror.
+async fn fetch(repo: &Repo, guard: &crate::lock::RepoGuard) -> anyhow::Result<String> {
+    repo.mirror.remove_stale_locks(guard)?;
     if let Some(forge) = repo.platform() {
         let (user, token) = forge
             .git_credentials()

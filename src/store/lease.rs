@@ -92,20 +92,34 @@ const BURY_ONE: &str = "\
 UPDATE jobs SET dead_at_ms = $2, leased_by = NULL, lease_until_ms = NULL, last_error = $3
 WHERE id = $1";
 
+/// The claim `($1, $2, $3)` = (job id, leased_by, lease_until_ms) still
+/// holds its row: no later claim took it over after its lease ran out.
+macro_rules! held_by_claim {
+    () => {
+        "id = $1 AND leased_by = $2 AND lease_until_ms = $3 AND dead_at_ms IS NULL"
+    };
+}
+
 /// A job done with no follow-up asked: gone. Runs before
 /// [`RUN_FOLLOW_UP`], so that a follow-up asked meanwhile is never lost:
 /// a request that sees the row deleted inserts a new one.
-const DELETE_DONE: &str = "\
-DELETE FROM jobs WHERE id = $1 AND rerun_reason IS NULL RETURNING kind, repo";
+const DELETE_DONE: &str = concat!(
+    "DELETE FROM jobs WHERE ",
+    held_by_claim!(),
+    " AND rerun_reason IS NULL RETURNING kind, repo"
+);
 
 /// A reconcile done whose follow-up was asked: the row becomes that run,
-/// due at `$2`, with fresh attempts.
-const RUN_FOLLOW_UP: &str = "\
-UPDATE jobs SET reason = rerun_reason, enqueued_at_ms = rerun_at_ms,
+/// due at `$4`, with fresh attempts.
+const RUN_FOLLOW_UP: &str = concat!(
+    "UPDATE jobs SET reason = rerun_reason, enqueued_at_ms = rerun_at_ms,
     rerun_reason = NULL, rerun_at_ms = NULL, leased_by = NULL, lease_until_ms = NULL,
-    attempts = 0, last_error = NULL, due_at_ms = $2
-WHERE id = $1 AND rerun_reason IS NOT NULL
-RETURNING kind, repo";
+    attempts = 0, last_error = NULL, due_at_ms = $4
+WHERE ",
+    held_by_claim!(),
+    " AND rerun_reason IS NOT NULL
+RETURNING kind, repo"
+);
 
 /// When the repository's latest run ended (`repo_runs`, for the gap).
 const RECORD_RUN: &str = "\
@@ -124,8 +138,10 @@ macro_rules! record_run {
     };
 }
 
-const ATTEMPTS: &str = "\
-SELECT attempts, kind, repo, rerun_reason FROM jobs WHERE id = $1 AND dead_at_ms IS NULL";
+const ATTEMPTS: &str = concat!(
+    "SELECT attempts, kind, repo, rerun_reason FROM jobs WHERE ",
+    held_by_claim!()
+);
 
 /// Scheduled again at `$3`, or at `$5` (the gap after this run) when a
 /// follow-up was asked and that is sooner: the retry is that follow-up.
@@ -180,7 +196,7 @@ impl Store {
                     .context("claiming a job")?;
                 let Some(row) = row else { return Ok(None) };
                 let id = row.0;
-                match job_from_row(row) {
+                match job_from_row(row, worker, lease_until_ms) {
                     Ok(job) => return Ok(Some(job)),
                     Err(error) => {
                         tracing::error!(job = id, "dead-lettering an undecodable job: {error:#}");
@@ -225,31 +241,42 @@ impl Store {
         Ok(())
     }
 
-    /// Finishes a job successfully at `now_ms`. Without a follow-up it is
-    /// deleted; a reconcile whose follow-up was asked while it ran becomes
-    /// that run, due `min_run_gap` from now. (If its lease ran out and
-    /// another worker claimed it meanwhile, that run's result is moot: the
-    /// work is done, and reconcile is idempotent.)
-    pub async fn complete(&self, job_id: i64, now_ms: i64) -> anyhow::Result<()> {
+    /// Finishes the claimed `job` successfully at `now_ms`. Without a
+    /// follow-up it is deleted; a reconcile whose follow-up was asked while
+    /// it ran becomes that run, due `min_run_gap` from now. If its lease ran
+    /// out and another worker claimed it meanwhile, the job is left to that
+    /// claim: this run may have started before what the later claim took
+    /// up (a follow-up asked meanwhile joins the later claim), so only the
+    /// later claim may end it.
+    pub async fn complete(&self, job: &Job, now_ms: i64) -> anyhow::Result<()> {
+        let job_id = job.id;
         let follow_up_due = now_ms.saturating_add(millis(self.min_run_gap));
         let context = || format!("completing job {job_id}");
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.with_context(context)?;
             let mut done: Option<(String, Option<String>)> = sqlx::query_as(DELETE_DONE)
                 .bind(job_id)
+                .bind(&job.leased_by)
+                .bind(job.lease_until_ms)
                 .fetch_optional(&mut *tx)
                 .await
                 .with_context(context)?;
             if done.is_none() {
                 done = sqlx::query_as(RUN_FOLLOW_UP)
                     .bind(job_id)
+                    .bind(&job.leased_by)
+                    .bind(job.lease_until_ms)
                     .bind(follow_up_due)
                     .fetch_optional(&mut *tx)
                     .await
                     .with_context(context)?;
             }
             match done {
-                None => tracing::warn!(job = job_id, "completed a job that is no longer queued"),
+                None => tracing::warn!(
+                    job = job_id,
+                    "completed a job that is no longer this claim's (its lease ran out and it \
+                     was claimed again, or it is gone); leaving it to the later claim"
+                ),
                 Some((kind, Some(repo))) if kind == "reconcile" => {
                     record_run!(tx, repo, now_ms).await.with_context(context)?;
                 }
@@ -265,8 +292,10 @@ impl Store {
     /// a follow-up was asked while it ran); otherwise it goes to the dead
     /// letters, and a follow-up it held is queued afresh. Either way
     /// `error` is kept as its last error. Fails if the job is gone or was
-    /// claimed again meanwhile (its lease ran out).
-    pub async fn fail(&self, job_id: i64, error: &str, now_ms: i64) -> anyhow::Result<Failed> {
+    /// claimed again meanwhile (its lease ran out): then it is the later
+    /// claim's.
+    pub async fn fail(&self, job: &Job, error: &str, now_ms: i64) -> anyhow::Result<Failed> {
+        let job_id = job.id;
         let context = || format!("recording the failure of job {job_id}");
         let gap_ms = millis(self.min_run_gap);
         with_pool!(self, pool => {
@@ -274,11 +303,16 @@ impl Store {
             let row: Option<(i64, String, Option<String>, Option<String>)> =
                 sqlx::query_as(ATTEMPTS)
                     .bind(job_id)
+                    .bind(&job.leased_by)
+                    .bind(job.lease_until_ms)
                     .fetch_optional(&mut *tx)
                     .await
                     .with_context(context)?;
             let Some((attempts, kind, repo, follow_up)) = row else {
-                bail!("job {job_id} is not in the queue (completed or dead)");
+                bail!(
+                    "job {job_id} is no longer this claim's (completed, dead, or claimed again \
+                     after its lease ran out)"
+                );
             };
             let repo = repo.filter(|_| kind == "reconcile");
             let done = u32::try_from(attempts).unwrap_or(u32::MAX);

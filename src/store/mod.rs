@@ -245,7 +245,8 @@ pub enum JobKind {
 }
 
 /// A claimed job. Finish it with [`Store::complete`] or [`Store::fail`]
-/// before its lease runs out.
+/// before its lease runs out: after that another worker may claim it, and
+/// this claim can no longer end it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
     pub id: i64,
@@ -256,6 +257,10 @@ pub struct Job {
     /// Webhook source and delivery id, for command jobs.
     pub source: Option<String>,
     pub delivery: Option<String>,
+    /// The worker that claimed it, and when its lease ends: with the id,
+    /// they name this claim (a later claim of the job has a later end).
+    pub leased_by: String,
+    pub lease_until_ms: i64,
 }
 
 /// A job that ran out of attempts (or could not be decoded any more).

@@ -160,7 +160,12 @@ fn kind_from_columns(
     }
 }
 
-pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
+/// The job `row` names, as claimed by `leased_by` until `lease_until_ms`.
+pub(super) fn job_from_row(
+    row: JobRow,
+    leased_by: &str,
+    lease_until_ms: i64,
+) -> anyhow::Result<Job> {
     let (id, kind, payload, repo, reason, source, delivery, attempts, enqueued_at_ms) = row;
     Ok(Job {
         id,
@@ -169,6 +174,8 @@ pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
         enqueued_at_ms,
         source,
         delivery,
+        leased_by: leased_by.to_string(),
+        lease_until_ms,
     })
 }
 

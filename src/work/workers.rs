@@ -193,7 +193,7 @@ impl Workers {
         };
         match result {
             Ok(()) => {
-                if let Err(e) = self.store.complete(job.id, self.clock.now_ms()).await {
+                if let Err(e) = self.store.complete(&job, self.clock.now_ms()).await {
                     tracing::error!(
                         job = job.id,
                         error = format!("{e:#}"),
@@ -201,17 +201,17 @@ impl Workers {
                     );
                 }
             }
-            Err(e) => self.failed(job.id, e).await,
+            Err(e) => self.failed(&job, e).await,
         }
     }
 
     /// Records a failed attempt (retried with backoff, or dead-lettered).
-    async fn failed(&self, job: i64, error: anyhow::Error) {
+    async fn failed(&self, job: &Job, error: anyhow::Error) {
         let message = format!("{error:#}");
-        tracing::warn!(job, error = %message, "job failed");
+        tracing::warn!(job = job.id, error = %message, "job failed");
         if let Err(e) = self.store.fail(job, &message, self.clock.now_ms()).await {
             tracing::error!(
-                job,
+                job = job.id,
                 error = format!("{e:#}"),
                 "cannot record the failure; the job runs again after its lease"
             );

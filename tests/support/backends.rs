@@ -17,6 +17,19 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// The store at `url` (a database the test made and owns, e.g. one a
+    /// service under test wrote to), opened afresh.
+    pub async fn open(url: &str) -> Backend {
+        let store = Store::open(url)
+            .await
+            .unwrap_or_else(|e| panic!("opening the store: {e:#}"));
+        Backend {
+            store,
+            url: url.to_owned(),
+            _dir: None,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
     }

@@ -32,6 +32,29 @@ pub fn env_repos() -> Router {
     router
 }
 
+/// POSTs `body` to `url` with these headers: the status and the JSON
+/// answer (`Null` if it is not JSON or cut off), or the error of a
+/// request that got no status (the server is down, or died first).
+pub async fn post<K: AsRef<str>, V: AsRef<str>>(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    headers: &[(K, V)],
+) -> reqwest::Result<(u16, serde_json::Value)> {
+    let mut req = client.post(url).body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(k.as_ref(), v.as_ref());
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    // An answer whose body is cut off still said its status.
+    let body = resp.bytes().await.unwrap_or_default();
+    Ok((
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
 /// A running webhook server; stopped when dropped.
 pub struct HookServer {
     pub base: String,
@@ -137,15 +160,14 @@ impl HookServer {
         body: &[u8],
         headers: &[(K, V)],
     ) -> (u16, serde_json::Value) {
-        let mut req = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .body(body.to_vec());
-        for (k, v) in headers {
-            req = req.header(k.as_ref(), v.as_ref());
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        post(
+            &reqwest::Client::new(),
+            &format!("{}{path}", self.base),
+            body,
+            headers,
+        )
+        .await
+        .unwrap()
     }
 
     /// POSTs `body` over a raw socket with `Transfer-Encoding: chunked`

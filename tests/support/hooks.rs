@@ -68,6 +68,58 @@ pub fn standard_sig(whsec: &str, id: &str, ts: u64, body: &[u8]) -> String {
     format!("v1,{}", BASE64.encode(mac))
 }
 
+/// A GitHub `push` event body for the branch `main` of `repo`
+/// (`owner/name`).
+pub fn github_push_body(repo: &str) -> Vec<u8> {
+    serde_json::json!({
+        "ref": "refs/heads/main", "before": "0".repeat(40), "after": "a".repeat(40),
+        "repository": {"full_name": repo, "name": "env", "owner": {"login": "acme"}},
+        "sender": {"login": "ops"}, "commits": [], "head_commit": null
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The headers GitHub sends with a `push` event `body`, signed with
+/// `secret` (`X-Hub-Signature-256`), as delivery `delivery`.
+pub fn github_push_headers(
+    secret: &str,
+    body: &[u8],
+    delivery: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "application/json".into()),
+        ("x-github-event", "push".into()),
+        ("x-github-delivery", delivery.into()),
+        (
+            "x-hub-signature-256",
+            format!("sha256={}", hmac256_hex(secret, body)),
+        ),
+    ]
+}
+
+/// A CNCF Distribution notification envelope, as the registry at `host`
+/// sends it: one manifest push of `repo` per `(tag, digest, event id)`.
+pub fn distribution_pushes(host: &str, repo: &str, pushes: &[(&str, &str, &str)]) -> String {
+    let events: Vec<serde_json::Value> = pushes
+        .iter()
+        .map(|(tag, digest, id)| {
+            serde_json::json!({
+                "id": id,
+                "timestamp": "2026-11-22T06:00:00Z",
+                "action": "push",
+                "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 400,
+                           "digest": digest, "length": 400, "repository": repo,
+                           "url": format!("http://{host}/v2/{repo}/manifests/{digest}"), "tag": tag},
+                "request": {"id": "r1", "addr": "127.0.0.1:5555", "host": host, "method": "PUT",
+                            "useragent": "test"},
+                "actor": {}, "source": {"addr": "localhost:5000", "instanceID": "i1"}
+            })
+        })
+        .collect();
+    serde_json::json!({ "events": events }).to_string()
+}
+
 /// `sha256:<hex>`: the delivery id of a source whose requests carry none.
 pub fn body_digest(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
