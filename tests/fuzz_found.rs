@@ -2,6 +2,7 @@
 //! found, one per crash, named after the target that found it.
 
 use imagebump::manifest::{apply, scan, verify_edit};
+use imagebump::policy::parse_config;
 
 /// Edits every reference's tag to `new` the way `plan` does, and checks
 /// what the bot checks before it writes, and the re-scan.
@@ -42,4 +43,23 @@ fn yaml_edit_a_tag_marker_on_a_name_is_no_tag() {
     assert_eq!(refs[0].tag.as_ref().unwrap().value, "1.0");
     let out = edit_all_tags(text, "1.2.4").unwrap();
     assert!(out.contains("newTag: 1.2.4 # imagebump"), "{out}");
+}
+
+/// config: an error quoting a value with a line break (a quoted `"a\nb"`)
+/// printed on two lines, breaking the one-line `file:line:column:` form
+/// that `validate` and editors read.
+#[test]
+fn config_an_error_quoting_a_line_break_stays_on_one_line() {
+    for (text, quoted) in [
+        (
+            "policies:\n  - name: web\n    image: nginx\n    automerge: [\"pa\\n\\ninor\"]\n",
+            "unknown update type `pa  inor`",
+        ),
+        ("\"poli\\r\\ncies\": []\n", "unknown key `poli  cies`"),
+    ] {
+        let errors = parse_config(".imagebump.yaml", text).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(shown.iter().all(|e| !e.contains(['\n', '\r'])), "{shown:?}");
+        assert!(shown.iter().any(|e| e.contains(quoted)), "{shown:?}");
+    }
 }
