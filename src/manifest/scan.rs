@@ -1,7 +1,11 @@
 //! Walks the YAML tree of every document and collects image references:
 //! kustomization `images:` entries, Helm `repository`/`tag` mappings,
 //! `image:` values and marked scalars. Each scalar belongs to at most one
-//! reference.
+//! reference, and a scalar in a name's place (a kustomization entry's
+//! `name`/`newName`, a Helm mapping's `repository`/`registry`) is never a
+//! tag or digest, whatever its marker says: writing a tag there would turn
+//! the entry into a reference of its own, and the re-scan would not find
+//! the tag.
 
 use std::collections::HashSet;
 
@@ -20,6 +24,7 @@ pub(super) fn scan(text: &str) -> Result<Vec<Reference>, ScanError> {
         text,
         found: Vec::new(),
         claimed: HashSet::new(),
+        names: HashSet::new(),
     };
     for doc in docs.iter().flatten() {
         scanner.kustomization(doc);
@@ -42,6 +47,8 @@ struct Scanner<'a> {
     found: Vec<(Pos, Reference)>,
     /// Scalars that already belong to a reference.
     claimed: HashSet<Pos>,
+    /// Scalars in a name's place, valid names or not.
+    names: HashSet<Pos>,
 }
 
 /// A scalar whose text can be edited in place.
@@ -82,6 +89,7 @@ impl Scanner<'_> {
             return;
         };
         let new_name = entry.get("newName");
+        self.names.extend([Some(name), new_name].into_iter().flatten().map(pos));
         let new_tag = entry.get("newTag");
         let digest = entry.get("digest");
         let repo = new_name.map_or(name, |n| n).as_str().map(ImageRepo::parse);
@@ -156,10 +164,12 @@ impl Scanner<'_> {
         {
             return;
         }
+        let registry = map.get("registry").filter(|r| r.as_scalar().is_some());
+        self.names
+            .extend([Some(repository), registry].into_iter().flatten().map(pos));
         let (Some(name), Some(tag_field)) = (repository.as_str(), field(tag)) else {
             return;
         };
-        let registry = map.get("registry").filter(|r| r.as_scalar().is_some());
         let full = match registry.and_then(Node::as_str) {
             Some(reg) if !reg.is_empty() => format!("{}/{name}", reg.trim_end_matches('/')),
             _ => name.to_string(),
@@ -209,6 +219,10 @@ impl Scanner<'_> {
         let Some(marker) = self.marker(node) else {
             return;
         };
+        let tag_or_digest = matches!(marker.kind, MarkerKind::Tag | MarkerKind::Digest);
+        if tag_or_digest && self.names.contains(&pos(node)) {
+            return;
+        }
         let reference = match marker.kind {
             MarkerKind::Name => None,
             MarkerKind::Full => image_ref(node, Some(marker)),

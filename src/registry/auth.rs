@@ -19,7 +19,7 @@ const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Challenge {
+pub enum Challenge {
     Bearer {
         realm: String,
         service: Option<String>,
@@ -29,7 +29,7 @@ pub(super) enum Challenge {
 }
 
 /// Parses `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`.
-pub(super) fn parse_challenge(header: &str) -> Option<Challenge> {
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
     let header = header.trim();
     let (scheme, rest) = header
         .split_once(char::is_whitespace)

@@ -35,10 +35,11 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::domain::{Digest, ImageRepo, Tag};
 
-pub use auth::DEFAULT_TOKEN_LIFETIME;
+pub use auth::{Challenge, DEFAULT_TOKEN_LIFETIME, parse_challenge};
 pub use credentials::{Credentials, HostAuth};
 pub use error::RegistryError;
 pub use platforms::offers;
+pub use tags::parse_next_link;
 
 /// Default `n` for tag-list pages.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;

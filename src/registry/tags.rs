@@ -96,7 +96,7 @@ impl Inner {
 
 /// The target of the `rel="next"` link in a `Link` header value, e.g.
 /// `</v2/acme/web/tags/list?last=b&n=2>; rel="next"`.
-pub(super) fn parse_next_link(header: &str) -> Option<String> {
+pub fn parse_next_link(header: &str) -> Option<String> {
     let mut rest = header;
     while let Some(open) = rest.find('<') {
         let after = &rest[open + 1..];

@@ -13,14 +13,20 @@ pub(super) struct Cx<'a> {
     pub(super) notes: Vec<ConfigError>,
 }
 
+/// A message quotes the file's values, which may hold line breaks (a
+/// quoted `"a\nb"`); an error stays on its one `file:line:column:` line.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
 impl Cx<'_> {
     pub(super) fn err(&mut self, at: &Node, message: &str, hint: Option<&str>) {
         self.errors.push(ConfigError {
             file: self.file.to_string(),
             line: at.line,
             column: at.column,
-            message: message.to_string(),
-            hint: hint.map(str::to_string),
+            message: one_line(message),
+            hint: hint.map(one_line),
         });
     }
 
