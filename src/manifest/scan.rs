@@ -89,7 +89,8 @@ impl Scanner<'_> {
             return;
         };
         let new_name = entry.get("newName");
-        self.names.extend([Some(name), new_name].into_iter().flatten().map(pos));
+        self.names
+            .extend([Some(name), new_name].into_iter().flatten().map(pos));
         let new_tag = entry.get("newTag");
         let digest = entry.get("digest");
         let repo = new_name.map_or(name, |n| n).as_str().map(ImageRepo::parse);
