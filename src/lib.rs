@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod discover;
 pub mod domain;
+pub mod duration;
 pub mod event;
 pub mod forge;
 pub mod git;

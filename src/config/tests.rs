@@ -249,15 +249,6 @@ fn a_cached_tag_list_never_outlives_one_poll() {
 }
 
 #[test]
-fn durations() {
-    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-    assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
-    assert!(parse_duration("5").is_err());
-    assert!(parse_duration("m").is_err());
-    assert!(parse_duration("").is_err());
-}
-
-#[test]
 fn webhook_sources_are_configured_per_name() {
     let c = load(
         "[hooks.github]\nsecrets = [\"a\", \"b\"]\n[hooks.gar]\naudience = \"https://bot.example/hooks/gar\"\njwks_url = \"https://www.googleapis.com/oauth2/v3/certs\"\nservice_accounts = [\"push@proj.iam.gserviceaccount.com\"]\n[hooks.nexus]\nsecrets = [\"n\"]\nregistry = \"nexus.example:8443\"\n",

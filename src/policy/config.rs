@@ -8,8 +8,9 @@
 use regex::Regex;
 
 use super::{
-    DEFAULT_FILES, DEFAULT_MAX_FILE_BYTES, DEFAULT_TAG_EXCLUDES, DigestMode, Group, MAX_FILE_BYTES,
-    Order, Policy, PullRequests, RepoConfig, Rule, TagRule, UpdateType, version,
+    DEFAULT_FILES, DEFAULT_MAX_FILE_BYTES, DEFAULT_TAG_EXCLUDES, DigestMode, Group,
+    MAX_CONFIG_DURATION, MAX_FILE_BYTES, Order, Policy, PullRequests, RepoConfig, Rule, TagRule,
+    UpdateType, version,
 };
 use crate::domain::ImageRepo;
 use crate::yaml::{self, Node};
@@ -41,9 +42,16 @@ const POLICY_KEYS: &[&str] = &[
     "digest",
     "automerge",
     "platforms",
+    "minReleaseAge",
 ];
 const TAGS_KEYS: &[&str] = &["pattern", "extract", "order", "exclude"];
-const PR_KEYS: &[&str] = &["branchPrefix", "labels", "reviewers", "group"];
+const PR_KEYS: &[&str] = &[
+    "branchPrefix",
+    "labels",
+    "reviewers",
+    "group",
+    "minReleaseAge",
+];
 
 /// Parses `.imagebump.yaml`; `file` names it in errors.
 pub fn parse_config(file: &str, text: &str) -> Result<RepoConfig, Vec<ConfigError>> {
@@ -138,6 +146,12 @@ impl Cx<'_> {
                 Some("add `policies:` with at least `name` and `image`"),
             );
         }
+        // A policy without its own `minReleaseAge` takes the default.
+        for p in &mut config.policies {
+            if p.min_release_age == std::time::Duration::MAX {
+                p.min_release_age = config.pull_requests.min_release_age;
+            }
+        }
         config.notes = std::mem::take(&mut self.notes);
         Some(config)
     }
@@ -178,6 +192,7 @@ impl Cx<'_> {
         let mut automerge = Vec::new();
         let mut platforms = Vec::new();
         let mut exclude = compile_defaults();
+        let mut min_release_age = None;
         for (k, v) in pairs {
             match k.as_str() {
                 Some("name") => name = self.policy_name(v),
@@ -188,6 +203,9 @@ impl Cx<'_> {
                 Some("digest") => digest = self.digest(v),
                 Some("automerge") => automerge = self.automerge(v),
                 Some("platforms") => platforms = self.platforms(v),
+                Some("minReleaseAge") => {
+                    min_release_age = self.duration(v, "minReleaseAge", MAX_CONFIG_DURATION)
+                }
                 _ => {}
             }
         }
@@ -231,6 +249,7 @@ impl Cx<'_> {
             exclude,
             platforms,
             refused: super::Refusals::default(),
+            min_release_age: min_release_age.unwrap_or(std::time::Duration::MAX),
         })
     }
 
@@ -478,6 +497,11 @@ impl Cx<'_> {
                                 Some("use letters, digits, `-`, `_`, `.` and `/`, e.g. imagebump/"),
                             );
                         }
+                    }
+                }
+                Some("minReleaseAge") => {
+                    if let Some(d) = self.duration(v, "minReleaseAge", MAX_CONFIG_DURATION) {
+                        pr.min_release_age = d;
                     }
                 }
                 Some("labels") => {

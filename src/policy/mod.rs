@@ -29,6 +29,9 @@ pub const CONFIG_FILE: &str = ".imagebump.yaml";
 /// Globs read when the config names none.
 pub const DEFAULT_FILES: &[&str] = &["**/*.yaml", "**/*.yml"];
 
+/// The longest `minReleaseAge` (and other durations in the file).
+pub const MAX_CONFIG_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
 /// Selected files larger than this are skipped unless `maxFileSize` says
 /// otherwise; also the limit for `.imagebump.yaml` itself.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 20;
@@ -90,6 +93,9 @@ pub struct Policy {
     /// What people refused (not in the file: closed MRs and `ignore`
     /// commands, given with [`RepoConfig::refusing`]).
     pub refused: Refusals,
+    /// A tag is a candidate only once it is this old (`minReleaseAge`, or
+    /// the default under `pullRequests`); `ZERO`: at once.
+    pub min_release_age: std::time::Duration,
 }
 
 /// What people refused for one policy. A refused tag, or a tag whose
@@ -193,6 +199,8 @@ pub struct PullRequests {
     pub labels: Vec<String>,
     pub reviewers: Vec<String>,
     pub group: Group,
+    /// `minReleaseAge` for policies that set none.
+    pub min_release_age: std::time::Duration,
 }
 
 impl Default for PullRequests {
@@ -202,6 +210,7 @@ impl Default for PullRequests {
             labels: Vec::new(),
             reviewers: Vec::new(),
             group: Group::PerPolicy,
+            min_release_age: std::time::Duration::ZERO,
         }
     }
 }

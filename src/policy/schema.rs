@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 pub fn schema() -> Value {
     let update_types = json!(["major", "minor", "patch", "prerelease", "digest", "other"]);
     let strings = json!({"type": "array", "items": {"type": "string", "minLength": 1}});
+    let duration = json!({"type": "string", "pattern": DURATION_PATTERN});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://imagebump.dev/schema/imagebump.yaml.json",
@@ -76,7 +77,8 @@ pub fn schema() -> Value {
                         "automerge": {
                             "description": "Update types merged without a human.",
                             "type": "array", "items": {"enum": update_types}
-                        }
+                        },
+                        "minReleaseAge": min_release_age(&duration, "A tag becomes a candidate only once it is this old (since imagebump first saw it, or the image's `created` time): 30s, 5m, 1h, 3d. Default: `pullRequests.minReleaseAge`, else at once.")
                     }
                 }
             },
@@ -87,9 +89,19 @@ pub fn schema() -> Value {
                     "branchPrefix": {"type": "string", "default": "imagebump/", "pattern": "^[A-Za-z0-9._/-]+$"},
                     "labels": strings.clone(),
                     "reviewers": strings,
-                    "group": {"enum": ["per-policy", "per-file", "all"], "default": "per-policy"}
+                    "group": {"enum": ["per-policy", "per-file", "all"], "default": "per-policy"},
+                    "minReleaseAge": min_release_age(&duration, "`minReleaseAge` of the policies that set none.")
                 }
             }
         }
     })
+}
+
+/// Durations as `.imagebump.yaml` takes them: `30s`, `5m`, `1h`, `3d`, `1h30m`.
+pub const DURATION_PATTERN: &str = "^([0-9]+(ms|s|m|h|d))+$";
+
+fn min_release_age(duration: &Value, description: &str) -> Value {
+    let mut v = duration.clone();
+    v["description"] = json!(description);
+    v
 }

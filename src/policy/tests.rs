@@ -32,6 +32,7 @@ fn policy(rule: Rule, prerelease: bool, extra: &[&str]) -> Policy {
         exclude,
         platforms: Vec::new(),
         refused: Default::default(),
+        min_release_age: std::time::Duration::ZERO,
     }
 }
 

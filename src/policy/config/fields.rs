@@ -128,6 +128,39 @@ impl Cx<'_> {
         value
     }
 
+    /// A duration (`30s`, `5m`, `1h`, `3d`, `1h30m`), at most `max`.
+    pub(super) fn duration(
+        &mut self,
+        node: &Node,
+        key: &str,
+        max: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let text = node.as_str().unwrap_or_default();
+        match crate::duration::parse_duration(text) {
+            Ok(d) if d <= max => Some(d),
+            Ok(_) => {
+                self.err(
+                    node,
+                    &format!(
+                        "`{key}` may be at most {} days, found {}",
+                        max.as_secs() / 86_400,
+                        describe(node)
+                    ),
+                    None,
+                );
+                None
+            }
+            Err(_) => {
+                self.err(
+                    node,
+                    &format!("`{key}` must be a duration, found {}", describe(node)),
+                    Some(&format!("write e.g. `{key}: 3d`, `12h`, `30m` or `90s`")),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn strings(&mut self, node: &Node, key: &str) -> Vec<(String, Node)> {
         let Some(items) = node.as_seq() else {
             self.err(

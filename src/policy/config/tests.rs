@@ -302,3 +302,32 @@ fn npm_style_and_alternative_ranges_are_accepted() {
         ));
     }
 }
+
+#[test]
+fn min_release_age_takes_durations_and_a_default_under_pull_requests() {
+    let c = ok(
+        "pullRequests:\n  minReleaseAge: 12h\npolicies:\n  - name: web\n    image: a/web\n    minReleaseAge: 3d\n  - name: api\n    image: a/api\n  - name: now\n    image: a/now\n    minReleaseAge: 0s\n",
+    );
+    let age = |name: &str| c.policy(name).unwrap().min_release_age;
+    assert_eq!(age("web"), std::time::Duration::from_secs(3 * 86_400));
+    assert_eq!(age("api"), std::time::Duration::from_secs(12 * 3600));
+    assert_eq!(age("now"), std::time::Duration::ZERO);
+    let none = ok("policies:\n  - name: web\n    image: a/web\n");
+    assert_eq!(none.policies[0].min_release_age, std::time::Duration::ZERO);
+}
+
+#[test]
+fn a_bad_min_release_age_names_its_value_and_the_units() {
+    let e = one_err("policies:\n  - name: web\n    image: a/web\n    minReleaseAge: 3 days\n");
+    assert_eq!((e.line, e.column), (4, 20));
+    assert!(
+        e.message
+            .contains("`minReleaseAge` must be a duration, found `3 days`"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("3d"), "{e}");
+    let e = one_err(
+        "pullRequests:\n  minReleaseAge: 400d\npolicies:\n  - name: web\n    image: a/web\n",
+    );
+    assert!(e.message.contains("at most 366 days"), "{e}");
+}
