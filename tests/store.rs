@@ -850,6 +850,7 @@ async fn tag_cache_keeps_first_seen_and_digests(h: Harness) {
         Some(CachedTags {
             fetched_at_ms: T0 + 1_000,
             forgotten_at_ms: None,
+            first_listed_ms: Some(T0),
             tags: vec![
                 ("1.1.0".into(), T0, Some("sha256:aa".into())),
                 ("1.2.0".into(), T0 + 1_000, None),

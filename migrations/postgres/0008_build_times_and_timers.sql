@@ -15,3 +15,12 @@ CREATE TABLE repo_timers (
     due_at_ms BIGINT NOT NULL,
     reason    TEXT    NOT NULL
 );
+
+-- When the image was first listed: tags already there then have been
+-- there at least since, whenever they were made; a first-seen time after
+-- it is when the tag appeared. Lists saved before this column count from
+-- their oldest tag.
+ALTER TABLE tag_lists ADD COLUMN first_listed_ms BIGINT;
+UPDATE tag_lists SET first_listed_ms =
+    (SELECT MIN(t.first_seen_ms) FROM tags t WHERE t.image = tag_lists.image)
+WHERE generation > 0;

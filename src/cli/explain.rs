@@ -105,16 +105,19 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config = match people_ignored(&args).await {
+    let images: Vec<ImageRepo> = config.policies.iter().map(|p| p.image.clone()).collect();
+    let (config, first_seen) = match service_state(&args, &images).await {
         // What people refused is part of the policies the tags are judged by.
-        Ok(ignored) => config.refusing(&crate::reconcile::refusals(&ignored)),
+        Ok((ignored, first_seen)) => (
+            config.refusing(&crate::reconcile::refusals(&ignored)),
+            first_seen,
+        ),
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(1);
         }
     };
     // Each image is listed once for the whole explanation.
-    let images: Vec<ImageRepo> = config.policies.iter().map(|p| p.image.clone()).collect();
     let listed = Listed {
         client: &client,
         lists: client
@@ -123,6 +126,9 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             .into_iter()
             .map(|(image, r)| (image, r.map_err(|e| e.to_string())))
             .collect(),
+        first_seen,
+        created: Default::default(),
+        now_ms: crate::clock::now_ms(),
     };
     let mut failed = !problems.is_empty();
     for p in &problems {
@@ -169,10 +175,15 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
     }
 }
 
-/// The registry, with every tag list fetched once up front.
+/// The registry, with every tag list fetched once up front; the service's
+/// first-seen times where `--service-config` names its store, and build
+/// times asked once per tag.
 struct Listed<'a> {
     client: &'a Client,
     lists: HashMap<ImageRepo, Result<TagList, String>>,
+    first_seen: HashMap<ImageRepo, crate::policy::TagTimes>,
+    created: std::sync::Mutex<HashMap<(ImageRepo, String), (Digest, Option<i64>)>>,
+    now_ms: i64,
 }
 
 impl TagSource for Listed<'_> {
@@ -190,13 +201,45 @@ impl TagSource for Listed<'_> {
     async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
         TagSource::platforms(self.client, repo, tag).await
     }
+
+    async fn first_seen(&self, repo: &ImageRepo) -> crate::policy::TagTimes {
+        self.first_seen.get(repo).cloned().unwrap_or_default()
+    }
+
+    async fn build_times(
+        &self,
+        repo: &ImageRepo,
+        tags: &[String],
+    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+        let lock = || self.created.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = HashMap::new();
+        let mut wanted = Vec::new();
+        for tag in tags {
+            match lock().get(&(repo.clone(), tag.clone())) {
+                Some(time) => {
+                    out.insert(tag.clone(), time.clone());
+                }
+                None => wanted.push(tag.clone()),
+            }
+        }
+        let fetched = TagSource::build_times(self.client, repo, &wanted).await?;
+        for (tag, time) in fetched {
+            lock().insert((repo.clone(), tag.clone()), time.clone());
+            out.insert(tag, time);
+        }
+        Ok(out)
+    }
 }
 
-/// What people ignored in the service's store for `--name`; nothing
-/// without `--service-config`.
-async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<Ignored> {
+/// What people ignored in the service's store for `--name`, and the
+/// store's first-seen times of `images`; nothing without
+/// `--service-config`.
+async fn service_state(
+    args: &ExplainArgs,
+    images: &[ImageRepo],
+) -> anyhow::Result<(Ignored, HashMap<ImageRepo, crate::policy::TagTimes>)> {
     let (Some(file), Some(name)) = (&args.service_config, &args.name) else {
-        return Ok(Ignored::default());
+        return Ok(Default::default());
     };
     let config = ServiceConfig::load(Some(file.as_path()))?;
     anyhow::ensure!(
@@ -206,8 +249,15 @@ async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<Ignored> {
     );
     let store = Store::open(&config.store_url()).await?;
     let ignored = store.ignored(name).await;
+    let mut first_seen = HashMap::new();
+    for image in images {
+        let key = crate::reconcile::tag_cache_key(image);
+        if let Ok(Some(cached)) = store.cached_tags(&key).await {
+            first_seen.insert(image.clone(), crate::reconcile::appeared(&cached));
+        }
+    }
     store.close().await;
-    ignored
+    Ok((ignored?, first_seen))
 }
 
 fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
@@ -243,7 +293,7 @@ async fn explain_one(
     let marked = r.marker.is_some();
     // The winner as `check` plans it, platforms and refusals included.
     let one = [file.clone()];
-    let report = plan::plan(config, &one, listed).await;
+    let report = plan::plan(config, &one, listed, listed.now_ms).await;
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }

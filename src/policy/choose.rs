@@ -48,6 +48,9 @@ pub enum Reason {
     Older,
     /// Its manifest lacks a platform the policy names.
     Platform,
+    /// Younger than the policy's `minReleaseAge`, or of no known release
+    /// time.
+    Age,
 }
 
 /// The reason a tag lost: which rule, and a one-line detail.
@@ -66,6 +69,7 @@ impl Reason {
             Reason::Ignored => "ignored",
             Reason::Older => "older",
             Reason::Platform => "platform",
+            Reason::Age => "age",
         }
     }
 }

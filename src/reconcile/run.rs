@@ -162,7 +162,8 @@ async fn plan_refusing(
 ) -> anyhow::Result<Report> {
     let registry = CachedSource::new(client, repo.tag_cache.as_ref());
     let mut refused = super::refusals(&overrides.ignored);
-    let report = plan::plan(&config.refusing(&refused), files, &registry).await;
+    let now_ms = registry.now_ms();
+    let report = plan::plan(&config.refusing(&refused), files, &registry, now_ms).await;
     let closed = closed_versions(repo, config, &report).await?;
     if closed.is_empty() {
         return Ok(report);
@@ -170,7 +171,7 @@ async fn plan_refusing(
     for (policy, tags) in closed {
         refused.entry(policy).or_default().tags.extend(tags);
     }
-    Ok(plan::plan(&config.refusing(&refused), files, &registry).await)
+    Ok(plan::plan(&config.refusing(&refused), files, &registry, now_ms).await)
 }
 
 /// Versions that people refused by closing the bot's MRs without merging,

@@ -2,9 +2,12 @@
 //! (manifest list), or the OS and architecture in a single manifest's
 //! config blob. OCI JSON is read with `oci-spec`'s types.
 
+use std::collections::HashMap;
+
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType, Platform};
 use reqwest::Method;
 use reqwest::header::HeaderValue;
+use tracing::Instrument as _;
 
 use super::{Client, MANIFEST_ACCEPT, RegistryError};
 use crate::domain::{Digest, ImageRepo, Tag};
@@ -107,6 +110,53 @@ impl Client {
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map(|t| t.timestamp_millis());
         Ok((digest, created))
+    }
+
+    /// [`build_time`](Self::build_time) of each of `tags`, a few at a
+    /// time; a tag gone from the registry since its listing is left out.
+    pub async fn build_times_many(
+        &self,
+        repo: &ImageRepo,
+        tags: &[String],
+    ) -> Result<HashMap<String, (Digest, Option<i64>)>, RegistryError> {
+        let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            self.inner.shared.options.concurrency.max(1),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for tag in tags {
+            let (client, repo, tag) = (self.clone(), repo.clone(), tag.clone());
+            let semaphore = std::sync::Arc::clone(&semaphore);
+            tasks.spawn(
+                async move {
+                    let _permit = semaphore.acquire_owned().await.ok();
+                    let time = client.build_time(&repo, &tag).await;
+                    (tag, time)
+                }
+                .in_current_span(),
+            );
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(answer) => answers.push(answer),
+                Err(e) => {
+                    return Err(self
+                        .inner
+                        .protocol(repo, format!("build time task failed: {e}")));
+                }
+            }
+        }
+        let mut out = HashMap::new();
+        for (tag, answer) in answers {
+            match answer {
+                Ok(time) => {
+                    out.insert(tag, time);
+                }
+                Err(RegistryError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// The image config a single manifest names, checked against its

@@ -309,6 +309,9 @@ pub struct CachedTags {
     /// When a push of the image was last reported ([`Store::forget_tags`]):
     /// a list fetched before that is stale whatever its age.
     pub forgotten_at_ms: Option<i64>,
+    /// When the image was first listed: a tag first seen then was there
+    /// already, made whenever; one first seen later appeared then.
+    pub first_listed_ms: Option<i64>,
     /// `(tag, first_seen_ms, digest)`, oldest first.
     pub tags: Vec<(String, i64, Option<String>)>,
     /// `(tag, reported_at_ms)`: tags reported pushed that no saved listing

@@ -18,6 +18,7 @@ fn times(created: &[(&str, i64)], seen: &[(&str, i64)]) -> TagTimes {
     TagTimes {
         created: map(created),
         first_seen: map(seen),
+        listed_since: None,
     }
 }
 
@@ -122,8 +123,22 @@ fn release_age_counts_from_first_seen_then_created() {
         Ripeness::Until(i64::MAX),
         "no overflow"
     );
-    let t = times(&[("1.1.0", DAY), ("1.2.0", 0)], &[("1.1.0", 9 * DAY)]);
+    let mut t = times(&[("1.1.0", DAY), ("1.2.0", 0)], &[("1.1.0", 9 * DAY)]);
     assert_eq!(t.released("1.1.0"), Some(9 * DAY), "first seen wins");
     assert_eq!(t.released("1.2.0"), None, "created 0 is no time");
     assert_eq!(t.released("1.3.0"), None);
+    // Tags there at the first listing are at least that old, older if
+    // their config says so.
+    t.listed_since = Some(5 * DAY);
+    t.created.insert("1.0.0".into(), 2 * DAY);
+    t.created.insert("0.9.0".into(), 6 * DAY);
+    assert_eq!(t.released("1.0.0"), Some(2 * DAY));
+    assert_eq!(t.released("0.9.0"), Some(5 * DAY));
+    assert_eq!(t.released("1.2.0"), Some(5 * DAY));
+    assert_eq!(
+        t.released("1.1.0"),
+        Some(9 * DAY),
+        "appeared later: as seen"
+    );
+    assert!(t.seen_appearing("1.1.0") && !t.seen_appearing("1.0.0"));
 }
