@@ -21,7 +21,7 @@ use crate::domain::{Digest, ImageRepo};
 use crate::manifest;
 use crate::plan::{self, Resolved, SourceFile, TagSource};
 use crate::policy::version::parse_tag;
-use crate::policy::{Policy, Rule, Verdict, verdicts};
+use crate::policy::{Policy, Rule, Verdict, verdicts_with};
 use crate::registry::{Client, TagList};
 use crate::store::{Ignored, Store};
 use crate::workdir;
@@ -62,6 +62,10 @@ struct Explained {
     winner: Option<Winner>,
     /// Why the reference is left alone, when it is.
     skipped: Option<String>,
+    /// A better tag younger than `minReleaseAge`: "waiting for release age
+    /// of TAG until TIME".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
     tags: Vec<Verdict>,
 }
 
@@ -231,6 +235,21 @@ impl TagSource for Listed<'_> {
     }
 }
 
+impl Listed<'_> {
+    /// What is known of the times of `image`'s tags: the store's, and the
+    /// build times asked so far.
+    async fn times(&self, image: &ImageRepo) -> crate::policy::TagTimes {
+        let mut times = self.first_seen(image).await;
+        let created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        for ((repo, tag), (_, time)) in created.iter() {
+            if let (true, Some(time)) = (repo == image, time) {
+                times.created.insert(tag.clone(), *time);
+            }
+        }
+        times
+    }
+}
+
 /// What people ignored in the service's store for `--name`, and the
 /// store's first-seen times of `images`; nothing without
 /// `--service-config`.
@@ -303,14 +322,19 @@ async fn explain_one(
         .iter()
         .find(|s| s.line == r.line)
         .map(|s| s.reason.clone());
-    let mut verdicts = verdicts(policy, tag, &tags, marked).unwrap_or_default();
-    if let Some(b) = bump {
-        for passed in &b.passed_over {
-            if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {
-                v.rule = Some(passed.rule);
-                v.detail = passed.detail.clone();
-                v.update = None;
-            }
+    let times = listed.times(&policy.image).await;
+    let mut verdicts = verdicts_with(policy, tag, &tags, marked, &times).unwrap_or_default();
+    let waiting = report.waiting.iter().find(|w| w.line == r.line);
+    let passed_over = bump
+        .map(|b| &b.passed_over)
+        .into_iter()
+        .chain(waiting.map(|w| &w.passed_over))
+        .flatten();
+    for passed in passed_over {
+        if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {
+            v.rule = Some(passed.rule);
+            v.detail = passed.detail.clone();
+            v.update = None;
         }
     }
     let why = match &r.marker {
@@ -330,6 +354,7 @@ async fn explain_one(
             update: b.update,
         }),
         skipped,
+        waiting: waiting.map(|w| format!("waiting for release age of {} until {}", w.tag, w.until)),
         tags: verdicts,
     })
 }
@@ -405,7 +430,13 @@ fn text(out: &[Explained]) -> String {
         match (&e.winner, &e.skipped) {
             (Some(w), _) => s.push_str(&format!("  winner   {} ({})\n", w.tag, w.update.as_str())),
             (None, Some(why)) => s.push_str(&format!("  skipped  {why}\n")),
+            (None, None) if e.waiting.is_some() => {
+                s.push_str("  winner   none yet: every newer tag is younger than minReleaseAge\n")
+            }
             (None, None) => s.push_str("  winner   none: the current tag is the best allowed\n"),
+        }
+        if let Some(w) = &e.waiting {
+            s.push_str(&format!("  waiting  {w}\n"));
         }
         s.push_str("  tags\n");
         for t in &e.tags {

@@ -168,6 +168,10 @@ pub struct Waiting {
     /// When it does (RFC 3339, UTC) and in ms since the epoch.
     pub until: String,
     pub until_ms: i64,
+    /// The tags passed over, when the reference stays where it is (a bump
+    /// carries its own).
+    #[serde(skip)]
+    pub passed_over: Vec<PassedOver>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -274,7 +278,7 @@ pub async fn plan(
             Ok((outcome, waiting)) => (Ok(outcome), waiting),
             Err(e) => (Err(e), None),
         };
-        if let Some((tag, until_ms)) = waiting {
+        if let Some((tag, until_ms, passed_over)) = waiting {
             report.waiting.push(Waiting {
                 file: file.clone(),
                 line: r.line,
@@ -283,6 +287,7 @@ pub async fn plan(
                 tag,
                 until: rfc3339(until_ms),
                 until_ms,
+                passed_over,
             });
         }
         match decided {
@@ -353,7 +358,7 @@ async fn decide(
     (digests, platforms, times): (&mut DigestCache, &mut PlatformCache, &mut Times),
     choices: &mut HashMap<(String, String, bool), Decision>,
     now_ms: i64,
-) -> Result<(Outcome, Option<(String, i64)>), String> {
+) -> Result<(Outcome, Option<(String, i64, Vec<PassedOver>)>), String> {
     let Some(tag) = &r.tag else {
         return Ok((
             Outcome::Skip("the reference has no tag to compare; write a tag".into()),
@@ -386,8 +391,16 @@ async fn decide(
             let who = (current.tag.as_str(), marked);
             match walk(policy, who, tags, source, (platforms, times), now_ms).await? {
                 Ok(walked) => {
+                    let moves = walked.target.is_some();
+                    waiting = walked.waiting.map(|(tag, until)| {
+                        let passed = if moves {
+                            Vec::new()
+                        } else {
+                            walked.passed_over.clone()
+                        };
+                        (tag, until, passed)
+                    });
                     passed_over = walked.passed_over;
-                    waiting = walked.waiting;
                     match walked.target {
                         Some((to, update)) => (to, Some(update)),
                         None => (current.tag.clone(), None),

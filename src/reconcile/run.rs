@@ -69,6 +69,7 @@ pub(super) async fn run_once(
         .instrument(step("plan"))
         .await?;
     report.bumps.retain(|b| !overrides.drops(b));
+    wait_for_release_age(repo, &report).await;
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
         tracing::warn!(file = %e.file, line = e.line, "{}", e.message);
@@ -93,6 +94,28 @@ pub(super) async fn run_once(
     outcome.unlisted = client.passing_failures();
     outcome.report = report;
     Ok(outcome)
+}
+
+/// Logs each reference that waits for a young tag, and asks for a
+/// reconcile when the first comes of age (a timer in the store, fired by
+/// the service's duties), instead of waiting for the next poll.
+async fn wait_for_release_age(repo: &Repo, report: &Report) {
+    for w in &report.waiting {
+        tracing::info!(file = %w.file, line = w.line, image = %w.image, tag = %w.tag, until = %w.until, "waiting for release age");
+    }
+    let (Some(cache), Some(first)) = (&repo.tag_cache, report.next_due_ms()) else {
+        return;
+    };
+    let reason = format!("release age of {}:{}", first.image, first.tag);
+    if let Err(e) = cache
+        .set_timer(repo.mirror.name(), first.until_ms, &reason)
+        .await
+    {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "cannot set the release-age timer; the next poll looks again"
+        );
+    }
 }
 
 /// Fetches the mirror (with a fresh token: installation tokens live an

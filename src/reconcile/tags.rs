@@ -100,6 +100,11 @@ impl TagCache {
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
+
+    /// Asks the store for a reconcile of `repo` at `due_ms`.
+    pub async fn set_timer(&self, repo: &str, due_ms: i64, reason: &str) -> anyhow::Result<()> {
+        self.store.set_timer(repo, due_ms, reason).await
+    }
 }
 
 /// When the tags of a cached list appeared (`policy::TagTimes`): a tag
