@@ -186,7 +186,7 @@ struct Listed<'a> {
     client: &'a Client,
     lists: HashMap<ImageRepo, Result<TagList, String>>,
     first_seen: HashMap<ImageRepo, crate::policy::TagTimes>,
-    created: std::sync::Mutex<HashMap<(ImageRepo, String), (Digest, Option<i64>)>>,
+    created: std::sync::Mutex<HashMap<(ImageRepo, String), plan::BuildTime>>,
     now_ms: i64,
 }
 
@@ -214,7 +214,7 @@ impl TagSource for Listed<'_> {
         &self,
         repo: &ImageRepo,
         tags: &[String],
-    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+    ) -> Result<HashMap<String, plan::BuildTime>, String> {
         let lock = || self.created.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = HashMap::new();
         let mut wanted = Vec::new();

@@ -35,6 +35,10 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// A tag's manifest digest and its image config's `created` time (ms since
+/// the epoch; `None`: the config has none).
+pub type BuildTime = (Digest, Option<i64>);
+
 /// Where tag lists and digests come from (the registry, in production).
 #[allow(async_fn_in_trait)]
 pub trait TagSource {
@@ -61,7 +65,7 @@ pub trait TagSource {
         &self,
         _repo: &ImageRepo,
         _tags: &[String],
-    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+    ) -> Result<HashMap<String, BuildTime>, String> {
         Err("this tag source has no image configs to read build times from".into())
     }
 }
@@ -99,7 +103,7 @@ impl TagSource for Client {
         &self,
         repo: &ImageRepo,
         tags: &[String],
-    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+    ) -> Result<HashMap<String, BuildTime>, String> {
         self.build_times_many(repo, tags)
             .await
             .map_err(|e| e.to_string())

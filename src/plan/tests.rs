@@ -88,7 +88,7 @@ impl TagSource for Tags {
         &self,
         repo: &ImageRepo,
         tags: &[String],
-    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+    ) -> Result<HashMap<String, BuildTime>, String> {
         let mut out = HashMap::new();
         for tag in tags {
             self.built.lock().unwrap().push(tag.clone());

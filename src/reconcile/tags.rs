@@ -30,7 +30,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 
 use crate::domain::{Digest, ImageRepo};
-use crate::plan::TagSource;
+use crate::plan::{BuildTime, TagSource};
 use crate::policy::TagTimes;
 use crate::registry::TagList;
 use crate::store::{CachedTags, Store};
@@ -190,7 +190,7 @@ impl<'a, S: TagSource> CachedSource<'a, S> {
         cache: &TagCache,
         image: &ImageRepo,
         tags: &[String],
-    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+    ) -> Result<HashMap<String, BuildTime>, String> {
         let digests: HashMap<String, String> = match self.saved(cache, image).await {
             Some(rows) => rows
                 .tags
@@ -453,7 +453,7 @@ impl<S: TagSource> TagSource for CachedSource<'_, S> {
         &self,
         repo: &ImageRepo,
         tags: &[String],
-    ) -> Result<HashMap<String, (Digest, Option<i64>)>, String> {
+    ) -> Result<HashMap<String, BuildTime>, String> {
         match self.cache {
             Some(cache) => self.stored_build_times(cache, repo, tags).await,
             None => self.registry.build_times(repo, tags).await,
