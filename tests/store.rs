@@ -1118,9 +1118,10 @@ async fn reopened_store_keeps_its_jobs(h: Harness) {
         drop(reopened);
         Store::open(&h.url).await.unwrap()
     };
+    let migrations = std::fs::read_dir("migrations/sqlite").unwrap().count();
     assert_eq!(
         h.count("_sqlx_migrations").await,
-        6,
+        i64::try_from(migrations).unwrap(),
         "one row per migration"
     );
     let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();
