@@ -26,12 +26,7 @@ impl Client {
         tag: &str,
     ) -> Result<Vec<String>, RegistryError> {
         let inner = &self.inner;
-        if Tag::parse(tag).is_err() {
-            return Err(inner.protocol(repo, format!("`{tag}` is not a tag")));
-        }
-        let (media_type, body) = self
-            .document(repo, &format!("manifests/{tag}"), true)
-            .await?;
+        let (media_type, body) = self.tag_manifest(repo, tag).await?;
         let bad = |e: oci_spec::OciSpecError| {
             inner.protocol(repo, format!("manifest of {tag} is not valid: {e}"))
         };
@@ -68,12 +63,7 @@ impl Client {
         tag: &str,
     ) -> Result<(Digest, Option<i64>), RegistryError> {
         let inner = &self.inner;
-        if Tag::parse(tag).is_err() {
-            return Err(inner.protocol(repo, format!("`{tag}` is not a tag")));
-        }
-        let (media_type, body) = self
-            .document(repo, &format!("manifests/{tag}"), true)
-            .await?;
+        let (media_type, body) = self.tag_manifest(repo, tag).await?;
         let digest = Digest::sha256_of(&body);
         let mut manifest = body;
         if is_index(media_type.as_deref(), &manifest) {
@@ -157,6 +147,18 @@ impl Client {
             }
         }
         Ok(out)
+    }
+
+    /// The manifest (or index) `tag` names: its media type and body.
+    async fn tag_manifest(
+        &self,
+        repo: &ImageRepo,
+        tag: &str,
+    ) -> Result<(Option<String>, Vec<u8>), RegistryError> {
+        if Tag::parse(tag).is_err() {
+            return Err(self.inner.protocol(repo, format!("`{tag}` is not a tag")));
+        }
+        self.document(repo, &format!("manifests/{tag}"), true).await
     }
 
     /// The image config a single manifest names, checked against its

@@ -37,6 +37,11 @@ fn full_example_from_the_design_parses() {
     assert_eq!(api.exclude.len(), DEFAULT_TAG_EXCLUDES.len() + 1);
     assert_eq!(c.pull_requests.labels, ["dependencies"]);
     assert_eq!(c.pull_requests.group, Group::PerPolicy);
+    assert_eq!(
+        web.min_release_age,
+        std::time::Duration::from_secs(3 * 86_400)
+    );
+    assert_eq!(api.min_release_age, std::time::Duration::from_secs(86_400));
 }
 
 #[test]
