@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "maxFileSize",
     "policies",
     "pullRequests",
+    "environments",
 ];
 const POLICY_KEYS: &[&str] = &[
     "name",
@@ -107,6 +108,7 @@ pub fn parse_config(file: &str, text: &str) -> Result<RepoConfig, Vec<ConfigErro
     }
 }
 
+mod environments;
 mod fields;
 
 use fields::{Cx, describe};
@@ -119,6 +121,7 @@ impl Cx<'_> {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             policies: Vec::new(),
             pull_requests: PullRequests::default(),
+            environments: Vec::new(),
             notes: Vec::new(),
         };
         let mut have_policies = false;
@@ -132,6 +135,7 @@ impl Cx<'_> {
                     }
                 }
                 Some("pullRequests") => config.pull_requests = self.pull_requests(v),
+                Some("environments") => config.environments = self.environments(v),
                 Some("policies") => {
                     have_policies = true;
                     config.policies = self.policies(v);
