@@ -7,6 +7,7 @@
 //! only through [`TagSource`], once per image. Output is a [`Report`] whose
 //! JSON form is a stable contract (`check --format json`).
 
+pub mod promote;
 mod resolve;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -93,6 +94,12 @@ pub struct Bump {
     /// Better tags passed over on the way to `to` (a missing platform).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub passed_over: Vec<PassedOver>,
+    /// The `environments` entry the file belongs to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Set for a bump of a promoted environment: where from, and why now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<promote::Promotion>,
     #[serde(skip)]
     pub edits: Vec<Edit>,
 }
@@ -220,6 +227,8 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
                     from,
                     to,
                     passed_over,
+                    environment: None,
+                    promotion: None,
                     edits,
                 });
             }

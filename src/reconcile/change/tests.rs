@@ -18,6 +18,8 @@ fn bump(policy: &str, file: &str, from: &str, to: &str, update: UpdateType) -> B
             digest: None,
         },
         passed_over: Vec::new(),
+        environment: None,
+        promotion: None,
         edits: Vec::new(),
     }
 }
