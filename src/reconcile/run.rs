@@ -65,9 +65,26 @@ pub(super) async fn run_once(
             .read_files(&base, &config.files, &config.exclude, config.max_file_bytes)?;
 
     let client = repo.registry.client();
-    let mut report = plan_refusing(repo, &client, &config, &files, overrides)
+    // References of a promoted environment do not follow the registry.
+    let envs = plan::promote::Environments::new(&config)?;
+    let followed: Vec<SourceFile> = files
+        .iter()
+        .filter(|f| !envs.is_promoted(&f.path))
+        .cloned()
+        .collect();
+    let mut report = plan_refusing(repo, &client, &config, &followed, overrides)
         .instrument(step("plan"))
         .await?;
+    for b in &mut report.bumps {
+        b.environment = envs.of(&b.file).map(|e| e.name.clone());
+    }
+    let promoted = super::promote::plan(repo, &config, &base, &files)
+        .instrument(step("promote"))
+        .await?;
+    outcome.next_due_ms = promoted.next_due_ms;
+    report.bumps.extend(promoted.report.bumps);
+    report.skipped.extend(promoted.report.skipped);
+    report.errors.extend(promoted.report.errors);
     report.bumps.retain(|b| !overrides.drops(b));
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
