@@ -80,7 +80,7 @@ pub fn versions(
                 }
                 Some(Ok(seen)) if *seen != v => {
                     let why = format!(
-                        "it has two versions of `{}`: {} and {} ({})",
+                        "has two versions of `{}`: {} and {} ({})",
                         p.name,
                         show(seen),
                         show(&v),
@@ -210,12 +210,15 @@ pub struct Passed {
 }
 
 /// Bumps of promoted environment `env` (whose files are `files`): each
-/// reference to the source version of its policy in `gates` (by policy
-/// name: the version that passed, or why there is none yet).
+/// reference to the version of its policy in the source environment
+/// (`sources`, by policy name), if that version passed its gate (`gates`:
+/// the version that passed, or why not yet). A reference that has its
+/// source's version already needs no gate.
 pub fn promote(
     config: &RepoConfig,
     env: &Environment,
     files: &[&SourceFile],
+    sources: &BTreeMap<String, Result<Version, String>>,
     gates: &BTreeMap<String, Result<Passed, String>>,
 ) -> Report {
     let mut report = Report::default();
@@ -242,19 +245,26 @@ pub fn promote(
                 image: p.image.to_string(),
                 reason,
             };
-            let passed = match gates.get(&p.name) {
-                Some(Ok(passed)) => passed,
-                Some(Err(why)) => {
+            let passed = match (sources.get(&p.name), gates.get(&p.name)) {
+                (None, _) => {
+                    let why = format!("not promoted: `{from}` has no reference of `{}`", p.name);
+                    report.skipped.push(skip(why));
+                    continue;
+                }
+                (Some(Ok(v)), _) if written(&r).as_ref() == Some(v) => continue,
+                (Some(Err(why)), _) | (Some(Ok(_)), Some(Err(why))) => {
                     report
                         .skipped
                         .push(skip(format!("not promoted from {from}: {why}")));
                     continue;
                 }
-                None => {
-                    let why = format!("not promoted: `{from}` has no reference of `{}`", p.name);
-                    report.skipped.push(skip(why));
+                (Some(Ok(_)), None) => {
+                    report
+                        .skipped
+                        .push(skip(format!("not promoted from {from}: not gated")));
                     continue;
                 }
+                (Some(Ok(_)), Some(Ok(passed))) => passed,
             };
             match target(p, &r, &passed.version) {
                 Ok(Some((update, current, to))) => {

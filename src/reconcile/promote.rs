@@ -54,27 +54,23 @@ pub(super) async fn plan(
         let Some(from) = &env.promote_from else {
             continue;
         };
-        let sources = promote::versions(config, &envs.files_of(from, files));
+        let mut sources = promote::versions(config, &envs.files_of(from, files));
+        let targets = envs.files_of(&env.name, files);
+        let have = promote::versions(config, &targets);
         let mut gates = BTreeMap::new();
-        for (policy, version) in sources {
-            let gate = match version {
+        for (policy, version) in &mut sources {
+            match version {
+                // Every reference has it already: no gate to read.
+                Ok(v) if have.get(policy) == Some(&Ok(v.clone())) => {}
                 Ok(v) => {
-                    gate(
-                        repo,
-                        env,
-                        &mut history,
-                        &policy,
-                        v,
-                        now,
-                        &mut out.next_due_ms,
-                    )
-                    .await?
+                    let next = &mut out.next_due_ms;
+                    let g = gate(repo, env, &mut history, policy, v.clone(), now, next);
+                    gates.insert(policy.clone(), g.await?);
                 }
-                Err(why) => Err(format!("`{from}` {why}")),
-            };
-            gates.insert(policy, gate);
+                Err(why) => *why = format!("`{from}` {why}"),
+            }
         }
-        let mut report = promote::promote(config, env, &envs.files_of(&env.name, files), &gates);
+        let mut report = promote::promote(config, env, &targets, &sources, &gates);
         refuse_closed(repo, config, &mut report).await?;
         out.report.bumps.extend(report.bumps);
         out.report.skipped.extend(report.skipped);

@@ -33,6 +33,10 @@ fn reference(text: &str) -> Reference {
     manifest::scan(text).expect("yaml").remove(0)
 }
 
+fn sources(version: &Version) -> BTreeMap<String, Result<Version, String>> {
+    BTreeMap::from([("web".to_string(), Ok(version.clone()))])
+}
+
 fn passed(version: Version) -> BTreeMap<String, Result<Passed, String>> {
     BTreeMap::from([(
         "web".to_string(),
@@ -175,7 +179,8 @@ fn promote_makes_bumps_with_their_evidence_and_skips_with_reasons() {
         "clusters/staging/web.yaml",
         "spec:\n  image: ghcr.io/acme/web:1.4.2\n",
     );
-    let report = promote(&c, env, &[&f], &passed(v("1.4.3", Some(D1))));
+    let source = v("1.4.3", Some(D1));
+    let report = promote(&c, env, &[&f], &sources(&source), &passed(source.clone()));
     assert_eq!(report.bumps.len(), 1, "{report:?}");
     let b = &report.bumps[0];
     assert_eq!((b.line, b.to.clone()), (2, v("1.4.3", Some(D1))));
@@ -193,14 +198,26 @@ fn promote_makes_bumps_with_their_evidence_and_skips_with_reasons() {
     );
 
     let waiting = BTreeMap::from([("web".to_string(), Err("soaking".to_string()))]);
-    let report = promote(&c, env, &[&f], &waiting);
+    let report = promote(&c, env, &[&f], &sources(&source), &waiting);
     assert!(report.bumps.is_empty());
     assert_eq!(report.skipped[0].reason, "not promoted from dev: soaking");
-    let report = promote(&c, env, &[&f], &BTreeMap::new());
+    let report = promote(&c, env, &[&f], &BTreeMap::new(), &BTreeMap::new());
     assert!(
         report.skipped[0]
             .reason
             .contains("`dev` has no reference of `web`")
+    );
+    // A reference that has the source's version needs no gate, and says nothing.
+    let report = promote(
+        &c,
+        env,
+        &[&f],
+        &sources(&v("1.4.2", None)),
+        &BTreeMap::new(),
+    );
+    assert!(
+        report.bumps.is_empty() && report.skipped.is_empty(),
+        "{report:?}"
     );
 }
 

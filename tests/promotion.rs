@@ -1,0 +1,289 @@
+//! Stories of promotion between environments (README, "Promotion between
+//! environments"): dev follows the registry; staging gets what dev ran
+//! for an hour with green checks; prod gets what staging ran for a day.
+//! Time moves through the repository's clock (`World::advance`), never by
+//! sleeping; the commits keep their real times.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use imagebump::config::ServiceConfig;
+use imagebump::lock::RepoLocks;
+use imagebump::reconcile;
+use imagebump::store::Store;
+use support::registry::TestRegistry;
+use support::world::{Kind, World, ahead_clock, git, seed_env_repo, write_direct_config};
+
+stories!(
+    a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_for_staging,
+    a_failing_check_in_dev_promotes_nothing,
+);
+
+/// Dev (an `image:`), staging (a kustomize overlay) and prod (Helm
+/// values), all at 1.4.2.
+fn environments(host: &str, require: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            ".imagebump.yaml",
+            format!(
+                "files: [\"clusters/**\"]\npolicies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\nenvironments:\n  - name: dev\n    files: [\"clusters/dev/**\"]\n  - name: staging\n    files: [\"clusters/staging/**\"]\n    promoteFrom: dev\n    after: 1h\n{require}  - name: prod\n    files: [\"clusters/prod/**\"]\n    promoteFrom: staging\n    after: 24h\n"
+            ),
+        ),
+        (
+            "clusters/dev/web.yaml",
+            format!("spec:\n  containers:\n    - name: web\n      image: {host}/acme/web:1.4.2\n"),
+        ),
+        (
+            "clusters/staging/kustomization.yaml",
+            format!(
+                "resources: [../base]\nimages:\n  - name: {host}/acme/web\n    newTag: 1.4.2\n"
+            ),
+        ),
+        (
+            "clusters/prod/values.yaml",
+            format!("image:\n  repository: {host}/acme/web\n  tag: 1.4.2\n"),
+        ),
+    ]
+}
+
+fn open_mr_of(w: &World, branch: &str) -> Option<support::world::Mr> {
+    w.open_mrs().into_iter().find(|m| m.branch == branch)
+}
+
+fn skipped_reasons(o: &reconcile::Outcome) -> Vec<String> {
+    o.report
+        .skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.file, s.reason))
+        .collect()
+}
+
+/// 1.4.3 is pushed; dev's MR is merged by a human, at commit returned.
+async fn dev_bump_merged(w: &World) -> String {
+    w.push_tag("1.4.3").await;
+    let o = w.reconcile().await;
+    let dev = open_mr_of(w, "imagebump/dev-web").unwrap_or_else(|| panic!("dev MR: {o:#?}"));
+    assert_eq!(
+        w.open_mrs().len(),
+        1,
+        "only dev follows the registry: {:#?}",
+        w.mrs()
+    );
+    w.merge_as_human(dev.number);
+    w.head_of("main").expect("main")
+}
+
+async fn a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_for_staging(
+    kind: Kind,
+) {
+    let w = World::new(kind).await;
+    let host = w.registry.host();
+    w.commit_files_on("main", &environments(&host, "    require: [checks]\n"));
+    let merged = dev_bump_merged(&w).await;
+    w.set_checks(&merged, true);
+
+    // Dev has run 1.4.3 for less than an hour: nothing for staging yet,
+    // and the run says when it is due.
+    let o = w.reconcile().await;
+    assert!(
+        open_mr_of(&w, "imagebump/staging-web").is_none(),
+        "{:#?}",
+        w.mrs()
+    );
+    let reasons = skipped_reasons(&o);
+    assert!(
+        reasons.iter().any(|r| r.starts_with(
+            "clusters/staging/kustomization.yaml: not promoted from dev: dev has run 1.4.3 for"
+        ) && r.contains(&merged[..12])),
+        "{reasons:#?}"
+    );
+    let due = o.next_due_ms.expect("a due time");
+    assert!(due > imagebump::clock::now_ms(), "due in the future");
+
+    // An hour and a bit later: one MR for staging, with its evidence.
+    w.advance(Duration::from_secs(3700));
+    let o = w.reconcile().await;
+    let staging = open_mr_of(&w, "imagebump/staging-web").unwrap_or_else(|| panic!("{o:#?}"));
+    assert_eq!(staging.title, "Promote web 1.4.3 to staging");
+    for evidence in [
+        format!("| `{host}/acme/web` | `1.4.3` | dev | `{merged}` |"),
+        "| passed | not pinned in the source".to_string(),
+    ] {
+        assert!(
+            staging.body.contains(&evidence),
+            "{evidence} in {}",
+            staging.body
+        );
+    }
+    assert_eq!(
+        w.file_on(
+            "imagebump/staging-web",
+            "clusters/staging/kustomization.yaml"
+        ),
+        format!("resources: [../base]\nimages:\n  - name: {host}/acme/web\n    newTag: 1.4.3")
+    );
+    // Prod follows staging, which still runs 1.4.2.
+    assert!(
+        open_mr_of(&w, "imagebump/prod-web").is_none(),
+        "{:#?}",
+        w.mrs()
+    );
+    // Idempotent: the same world, the same MR, no new one.
+    let before = w.mrs().len();
+    w.reconcile().await;
+    assert_eq!(w.mrs().len(), before);
+
+    // Staging merged: prod waits a day for it, then gets it.
+    w.merge_as_human(staging.number);
+    let staged = w.head_of("main").expect("main");
+    let o = w.reconcile().await;
+    assert!(
+        open_mr_of(&w, "imagebump/prod-web").is_none(),
+        "{:#?}",
+        w.mrs()
+    );
+    assert!(
+        skipped_reasons(&o)
+            .iter()
+            .any(|r| r.contains("not promoted from staging: staging has run 1.4.3 for")),
+        "{o:#?}"
+    );
+    w.advance(Duration::from_secs(25 * 3600));
+    w.reconcile().await;
+    let prod = open_mr_of(&w, "imagebump/prod-web").expect("prod MR");
+    assert_eq!(prod.title, "Promote web 1.4.3 to prod");
+    assert!(
+        prod.body.contains(&format!("| staging | `{staged}` |")),
+        "{}",
+        prod.body
+    );
+    assert!(prod.body.contains("| not required |"), "{}", prod.body);
+    assert_eq!(
+        w.file_on("imagebump/prod-web", "clusters/prod/values.yaml"),
+        format!("image:\n  repository: {host}/acme/web\n  tag: 1.4.3")
+    );
+}
+
+async fn a_failing_check_in_dev_promotes_nothing(kind: Kind) {
+    let w = World::new(kind).await;
+    let host = w.registry.host();
+    w.commit_files_on("main", &environments(&host, "    require: [checks]\n"));
+    let merged = dev_bump_merged(&w).await;
+    w.fail_checks(&merged);
+    w.advance(Duration::from_secs(2 * 3600));
+    let o = w.reconcile().await;
+    assert!(
+        open_mr_of(&w, "imagebump/staging-web").is_none(),
+        "{:#?}",
+        w.mrs()
+    );
+    let reasons = skipped_reasons(&o);
+    let failed = format!(
+        "not promoted from dev: the checks of dev's commit {} failed",
+        &merged[..12]
+    );
+    assert!(reasons.iter().any(|r| r.ends_with(&failed)), "{reasons:#?}");
+    // Once green, it goes.
+    w.set_checks(&merged, true);
+    w.reconcile().await;
+    assert!(
+        open_mr_of(&w, "imagebump/staging-web").is_some(),
+        "{:#?}",
+        w.mrs()
+    );
+}
+
+/// Direct mode: the bot commits the dev bump, then, after the soak, the
+/// staging promotion, then, after staging's, prod's, on the base branch in
+/// that order. There is no platform: only `after` applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_mode_commits_the_promotions_in_order() {
+    let registry = TestRegistry::start();
+    registry.push_tags("acme/web", &["1.4.2"]).await;
+    let host = registry.host();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let remote = seed_env_repo(dir.path(), "policies: []\n", "unused:1");
+    let seed = dir.path().join("seed");
+    std::fs::remove_file(seed.join("apps/web.yaml")).expect("rm");
+    for (path, text) in environments(&host, "    require: [checks]\n") {
+        let at = seed.join(path);
+        std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+        std::fs::write(at, text).expect("write");
+    }
+    support::world::commit_all_as_ops(&seed, "environments");
+    git(
+        &seed,
+        &[
+            "push",
+            "-q",
+            dir.path().join("remote.git").to_str().expect("utf-8"),
+            "main",
+        ],
+    );
+    let path = write_direct_config(dir.path(), &remote, "", "base");
+    let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("config");
+    let ahead = Arc::new(AtomicI64::new(0));
+    let repo = imagebump::service::build_repo(
+        &config,
+        &config.repos[0],
+        None,
+        &imagebump::service::registry(&config.registry).expect("registry"),
+        &ahead_clock(&ahead),
+    )
+    .await
+    .expect("repo");
+    let store = Store::open("sqlite::memory:").await.expect("store");
+    let locks = RepoLocks::for_store(&store);
+    let run = || async {
+        reconcile::reconcile(&repo, &locks)
+            .await
+            .expect("reconcile")
+    };
+    let advance = |secs: i64| ahead.fetch_add(secs * 1000, std::sync::atomic::Ordering::SeqCst);
+    let subjects = || git(&remote, &["log", "--format=%s", "main"]);
+
+    registry.push_tags("acme/web", &["1.4.3"]).await;
+    run().await;
+    assert_eq!(subjects().lines().next(), Some("Bump web to 1.4.3"));
+    // Half an hour: staging waits (no checks in direct mode: `after` only).
+    advance(1800);
+    let o = run().await;
+    assert!(o.actions.is_empty(), "{:#?}", o.actions);
+    assert!(o.next_due_ms.is_some());
+    advance(1900);
+    run().await;
+    assert_eq!(
+        subjects().lines().next(),
+        Some("Promote web 1.4.3 to staging")
+    );
+    let message = git(&remote, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.contains("Imagebump-Promoted-From: dev "),
+        "{message}"
+    );
+    // Prod: a day after staging's commit, not before.
+    let o = run().await;
+    assert!(o.actions.is_empty(), "{:#?}", o.actions);
+    advance(25 * 3600);
+    run().await;
+    assert_eq!(
+        subjects().lines().take(4).collect::<Vec<_>>(),
+        [
+            "Promote web 1.4.3 to prod",
+            "Promote web 1.4.3 to staging",
+            "Bump web to 1.4.3",
+            "environments"
+        ]
+    );
+    let prod = git(&remote, &["show", "main:clusters/prod/values.yaml"]);
+    assert_eq!(
+        prod,
+        format!("image:\n  repository: {host}/acme/web\n  tag: 1.4.3")
+    );
+    // Settled: nothing more to do.
+    let o = run().await;
+    assert!(o.actions.is_empty() && o.next_due_ms.is_none(), "{o:#?}");
+}
