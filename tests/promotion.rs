@@ -167,6 +167,54 @@ async fn a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_
     );
 }
 
+/// A promotion waiting for its soak asks for a reconcile when it is due,
+/// through the workers and the store's queue, not the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_promotion_schedules_a_reconcile_when_it_is_due() {
+    let w = World::new(Kind::GitHub).await;
+    let host = w.registry.host();
+    w.commit_files_on("main", &environments(&host, ""));
+    dev_bump_merged(&w).await;
+    let now = imagebump::clock::now_ms();
+    w.store
+        .enqueue_reconcile("env", "poll", imagebump::store::Trigger::Poll, now)
+        .await
+        .expect("enqueue");
+    let job = w
+        .store
+        .claim("test", LEASE, now)
+        .await
+        .expect("claim")
+        .expect("a job");
+    w.workers.process(job).await;
+    // Not due yet: the queue holds the scheduled run, due about an hour on.
+    assert!(
+        w.store
+            .claim("test", LEASE, now + 3_000_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let job = w
+        .store
+        .claim("test", LEASE, now + 3_700_000)
+        .await
+        .expect("claim")
+        .expect("the scheduled run");
+    assert!(
+        matches!(&job.kind, imagebump::store::JobKind::Reconcile { reason, .. } if reason == imagebump::work::workers::DUE_REASON)
+    );
+    w.advance(Duration::from_secs(3700));
+    w.workers.process(job).await;
+    assert!(
+        open_mr_of(&w, "imagebump/staging-web").is_some(),
+        "{:#?}",
+        w.mrs()
+    );
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
 async fn a_failing_check_in_dev_promotes_nothing(kind: Kind) {
     let w = World::new(kind).await;
     let host = w.registry.host();

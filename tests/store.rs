@@ -606,6 +606,55 @@ async fn requests_for_a_repository_coalesce_into_one_run_and_one_follow_up(h: Ha
     assert_eq!(h.count("jobs").await, 0, "no run beyond the one follow-up");
 }
 
+both!(a_reconcile_asked_for_a_due_time_waits_for_it_and_never_delays_an_earlier_one);
+async fn a_reconcile_asked_for_a_due_time_waits_for_it_and_never_delays_an_earlier_one(h: Harness) {
+    let s = &h.store;
+    let due = T0 + 3_600_000;
+    s.enqueue_reconcile_at("acme/a", due, "due", T0)
+        .await
+        .unwrap();
+    assert!(
+        s.claim("w1", LEASE, due - 1).await.unwrap().is_none(),
+        "not before it is due"
+    );
+    let run = s.claim("w1", LEASE, due).await.unwrap().unwrap();
+    assert_eq!(reconcile_of(&run), ("acme/a".into(), "due".into()));
+    // Asked while a run holds the row: the row is left as it is (the run
+    // asks again when it ends, if it still waits).
+    s.enqueue_reconcile_at("acme/a", due + 10, "due", due + 1)
+        .await
+        .unwrap();
+    s.complete(&run, due + 2).await.unwrap();
+    assert_eq!(h.count("jobs").await, 0);
+
+    // A waiting row runs at the sooner of the two, with both reasons.
+    s.enqueue_reconcile("acme/b", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    s.enqueue_reconcile_at("acme/b", due, "due", T0)
+        .await
+        .unwrap();
+    let b = s.claim("w1", LEASE, T0).await.unwrap().unwrap();
+    assert_eq!(reconcile_of(&b), ("acme/b".into(), "poll, due".into()));
+    s.complete(&b, T0 + 1).await.unwrap();
+    s.enqueue_reconcile_at("acme/b", due, "due", T0 + 2)
+        .await
+        .unwrap();
+    s.enqueue_reconcile_at("acme/b", T0 + 5, "due", T0 + 2)
+        .await
+        .unwrap();
+    assert!(
+        s.claim("w1", LEASE, T0 + 5).await.unwrap().is_some(),
+        "pulled earlier"
+    );
+    // A due time in the past is now.
+    s.enqueue_reconcile_at("acme/c", T0 - 50, "due", T0)
+        .await
+        .unwrap();
+    let c = s.claim("w2", LEASE, T0).await.unwrap().unwrap();
+    assert_eq!(reconcile_of(&c).0, "acme/c");
+}
+
 both!(min_run_gap_spaces_event_triggered_runs_and_never_delays_a_poll);
 async fn min_run_gap_spaces_event_triggered_runs_and_never_delays_a_poll(h: Harness) {
     const GAP: i64 = 2_000;
