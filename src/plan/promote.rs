@@ -40,11 +40,6 @@ impl<'c> Environments<'c> {
             .map(|(e, _)| *e)
     }
 
-    /// Whether `path` belongs to an environment that is promoted.
-    pub fn is_promoted(&self, path: &str) -> bool {
-        self.of(path).is_some_and(|e| e.promote_from.is_some())
-    }
-
     /// The files of environment `name`.
     pub fn files_of<'f>(&self, name: &str, files: &'f [SourceFile]) -> Vec<&'f SourceFile> {
         files
@@ -52,6 +47,42 @@ impl<'c> Environments<'c> {
             .filter(|f| self.of(&f.path).is_some_and(|e| e.name == name))
             .collect()
     }
+}
+
+/// The files whose references follow the registry (those of no promoted
+/// environment), and a skip for each reference of a promoted one, saying
+/// where it is promoted from (`check` reads a work tree, without the
+/// history a promotion needs).
+pub fn followed(
+    config: &RepoConfig,
+    files: &[SourceFile],
+) -> anyhow::Result<(Vec<SourceFile>, Vec<Skipped>)> {
+    let envs = Environments::new(config)?;
+    let mut keep = Vec::new();
+    let mut skipped = Vec::new();
+    for f in files {
+        let Some(from) = envs
+            .of(&f.path)
+            .and_then(|e| Some((e, e.promote_from.as_ref()?)))
+        else {
+            keep.push(f.clone());
+            continue;
+        };
+        for r in manifest::scan(&f.text).unwrap_or_default() {
+            if let resolve::Resolved::Policy(p) = resolve::resolve(config, &r) {
+                skipped.push(Skipped {
+                    file: f.path.clone(),
+                    line: r.line,
+                    image: p.image.to_string(),
+                    reason: format!(
+                        "environment `{}` is promoted from `{}`, not from the registry (`reconcile` and `serve` promote it)",
+                        from.0.name, from.1
+                    ),
+                });
+            }
+        }
+    }
+    Ok((keep, skipped))
 }
 
 /// The version each policy's references have in `files`, by policy name;

@@ -66,12 +66,9 @@ pub(super) async fn run_once(
 
     let client = repo.registry.client();
     // References of a promoted environment do not follow the registry.
+    // (Their promotions, below, say why each is left.)
+    let (followed, _) = plan::promote::followed(&config, &files)?;
     let envs = plan::promote::Environments::new(&config)?;
-    let followed: Vec<SourceFile> = files
-        .iter()
-        .filter(|f| !envs.is_promoted(&f.path))
-        .cloned()
-        .collect();
     let mut report = plan_refusing(repo, &client, &config, &followed, overrides)
         .instrument(step("plan"))
         .await?;

@@ -60,8 +60,32 @@ fn a_file_belongs_to_the_first_environment_that_matches() {
     );
     assert_eq!(envs.of("clusters/prod.yaml").unwrap().name, "all");
     assert!(envs.of("apps/web.yaml").is_none());
-    assert!(envs.is_promoted("clusters/staging/x.yaml"));
-    assert!(!envs.is_promoted("clusters/dev/x.yaml"));
+}
+
+#[test]
+fn promoted_files_do_not_follow_the_registry() {
+    let c = config();
+    let files = [
+        file("clusters/dev/a.yaml", "image: ghcr.io/acme/web:1.4.2\n"),
+        file(
+            "clusters/staging/a.yaml",
+            "x: 1\nimage: ghcr.io/acme/web:1.4.2\n",
+        ),
+        file("clusters/other.yaml", "image: ghcr.io/acme/web:1.4.2\n"),
+    ];
+    let (kept, skipped) = followed(&c, &files).unwrap();
+    let kept: Vec<&str> = kept.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(kept, ["clusters/dev/a.yaml", "clusters/other.yaml"]);
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (skipped[0].file.as_str(), skipped[0].line),
+        ("clusters/staging/a.yaml", 2)
+    );
+    assert!(
+        skipped[0]
+            .reason
+            .starts_with("environment `staging` is promoted from `dev`")
+    );
 }
 
 #[test]
