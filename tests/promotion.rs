@@ -20,6 +20,7 @@ use support::world::{Kind, World, ahead_clock, git, seed_env_repo, write_direct_
 stories!(
     a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_for_staging,
     a_failing_check_in_dev_promotes_nothing,
+    a_promotion_mr_is_updated_in_place_and_one_people_closed_stays_closed,
 );
 
 /// Dev (an `image:`), staging (a kustomize overlay) and prod (Helm
@@ -164,6 +165,40 @@ async fn a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_
     assert_eq!(
         w.file_on("imagebump/prod-web", "clusters/prod/values.yaml"),
         format!("image:\n  repository: {host}/acme/web\n  tag: 1.4.3")
+    );
+}
+
+async fn a_promotion_mr_is_updated_in_place_and_one_people_closed_stays_closed(kind: Kind) {
+    let w = World::new(kind).await;
+    let host = w.registry.host();
+    w.commit_files_on("main", &environments(&host, ""));
+    dev_bump_merged(&w).await;
+    w.advance(Duration::from_secs(3700));
+    w.reconcile().await;
+    let first = open_mr_of(&w, "imagebump/staging-web").expect("staging MR");
+    assert_eq!(first.title, "Promote web 1.4.3 to staging");
+
+    // Dev moves on to 1.4.4 (merged an hour ago, as this clock sees it):
+    // the same MR now promotes 1.4.4.
+    w.push_tag("1.4.4").await;
+    w.reconcile().await;
+    let dev = open_mr_of(&w, "imagebump/dev-web").expect("dev MR");
+    w.merge_as_human(dev.number);
+    w.advance(Duration::from_secs(3700));
+    w.reconcile().await;
+    let updated = open_mr_of(&w, "imagebump/staging-web").expect("staging MR");
+    assert_eq!(updated.number, first.number, "updated in place");
+    assert_eq!(updated.title, "Promote web 1.4.4 to staging");
+
+    // People close it: 1.4.4 is not promoted to staging again.
+    w.close_as_human(updated.number);
+    let o = w.reconcile().await;
+    assert!(open_mr_of(&w, "imagebump/staging-web").is_none(), "{:#?}", w.mrs());
+    assert!(
+        skipped_reasons(&o)
+            .iter()
+            .any(|r| r.ends_with("people closed the MR that promoted 1.4.4 to staging")),
+        "{o:#?}"
     );
 }
 
