@@ -193,7 +193,11 @@ async fn a_promotion_mr_is_updated_in_place_and_one_people_closed_stays_closed(k
     // People close it: 1.4.4 is not promoted to staging again.
     w.close_as_human(updated.number);
     let o = w.reconcile().await;
-    assert!(open_mr_of(&w, "imagebump/staging-web").is_none(), "{:#?}", w.mrs());
+    assert!(
+        open_mr_of(&w, "imagebump/staging-web").is_none(),
+        "{:#?}",
+        w.mrs()
+    );
     assert!(
         skipped_reasons(&o)
             .iter()
