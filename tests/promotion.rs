@@ -54,6 +54,16 @@ fn open_mr_of(w: &World, branch: &str) -> Option<support::world::Mr> {
     w.open_mrs().into_iter().find(|m| m.branch == branch)
 }
 
+fn assert_no_open_mr(w: &World, branch: &str) {
+    assert!(open_mr_of(w, branch).is_none(), "{branch}: {:#?}", w.mrs());
+}
+
+/// Some reference was skipped for a reason that `says`.
+fn assert_skipped(o: &reconcile::Outcome, says: impl Fn(&str) -> bool) {
+    let reasons = skipped_reasons(o);
+    assert!(reasons.iter().any(|r| says(r)), "{reasons:#?}");
+}
+
 fn skipped_reasons(o: &reconcile::Outcome) -> Vec<String> {
     o.report
         .skipped
@@ -89,18 +99,12 @@ async fn a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_
     // Dev has run 1.4.3 for less than an hour: nothing for staging yet,
     // and the run says when it is due.
     let o = w.reconcile().await;
-    assert!(
-        open_mr_of(&w, "imagebump/staging-web").is_none(),
-        "{:#?}",
-        w.mrs()
-    );
-    let reasons = skipped_reasons(&o);
-    assert!(
-        reasons.iter().any(|r| r.starts_with(
-            "clusters/staging/kustomization.yaml: not promoted from dev: dev has run 1.4.3 for"
-        ) && r.contains(&merged[..12])),
-        "{reasons:#?}"
-    );
+    assert_no_open_mr(&w, "imagebump/staging-web");
+    assert_skipped(&o, |r| {
+        r.starts_with(
+            "clusters/staging/kustomization.yaml: not promoted from dev: dev has run 1.4.3 for",
+        ) && r.contains(&merged[..12])
+    });
     let due = o.next_due_ms.expect("a due time");
     assert!(due > imagebump::clock::now_ms(), "due in the future");
 
@@ -127,11 +131,7 @@ async fn a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_
         format!("resources: [../base]\nimages:\n  - name: {host}/acme/web\n    newTag: 1.4.3")
     );
     // Prod follows staging, which still runs 1.4.2.
-    assert!(
-        open_mr_of(&w, "imagebump/prod-web").is_none(),
-        "{:#?}",
-        w.mrs()
-    );
+    assert_no_open_mr(&w, "imagebump/prod-web");
     // Idempotent: the same world, the same MR, no new one.
     let before = w.mrs().len();
     w.reconcile().await;
@@ -141,17 +141,10 @@ async fn a_merged_dev_bump_is_promoted_to_staging_after_the_soak_and_prod_waits_
     w.merge_as_human(staging.number);
     let staged = w.head_of("main").expect("main");
     let o = w.reconcile().await;
-    assert!(
-        open_mr_of(&w, "imagebump/prod-web").is_none(),
-        "{:#?}",
-        w.mrs()
-    );
-    assert!(
-        skipped_reasons(&o)
-            .iter()
-            .any(|r| r.contains("not promoted from staging: staging has run 1.4.3 for")),
-        "{o:#?}"
-    );
+    assert_no_open_mr(&w, "imagebump/prod-web");
+    assert_skipped(&o, |r| {
+        r.contains("not promoted from staging: staging has run 1.4.3 for")
+    });
     w.advance(Duration::from_secs(25 * 3600));
     w.reconcile().await;
     let prod = open_mr_of(&w, "imagebump/prod-web").expect("prod MR");
@@ -193,17 +186,10 @@ async fn a_promotion_mr_is_updated_in_place_and_one_people_closed_stays_closed(k
     // People close it: 1.4.4 is not promoted to staging again.
     w.close_as_human(updated.number);
     let o = w.reconcile().await;
-    assert!(
-        open_mr_of(&w, "imagebump/staging-web").is_none(),
-        "{:#?}",
-        w.mrs()
-    );
-    assert!(
-        skipped_reasons(&o)
-            .iter()
-            .any(|r| r.ends_with("people closed the MR that promoted 1.4.4 to staging")),
-        "{o:#?}"
-    );
+    assert_no_open_mr(&w, "imagebump/staging-web");
+    assert_skipped(&o, |r| {
+        r.ends_with("people closed the MR that promoted 1.4.4 to staging")
+    });
 }
 
 /// A promotion waiting for its soak asks for a reconcile when it is due,
@@ -262,17 +248,12 @@ async fn a_failing_check_in_dev_promotes_nothing(kind: Kind) {
     w.fail_checks(&merged);
     w.advance(Duration::from_secs(2 * 3600));
     let o = w.reconcile().await;
-    assert!(
-        open_mr_of(&w, "imagebump/staging-web").is_none(),
-        "{:#?}",
-        w.mrs()
-    );
-    let reasons = skipped_reasons(&o);
+    assert_no_open_mr(&w, "imagebump/staging-web");
     let failed = format!(
         "not promoted from dev: the checks of dev's commit {} failed",
         &merged[..12]
     );
-    assert!(reasons.iter().any(|r| r.ends_with(&failed)), "{reasons:#?}");
+    assert_skipped(&o, |r| r.ends_with(&failed));
     // Once green, it goes.
     w.set_checks(&merged, true);
     w.reconcile().await;

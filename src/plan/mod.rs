@@ -152,16 +152,8 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
         if file.path == policy::CONFIG_FILE {
             continue; // the config names images but is never a manifest
         }
-        let refs = match manifest::scan(&file.text) {
-            Ok(refs) => refs,
-            Err(e) => {
-                report.errors.push(Problem {
-                    file: file.path.clone(),
-                    line: e.line,
-                    message: format!("not valid YAML (column {}): {}", e.column, e.message),
-                });
-                continue;
-            }
+        let Some(refs) = scanned(file, &mut report) else {
+            continue;
         };
         for r in refs {
             match resolve(config, &r) {
@@ -247,6 +239,22 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
         }
     }
     report
+}
+
+/// The references of `file`; `None`, with the problem in `report`, when
+/// it is not valid YAML.
+fn scanned(file: &SourceFile, report: &mut Report) -> Option<Vec<Reference>> {
+    match manifest::scan(&file.text) {
+        Ok(refs) => Some(refs),
+        Err(e) => {
+            report.errors.push(Problem {
+                file: file.path.clone(),
+                line: e.line,
+                message: format!("not valid YAML (column {}): {}", e.column, e.message),
+            });
+            None
+        }
+    }
 }
 
 enum Outcome {

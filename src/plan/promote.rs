@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use globset::GlobSet;
 use serde::Serialize;
 
-use super::{Bump, Problem, Report, Skipped, SourceFile, Version, edits_for, resolve};
+use super::{Bump, Report, Skipped, SourceFile, Version, edits_for, resolve, scanned};
 use crate::git::LineCommit;
 use crate::manifest::{self, Reference};
 use crate::policy::{self, Decision, Environment, RepoConfig, UpdateType};
@@ -255,16 +255,8 @@ pub fn promote(
     let mut report = Report::default();
     let from = env.promote_from.clone().unwrap_or_default();
     for file in files {
-        let refs = match manifest::scan(&file.text) {
-            Ok(refs) => refs,
-            Err(e) => {
-                report.errors.push(Problem {
-                    file: file.path.clone(),
-                    line: e.line,
-                    message: format!("not valid YAML (column {}): {}", e.column, e.message),
-                });
-                continue;
-            }
+        let Some(refs) = scanned(file, &mut report) else {
+            continue;
         };
         for r in refs {
             let resolve::Resolved::Policy(p) = resolve::resolve(config, &r) else {

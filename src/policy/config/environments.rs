@@ -3,7 +3,7 @@
 //! environments").
 
 use super::super::{Environment, MAX_CONFIG_DURATION};
-use super::fields::{Cx, describe};
+use super::fields::Cx;
 use crate::yaml::Node;
 
 pub(super) const ENV_KEYS: &[&str] = &[
@@ -22,14 +22,11 @@ impl Cx<'_> {
     /// The list, each `promoteFrom` naming an environment listed before
     /// (so promotions form no cycle).
     pub(super) fn environments(&mut self, node: &Node) -> Vec<Environment> {
-        let Some(items) = node.as_seq() else {
-            self.err(
-                node,
-                &format!("`environments` must be a list, found {}", describe(node)),
-                Some("start each environment with `- name:`"),
-            );
-            return Vec::new();
-        };
+        let items = self.seq(
+            node,
+            "environments",
+            "start each environment with `- name:`",
+        );
         let mut out: Vec<Environment> = Vec::new();
         for item in items {
             let Some(env) = self.environment(item) else {
@@ -92,14 +89,20 @@ impl Cx<'_> {
         let mut promotion_only: Option<&Node> = None;
         for (k, v) in pairs {
             match k.as_str() {
-                Some("name") => env.name = self.env_name(v, "name").unwrap_or_default(),
+                Some("name") => {
+                    env.name = self
+                        .branch_name(v, "name", "environment")
+                        .unwrap_or_default()
+                }
                 Some("files") => {
                     env.files = self.globs(v, "files");
                     if env.files.is_empty() && v.as_seq().is_some_and(|s| s.is_empty()) {
                         self.err(v, "`files` of an environment may not be empty", None);
                     }
                 }
-                Some("promoteFrom") => env.promote_from = self.env_name(v, "promoteFrom"),
+                Some("promoteFrom") => {
+                    env.promote_from = self.branch_name(v, "promoteFrom", "environment")
+                }
                 Some("after") => {
                     promotion_only = promotion_only.or(Some(k));
                     if let Some(d) = self.duration(v, "after", MAX_CONFIG_DURATION) {
@@ -152,24 +155,6 @@ impl Cx<'_> {
             );
         }
         (self.errors.len() == errors_before && !env.name.is_empty()).then_some(env)
-    }
-
-    fn env_name(&mut self, node: &Node, key: &str) -> Option<String> {
-        let name = self.string(node, key)?;
-        let ok = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            self.err(
-                node,
-                &format!(
-                    "environment name `{name}` may only use letters, digits, `-`, `_` and `.`"
-                ),
-                Some("it becomes part of a branch name"),
-            );
-            return None;
-        }
-        Some(name)
     }
 }
 
