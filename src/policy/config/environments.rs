@@ -28,12 +28,13 @@ impl Cx<'_> {
             "start each environment with `- name:`",
         );
         let mut out: Vec<Environment> = Vec::new();
+        // Every environment listed so far, valid or not, so that one
+        // problem does not hide another.
+        let mut seen: Vec<Environment> = Vec::new();
         for item in items {
-            let Some(env) = self.environment(item) else {
-                continue;
-            };
+            let (env, valid) = self.environment(item);
             let name_at = item.get("name").unwrap_or(item);
-            if out.iter().any(|e| e.name == env.name) {
+            if !env.name.is_empty() && seen.iter().any(|e| e.name == env.name) {
                 self.err(
                     name_at,
                     &format!("duplicate environment name `{}`", env.name),
@@ -42,7 +43,7 @@ impl Cx<'_> {
                 continue;
             }
             if let Some(from) = &env.promote_from
-                && !out.iter().any(|e| &e.name == from)
+                && !seen.iter().any(|e| &e.name == from)
             {
                 let at = item.get("promoteFrom").unwrap_or(item);
                 let (message, hint) = if *from == env.name {
@@ -51,7 +52,11 @@ impl Cx<'_> {
                         "name the environment it follows, e.g. `promoteFrom: dev`".to_string(),
                     )
                 } else {
-                    let earlier: Vec<&str> = out.iter().map(|e| e.name.as_str()).collect();
+                    let earlier: Vec<&str> = seen
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .filter(|n| !n.is_empty())
+                        .collect();
                     (
                         format!(
                             "`promoteFrom: {from}` names no environment listed before `{}`",
@@ -68,14 +73,19 @@ impl Cx<'_> {
                     )
                 };
                 self.err(at, &message, Some(&hint));
+                seen.push(env);
                 continue;
             }
-            out.push(env);
+            if valid {
+                out.push(env.clone());
+            }
+            seen.push(env);
         }
         out
     }
 
-    fn environment(&mut self, node: &Node) -> Option<Environment> {
+    /// The environment as written, and whether it is valid.
+    fn environment(&mut self, node: &Node) -> (Environment, bool) {
         let pairs = self.map(node, "an environment", ENV_KEYS);
         let errors_before = self.errors.len();
         let mut env = Environment {
@@ -154,7 +164,8 @@ impl Cx<'_> {
                 Some("add `promoteFrom: <environment>`, or remove it"),
             );
         }
-        (self.errors.len() == errors_before && !env.name.is_empty()).then_some(env)
+        let valid = self.errors.len() == errors_before && !env.name.is_empty();
+        (env, valid)
     }
 }
 

@@ -79,7 +79,7 @@ fn promote_from_names_an_earlier_environment() {
         "{e:?}"
     );
     assert!(
-        e[1].contains("`promoteFrom: qa`") && e[1].contains("one of dev"),
+        e[1].contains("`promoteFrom: qa`") && e[1].contains("one of staging, dev"),
         "{e:?}"
     );
     assert!(
@@ -156,4 +156,21 @@ fn environments_must_be_a_list_of_mappings() {
     assert!(e[0].contains("`environments` must be a list"), "{e:?}");
     let e = errors("  - dev\n");
     assert!(e[0].contains("an environment must be a mapping"), "{e:?}");
+}
+
+#[test]
+fn one_problem_does_not_hide_another() {
+    // An invalid environment still counts as listed, and its own
+    // `promoteFrom` is still checked.
+    let e = errors(
+        "  - name: dev\n    files: ['a/[']\n  - name: qa\n    files: [q/**]\n    promoteFrom: dev\n  - name: prod\n    files: [p/**]\n    promoteFrom: staging\n    require: [reviews]\n",
+    );
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e[0].contains("is not a valid glob"), "{e:?}");
+    assert!(
+        e[1].contains("`promoteFrom: staging` names no environment listed before `prod`"),
+        "{e:?}"
+    );
+    assert!(e[1].contains("one of dev, qa"), "{e:?}");
+    assert!(e[2].contains("unknown requirement `reviews`"), "{e:?}");
 }
