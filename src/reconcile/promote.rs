@@ -218,10 +218,18 @@ impl History<'_> {
         let key = (sha.to_string(), env.to_string());
         if !self.at.contains_key(&key) {
             let c = self.config;
-            let (files, _) =
+            // Only the environment's files are read, and of those the
+            // ones the config selects, as at HEAD.
+            let globs = c
+                .environment(env)
+                .map(|e| e.files.clone())
+                .unwrap_or_default();
+            let (mut files, _) =
                 self.repo
                     .mirror
-                    .read_files(sha, &c.files, &c.exclude, c.max_file_bytes)?;
+                    .read_files(sha, &globs, &c.exclude, c.max_file_bytes)?;
+            let selected = crate::workdir::glob_set(&c.files)?;
+            files.retain(|f| selected.is_match(&f.path));
             let versions = promote::versions(c, &self.envs.files_of(env, &files));
             self.at.insert(key.clone(), versions);
         }
