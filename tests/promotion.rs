@@ -192,6 +192,29 @@ async fn a_promotion_mr_is_updated_in_place_and_one_people_closed_stays_closed(k
     });
 }
 
+/// `/imagebump hold` of a policy holds its promotions too; released, they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_policy_is_not_promoted() {
+    let w = World::new(Kind::GitLab).await;
+    let host = w.registry.host();
+    w.commit_files_on("main", &environments(&host, ""));
+    dev_bump_merged(&w).await;
+    w.advance(Duration::from_secs(3700));
+    w.store.set_hold("env", "web", true).await.expect("hold");
+    w.reconcile_with_store().await;
+    assert_no_open_mr(&w, "imagebump/staging-web");
+    w.store
+        .set_hold("env", "web", false)
+        .await
+        .expect("release");
+    w.reconcile_with_store().await;
+    assert!(
+        open_mr_of(&w, "imagebump/staging-web").is_some(),
+        "{:#?}",
+        w.mrs()
+    );
+}
+
 /// A promotion waiting for its soak asks for a reconcile when it is due,
 /// through the workers and the store's queue, not the next poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
