@@ -287,81 +287,112 @@ async fn a_failing_check_in_dev_promotes_nothing(kind: Kind) {
     );
 }
 
+/// A direct-mode environment repository (`direct = "base"`) holding
+/// `files`, with a clock that can run ahead.
+struct Direct {
+    registry: TestRegistry,
+    _dir: tempfile::TempDir,
+    remote: std::path::PathBuf,
+    repo: reconcile::Repo,
+    locks: RepoLocks,
+    ahead: Arc<AtomicI64>,
+}
+
+impl Direct {
+    async fn new(files: impl Fn(&str) -> Vec<(&'static str, String)>) -> Direct {
+        let registry = TestRegistry::start();
+        registry.push_tags("acme/web", &["1.4.2"]).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let remote = seed_env_repo(dir.path(), "policies: []\n", "unused:1");
+        let seed = dir.path().join("seed");
+        std::fs::remove_file(seed.join("apps/web.yaml")).expect("rm");
+        for (path, text) in files(&registry.host()) {
+            let at = seed.join(path);
+            std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+            std::fs::write(at, text).expect("write");
+        }
+        support::world::commit_all_as_ops(&seed, "environments");
+        git(
+            &seed,
+            &["push", "-q", remote.to_str().expect("utf-8"), "main"],
+        );
+        let path = write_direct_config(dir.path(), &remote, "", "base");
+        let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("config");
+        let ahead = Arc::new(AtomicI64::new(0));
+        let repo = imagebump::service::build_repo(
+            &config,
+            &config.repos[0],
+            None,
+            &imagebump::service::registry(&config.registry).expect("registry"),
+            &ahead_clock(&ahead),
+        )
+        .await
+        .expect("repo");
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let locks = RepoLocks::for_store(&store);
+        Direct {
+            registry,
+            _dir: dir,
+            remote,
+            repo,
+            locks,
+            ahead,
+        }
+    }
+
+    async fn run(&self) -> reconcile::Outcome {
+        reconcile::reconcile(&self.repo, &self.locks)
+            .await
+            .expect("reconcile")
+    }
+
+    fn advance(&self, secs: i64) {
+        self.ahead
+            .fetch_add(secs * 1000, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn subjects(&self) -> Vec<String> {
+        git(&self.remote, &["log", "--format=%s", "main"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn file(&self, path: &str) -> String {
+        git(&self.remote, &["show", &format!("main:{path}")])
+    }
+}
+
 /// Direct mode: the bot commits the dev bump, then, after the soak, the
 /// staging promotion, then, after staging's, prod's, on the base branch in
 /// that order. There is no platform: only `after` applies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_mode_commits_the_promotions_in_order() {
-    let registry = TestRegistry::start();
-    registry.push_tags("acme/web", &["1.4.2"]).await;
-    let host = registry.host();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let remote = seed_env_repo(dir.path(), "policies: []\n", "unused:1");
-    let seed = dir.path().join("seed");
-    std::fs::remove_file(seed.join("apps/web.yaml")).expect("rm");
-    for (path, text) in environments(&host, "    require: [checks]\n") {
-        let at = seed.join(path);
-        std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
-        std::fs::write(at, text).expect("write");
-    }
-    support::world::commit_all_as_ops(&seed, "environments");
-    git(
-        &seed,
-        &[
-            "push",
-            "-q",
-            dir.path().join("remote.git").to_str().expect("utf-8"),
-            "main",
-        ],
-    );
-    let path = write_direct_config(dir.path(), &remote, "", "base");
-    let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("config");
-    let ahead = Arc::new(AtomicI64::new(0));
-    let repo = imagebump::service::build_repo(
-        &config,
-        &config.repos[0],
-        None,
-        &imagebump::service::registry(&config.registry).expect("registry"),
-        &ahead_clock(&ahead),
-    )
-    .await
-    .expect("repo");
-    let store = Store::open("sqlite::memory:").await.expect("store");
-    let locks = RepoLocks::for_store(&store);
-    let run = || async {
-        reconcile::reconcile(&repo, &locks)
-            .await
-            .expect("reconcile")
-    };
-    let advance = |secs: i64| ahead.fetch_add(secs * 1000, std::sync::atomic::Ordering::SeqCst);
-    let subjects = || git(&remote, &["log", "--format=%s", "main"]);
-
-    registry.push_tags("acme/web", &["1.4.3"]).await;
-    run().await;
-    assert_eq!(subjects().lines().next(), Some("Bump web to 1.4.3"));
+    let d = Direct::new(|host| environments(host, "    require: [checks]\n")).await;
+    let host = d.registry.host();
+    d.registry.push_tags("acme/web", &["1.4.3"]).await;
+    d.run().await;
+    assert_eq!(d.subjects()[0], "Bump web to 1.4.3");
     // Half an hour: staging waits (no checks in direct mode: `after` only).
-    advance(1800);
-    let o = run().await;
+    d.advance(1800);
+    let o = d.run().await;
     assert!(o.actions.is_empty(), "{:#?}", o.actions);
     assert!(o.next_due_ms.is_some());
-    advance(1900);
-    run().await;
-    assert_eq!(
-        subjects().lines().next(),
-        Some("Promote web 1.4.3 to staging")
-    );
-    let message = git(&remote, &["log", "-1", "--format=%B", "main"]);
+    d.advance(1900);
+    d.run().await;
+    assert_eq!(d.subjects()[0], "Promote web 1.4.3 to staging");
+    let message = git(&d.remote, &["log", "-1", "--format=%B", "main"]);
     assert!(
         message.contains("Imagebump-Promoted-From: dev "),
         "{message}"
     );
     // Prod: a day after staging's commit, not before.
-    let o = run().await;
+    let o = d.run().await;
     assert!(o.actions.is_empty(), "{:#?}", o.actions);
-    advance(25 * 3600);
-    run().await;
+    d.advance(25 * 3600);
+    d.run().await;
     assert_eq!(
-        subjects().lines().take(4).collect::<Vec<_>>(),
+        d.subjects()[..4],
         [
             "Promote web 1.4.3 to prod",
             "Promote web 1.4.3 to staging",
@@ -369,12 +400,54 @@ async fn direct_mode_commits_the_promotions_in_order() {
             "environments"
         ]
     );
-    let prod = git(&remote, &["show", "main:clusters/prod/values.yaml"]);
     assert_eq!(
-        prod,
+        d.file("clusters/prod/values.yaml"),
         format!("image:\n  repository: {host}/acme/web\n  tag: 1.4.3")
     );
     // Settled: nothing more to do.
-    let o = run().await;
+    let o = d.run().await;
     assert!(o.actions.is_empty() && o.next_due_ms.is_none(), "{o:#?}");
+}
+
+/// The same bits: dev pins digests (`digest: pin`), and staging gets dev's
+/// digest. When the tag moves to other bits, dev is re-pinned, and staging
+/// keeps the bits it has until the new ones have soaked in dev.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_digest_is_promoted_as_it_is() {
+    let d = Direct::new(|host| {
+        vec![
+            (
+                ".imagebump.yaml",
+                format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n    digest: pin\nenvironments:\n  - name: dev\n    files: [dev/**]\n  - name: staging\n    files: [staging/**]\n    promoteFrom: dev\n    after: 1h\n"),
+            ),
+            ("dev/web.yaml", format!("image: {host}/acme/web:1.4.2\n")),
+            ("staging/web.yaml", format!("image: {host}/acme/web:1.4.2\n")),
+        ]
+    })
+    .await;
+    d.registry.push_tags("acme/web", &["1.4.3"]).await;
+    d.run().await;
+    let first = d.file("dev/web.yaml");
+    assert!(first.contains(":1.4.3@sha256:"), "{first}");
+    d.advance(3700);
+    d.run().await;
+    assert_eq!(d.subjects()[0], "Promote web 1.4.3 to staging");
+    assert_eq!(d.file("staging/web.yaml"), first);
+
+    let moved = d.registry.push_index("acme/web", "1.4.3").await;
+    d.run().await;
+    let second = d.file("dev/web.yaml");
+    assert!(second.ends_with(&format!(":1.4.3@{moved}")), "{second}");
+    // Back to the system's time: dev's re-pin is minutes old.
+    d.advance(-3700);
+    let o = d.run().await;
+    assert!(o.actions.is_empty() && o.next_due_ms.is_some(), "{o:#?}");
+    assert_eq!(
+        d.file("staging/web.yaml"),
+        first,
+        "the new bits soak in dev first"
+    );
+    d.advance(3700);
+    d.run().await;
+    assert_eq!(d.file("staging/web.yaml"), second);
 }
