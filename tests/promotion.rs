@@ -215,49 +215,55 @@ async fn a_held_policy_is_not_promoted() {
     );
 }
 
-/// A promotion waiting for its soak asks for a reconcile when it is due,
-/// through the workers and the store's queue, not the next poll.
+/// A promotion waiting for its soak asks for a reconcile when it is due
+/// (the store's timer, fired by the service's duties), not the next poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_promotion_schedules_a_reconcile_when_it_is_due() {
-    let w = World::new(Kind::GitHub).await;
+async fn a_waiting_promotion_sets_a_timer_for_when_it_is_due() {
+    let ahead = Arc::new(AtomicI64::new(0));
+    let w = World::with_clock(Kind::GitHub, ahead_clock(&ahead)).await;
     let host = w.registry.host();
     w.commit_files_on("main", &environments(&host, ""));
     dev_bump_merged(&w).await;
     let now = imagebump::clock::now_ms();
-    w.store
-        .enqueue_reconcile("env", "poll", imagebump::store::Trigger::Poll, now)
-        .await
-        .expect("enqueue");
-    let job = w
-        .store
-        .claim("test", LEASE, now)
-        .await
-        .expect("claim")
-        .expect("a job");
-    w.workers.process(job).await;
-    // Not due yet: the queue holds the scheduled run, due about an hour on.
+    let o = w.reconcile().await;
+    let due = o.next_due_ms.expect("a due time");
+    assert_eq!(
+        w.store.timers().await.expect("timers"),
+        [("env".to_string(), due, "promotion soak".to_string())]
+    );
+    assert!(
+        (now + 3_500_000..now + 3_700_000).contains(&due),
+        "{due} vs {now}"
+    );
+    // Not yet due: nothing fires. Due: one reconcile, which promotes.
     assert!(
         w.store
-            .claim("test", LEASE, now + 3_000_000)
+            .fire_due_timers(due - 1)
             .await
-            .expect("claim")
-            .is_none()
+            .expect("fire")
+            .is_empty()
     );
+    assert_eq!(w.store.fire_due_timers(due).await.expect("fire"), ["env"]);
     let job = w
         .store
-        .claim("test", LEASE, now + 3_700_000)
+        .claim("test", LEASE, due)
         .await
         .expect("claim")
-        .expect("the scheduled run");
+        .expect("the timer's run");
     assert!(
-        matches!(&job.kind, imagebump::store::JobKind::Reconcile { reason, .. } if reason == imagebump::work::workers::DUE_REASON)
+        matches!(&job.kind, imagebump::store::JobKind::Reconcile { reason, .. } if reason == "promotion soak"),
+        "{job:?}"
     );
-    w.advance(Duration::from_secs(3700));
+    ahead.fetch_add(3_700_000, std::sync::atomic::Ordering::SeqCst);
     w.workers.process(job).await;
     assert!(
         open_mr_of(&w, "imagebump/staging-web").is_some(),
         "{:#?}",
         w.mrs()
+    );
+    assert!(
+        w.store.timers().await.expect("timers").is_empty(),
+        "nothing waits any more"
     );
 }
 

@@ -102,7 +102,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         }
     };
     let spinner = Spinner::start(files.len());
-    let mut report = plan::plan(&config, &followed, &client).await;
+    let mut report = plan::plan(&config, &followed, &client, crate::clock::now_ms()).await;
     spinner.stop();
     report.skipped.extend(promoted);
     tracing::info!(

@@ -83,6 +83,7 @@ pub(super) async fn run_once(
     report.skipped.extend(promoted.report.skipped);
     report.errors.extend(promoted.report.errors);
     report.bumps.retain(|b| !overrides.drops(b));
+    wait_for_due(repo, &report, promoted.next_due_ms).await;
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
         tracing::warn!(file = %e.file, line = e.line, "{}", e.message);
@@ -107,6 +108,34 @@ pub(super) async fn run_once(
     outcome.unlisted = client.passing_failures();
     outcome.report = report;
     Ok(outcome)
+}
+
+/// Logs each reference that waits for a young tag, and asks for a
+/// reconcile when the first thing this run waits for becomes due (a young
+/// tag comes of age, a promotion's soak ends: `promotion_due`), through a
+/// timer in the store fired by the service's duties, instead of waiting
+/// for the next poll.
+async fn wait_for_due(repo: &Repo, report: &Report, promotion_due: Option<i64>) {
+    for w in &report.waiting {
+        tracing::info!(file = %w.file, line = w.line, image = %w.image, tag = %w.tag, until = %w.until, "waiting for release age");
+    }
+    let release = report
+        .next_due_ms()
+        .map(|w| (w.until_ms, format!("release age of {}:{}", w.image, w.tag)));
+    let promotion = promotion_due.map(|due| (due, "promotion soak".to_string()));
+    let first = release
+        .into_iter()
+        .chain(promotion)
+        .min_by_key(|(due, _)| *due);
+    let (Some(cache), Some((due, reason))) = (&repo.tag_cache, first) else {
+        return;
+    };
+    if let Err(e) = cache.set_timer(repo.mirror.name(), due, &reason).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "cannot set the timer ({reason}); the next poll looks again"
+        );
+    }
 }
 
 /// Fetches the mirror (with a fresh token: installation tokens live an
@@ -176,7 +205,8 @@ async fn plan_refusing(
 ) -> anyhow::Result<Report> {
     let registry = CachedSource::new(client, repo.tag_cache.as_ref());
     let mut refused = super::refusals(&overrides.ignored);
-    let report = plan::plan(&config.refusing(&refused), files, &registry).await;
+    let now_ms = registry.now_ms();
+    let report = plan::plan(&config.refusing(&refused), files, &registry, now_ms).await;
     let closed = closed_versions(repo, config, &report).await?;
     if closed.is_empty() {
         return Ok(report);
@@ -184,7 +214,7 @@ async fn plan_refusing(
     for (policy, tags) in closed {
         refused.entry(policy).or_default().tags.extend(tags);
     }
-    Ok(plan::plan(&config.refusing(&refused), files, &registry).await)
+    Ok(plan::plan(&config.refusing(&refused), files, &registry, now_ms).await)
 }
 
 /// Versions that people refused by closing the bot's MRs without merging,

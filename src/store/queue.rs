@@ -40,21 +40,6 @@ ON CONFLICT (repo) WHERE kind = 'reconcile' AND dead_at_ms IS NULL DO UPDATE SET
                 THEN jobs.due_at_ms ELSE excluded.due_at_ms END"
 );
 
-/// Asks for a reconcile of `$1` for reason `$2` at `$3` (now), due at `$4`
-/// (a later time). A waiting row absorbs it (due at the sooner of the
-/// two); a leased row is left as it is: that run read the repository after
-/// this request was made, and asks again for what it still waits for.
-const UPSERT_RECONCILE_AT: &str = concat!(
-    "INSERT INTO jobs (kind, repo, reason, attempts, enqueued_at_ms, due_at_ms)
-VALUES ('reconcile', $1, $2, 0, $3, $4)
-ON CONFLICT (repo) WHERE kind = 'reconcile' AND dead_at_ms IS NULL DO UPDATE SET
-    reason = CASE WHEN jobs.lease_until_ms > $3 THEN jobs.reason ELSE ",
-    merge_reasons!("jobs.reason", "excluded.reason"),
-    " END,
-    due_at_ms = CASE WHEN jobs.lease_until_ms > $3 OR jobs.due_at_ms <= excluded.due_at_ms
-                THEN jobs.due_at_ms ELSE excluded.due_at_ms END"
-);
-
 const STATS: &str = "\
 SELECT COUNT(CASE WHEN dead_at_ms IS NULL THEN 1 END),
        COUNT(dead_at_ms),
@@ -122,33 +107,6 @@ impl Store {
                 .execute(pool)
                 .await
                 .with_context(|| format!("enqueueing a reconcile of {repo}"))?;
-        });
-        Ok(())
-    }
-
-    /// Asks for a reconcile of `repo` at `due_ms` (something in it becomes
-    /// due then: a promotion's soak), without waiting for the next poll.
-    /// Folded into the repository's one reconcile row like
-    /// [`enqueue_reconcile`](Store::enqueue_reconcile): a waiting row runs
-    /// at the sooner of the two; a leased row is left alone (its run asks
-    /// again when it ends, if it still waits). Call it after the run that
-    /// found the due time has completed its job.
-    pub async fn enqueue_reconcile_at(
-        &self,
-        repo: &str,
-        due_ms: i64,
-        reason: &str,
-        now_ms: i64,
-    ) -> anyhow::Result<()> {
-        with_pool!(self, pool => {
-            sqlx::query(UPSERT_RECONCILE_AT)
-                .bind(repo)
-                .bind(reason)
-                .bind(now_ms)
-                .bind(due_ms.max(now_ms))
-                .execute(pool)
-                .await
-                .with_context(|| format!("scheduling a reconcile of {repo}"))?;
         });
         Ok(())
     }

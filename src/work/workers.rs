@@ -188,11 +188,11 @@ impl Workers {
 
     async fn process_job(&self, job: Job) {
         let result = match &job.kind {
-            JobKind::Command { repo, command } => self.command(repo, command).await.map(|()| None),
+            JobKind::Command { repo, command } => self.command(repo, command).await,
             JobKind::Reconcile { repo, .. } => self.reconcile(repo).await,
         };
         match result {
-            Ok(due) => {
+            Ok(()) => {
                 if let Err(e) = self.store.complete(&job, self.clock.now_ms()).await {
                     tracing::error!(
                         job = job.id,
@@ -200,33 +200,8 @@ impl Workers {
                         "cannot complete the job; it runs again after its lease"
                     );
                 }
-                if let (Some(due), JobKind::Reconcile { repo, .. }) = (due, &job.kind) {
-                    self.schedule(repo, due).await;
-                }
             }
             Err(e) => self.failed(&job, e).await,
-        }
-    }
-
-    /// Asks for a reconcile of `repo` when something in it becomes due (a
-    /// promotion's soak ends), not at the next poll.
-    async fn schedule(&self, repo: &str, due_ms: i64) {
-        let now = self.clock.now_ms();
-        match self
-            .store
-            .enqueue_reconcile_at(repo, due_ms, DUE_REASON, now)
-            .await
-        {
-            Ok(()) => tracing::info!(
-                repo,
-                in_ms = due_ms.saturating_sub(now),
-                "reconcile scheduled"
-            ),
-            Err(e) => tracing::warn!(
-                repo,
-                error = format!("{e:#}"),
-                "cannot schedule a reconcile; the next poll runs it"
-            ),
         }
     }
 
@@ -284,11 +259,10 @@ impl Workers {
             .push(repo);
     }
 
-    /// Reconciles `name`; `Ok(Some(at))`: ask again at `at` (ms).
-    async fn reconcile(&self, name: &str) -> anyhow::Result<Option<i64>> {
+    async fn reconcile(&self, name: &str) -> anyhow::Result<()> {
         let Some(repo) = self.repo(name) else {
             tracing::warn!(repo = %name, "a job names a repository that is no longer configured; dropping it");
-            return Ok(None);
+            return Ok(());
         };
         // Pushes reported before this run starts are this run's to deliver
         // (it lists the registry after them); a run that delivers nothing
@@ -368,12 +342,9 @@ impl Workers {
                 outcome.unlisted.join("; ")
             );
         }
-        Ok(outcome.next_due_ms)
+        Ok(())
     }
 }
-
-/// The reason of a reconcile asked for a due time ([`Store::enqueue_reconcile_at`]).
-pub const DUE_REASON: &str = "due";
 
 /// What the router needs to know of a repository.
 fn target_of(repo: &Repo) -> Target {
