@@ -516,6 +516,26 @@ async fn validate_and_check_know_environments() {
                 .starts_with("environment `prod` is promoted from `dev`")),
         "{skipped:#?}"
     );
+    // `explain` says so too, rather than what the registry offers.
+    let repo = dir.path().to_str().unwrap();
+    let out = imagebump(&[
+        "explain",
+        "--repo",
+        repo,
+        "prod/web.yaml:1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let e = &json(&out)[0];
+    assert_eq!(e["winner"], serde_json::Value::Null, "{e:#}");
+    assert!(
+        e["skipped"]
+            .as_str()
+            .unwrap()
+            .starts_with("environment `prod` is promoted from `dev`"),
+        "{e:#}"
+    );
 }
 
 #[test]
