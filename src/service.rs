@@ -186,6 +186,7 @@ pub async fn build_repo(
         tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config), clock.clone())),
         retry: RetryPolicy::default(),
         memo: Default::default(),
+        clock: clock.clone(),
     })
 }
 

@@ -94,3 +94,14 @@ pub const MR_INTRO: &str = "imagebump found newer images allowed by `.imagebump.
 
 /// The MR description's closing sentence, before the marker.
 pub const MR_OUTRO: &str = "\nThis MR is kept up to date by imagebump: a newer tag updates it, a moved base rebuilds it (unless someone else pushed to the branch). Close it to skip these versions.\n\n";
+
+/// The body of a promotion MR starts with this (then the bumps' table and
+/// the evidence).
+pub const MR_PROMOTION_INTRO: &str = "imagebump promotes the versions another environment ran and proved, as `environments` in `.imagebump.yaml` says:\n\n";
+
+/// The evidence table's head, after the bumps' table of a promotion MR.
+pub const MR_EVIDENCE_HEAD: &str = "\n**Evidence**\n\n| image | promoted | from | source commit | there since | checks | digest |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+
+/// The evidence's digest column when the source does not pin one.
+pub const DIGEST_NOT_PINNED: &str =
+    "not pinned in the source: the tag is promoted, not proven to be the same bits";

@@ -455,6 +455,89 @@ fn validate_accepts_the_example_config() {
     assert_eq!(stdout(&out), ".imagebump.yaml: valid (2 policies)\n");
 }
 
+#[tokio::test]
+async fn validate_and_check_know_environments() {
+    let (reg, dir) = web_world().await;
+    let host = reg.host();
+    let policy =
+        format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n");
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!(
+            "{policy}environments:\n  - name: prod\n    files: [prod/**]\n    promoteFrom: staging\n    require: [reviews]\n"
+        ),
+    );
+    let out = imagebump(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            ".imagebump.yaml:8:18: `promoteFrom: staging` names no environment listed before `prod`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            ".imagebump.yaml:9:15: unknown requirement `reviews` in `require` (hint: one of checks)"
+        ),
+        "{err}"
+    );
+
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!(
+            "{policy}environments:\n  - name: dev\n    files: [apps/**]\n  - name: prod\n    files: [prod/**]\n    promoteFrom: dev\n    after: 1h\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "prod/web.yaml",
+        &format!("image: {host}/acme/web:1.4.2\n"),
+    );
+    let out = imagebump(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // `check` bumps dev from the registry and leaves prod to promotion.
+    let v = json(&check(dir.path(), &["--format", "json"]));
+    let bumped: Vec<&str> = v["bumps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(bumped, ["apps/web.yaml"]);
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["file"] == "prod/web.yaml"
+            && s["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("environment `prod` is promoted from `dev`")),
+        "{skipped:#?}"
+    );
+    // `explain` says so too, rather than what the registry offers.
+    let repo = dir.path().to_str().unwrap();
+    let out = imagebump(&[
+        "explain",
+        "--repo",
+        repo,
+        "prod/web.yaml:1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let e = &json(&out)[0];
+    assert_eq!(e["winner"], serde_json::Value::Null, "{e:#}");
+    assert!(
+        e["skipped"]
+            .as_str()
+            .unwrap()
+            .starts_with("environment `prod` is promoted from `dev`"),
+        "{e:#}"
+    );
+}
+
 #[test]
 fn schema_is_json_schema() {
     let out = imagebump(&["schema"]);

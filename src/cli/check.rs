@@ -93,9 +93,18 @@ pub async fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // References of a promoted environment do not follow the registry.
+    let (followed, promoted) = match plan::promote::followed(&config, &files) {
+        Ok(split) => split,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let spinner = Spinner::start(files.len());
-    let mut report = plan::plan(&config, &files, &client, crate::clock::now_ms()).await;
+    let mut report = plan::plan(&config, &followed, &client, crate::clock::now_ms()).await;
     spinner.stop();
+    report.skipped.extend(promoted);
     tracing::info!(
         files = files.len(),
         requests = client.requests_made(),

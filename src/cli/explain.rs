@@ -310,9 +310,12 @@ async fn explain_one(
         None => return Err(format!("{} was not listed", policy.image)),
     };
     let marked = r.marker.is_some();
-    // The winner as `check` plans it, platforms and refusals included.
-    let one = [file.clone()];
-    let report = plan::plan(config, &one, listed, listed.now_ms).await;
+    // The winner as `check` plans it, platforms and refusals included; a
+    // reference of a promoted environment is skipped, saying where from.
+    let (one, promoted) = plan::promote::followed(config, std::slice::from_ref(file))
+        .map_err(|e| format!("{e:#}"))?;
+    let mut report = plan::plan(config, &one, listed, listed.now_ms).await;
+    report.skipped.extend(promoted);
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }

@@ -382,7 +382,11 @@ impl Forge for GitHub {
     }
 
     async fn checks(&self, mr: &MergeRequest) -> Result<Checks, ForgeError> {
-        let sha = &mr.head_sha;
+        self.commit_checks(&mr.head_sha).await
+    }
+
+    /// The combined status and the check runs of the commit.
+    async fn commit_checks(&self, sha: &str) -> Result<Checks, ForgeError> {
         let combined = self
             .rest
             .send(

@@ -40,6 +40,7 @@ use gitlab::api::projects::merge_requests::{
     CreateMergeRequest, EditMergeRequest, MergeMergeRequest, MergeRequestOrderBy,
     MergeRequestState, MergeRequestStateEvent, MergeRequests,
 };
+use gitlab::api::projects::pipelines::{PipelineOrderBy, Pipelines};
 use gitlab::api::projects::repository::commits::{
     CommitAction, CommitActionType, CommitStatuses, CreateCommit,
 };
@@ -221,6 +222,18 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+impl GitLab {
+    /// The commit statuses of `sha`, combined.
+    async fn statuses(&self, sha: &str) -> Result<Checks, ForgeError> {
+        let endpoint = CommitStatuses::builder()
+            .project(self.project_id)
+            .commit(sha)
+            .build();
+        let statuses: Vec<ApiStatus> = self.api.all(built(endpoint)?).await?;
+        Ok(combined_checks(&statuses))
+    }
+}
+
 #[async_trait]
 impl Forge for GitLab {
     async fn git_credentials(&self) -> Result<(String, String), ForgeError> {
@@ -365,12 +378,23 @@ impl Forge for GitLab {
         if let Some(p) = fresh.pipeline_of(&mr.head_sha) {
             return Ok(pipeline_checks(&p.status));
         }
-        let endpoint = CommitStatuses::builder()
+        self.statuses(&mr.head_sha).await
+    }
+
+    /// The newest pipeline of the commit decides; without one, its commit
+    /// statuses (external CI) are combined.
+    async fn commit_checks(&self, sha: &str) -> Result<Checks, ForgeError> {
+        let endpoint = Pipelines::builder()
             .project(self.project_id)
-            .commit(mr.head_sha.as_str())
+            .sha(sha)
+            .order_by(PipelineOrderBy::Id)
+            .sort(SortOrder::Descending)
             .build();
-        let statuses: Vec<ApiStatus> = self.api.all(built(endpoint)?).await?;
-        Ok(combined_checks(&statuses))
+        let newest: Option<ApiStatus> = self.api.first(built(endpoint)?).await?;
+        match newest {
+            Some(p) => Ok(pipeline_checks(&p.status)),
+            None => self.statuses(sha).await,
+        }
     }
 
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError> {

@@ -232,6 +232,10 @@ pub trait Forge: Send + Sync {
     /// Combined state of the checks of the MR's head (`mr.head_sha`).
     async fn checks(&self, mr: &MergeRequest) -> Result<Checks, ForgeError>;
 
+    /// Combined state of the checks of commit `sha` of the base branch
+    /// (promotion's `require: [checks]`, `reconcile/promote.rs`).
+    async fn commit_checks(&self, sha: &str) -> Result<Checks, ForgeError>;
+
     /// Asks for the platform's auto-merge (merge once checks pass) of the
     /// head `mr.head_sha`, never for a head whose checks have not started.
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError>;

@@ -86,6 +86,13 @@ impl Forge for Retrying<'_> {
         retry("read checks", self.policy, || self.inner.checks(mr)).await
     }
 
+    async fn commit_checks(&self, sha: &str) -> Result<Checks, ForgeError> {
+        retry("read a commit's checks", self.policy, || {
+            self.inner.commit_checks(sha)
+        })
+        .await
+    }
+
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError> {
         retry("enable auto-merge", self.policy, || {
             self.inner.enable_auto_merge(mr)

@@ -15,6 +15,7 @@
 //! Nothing here knows about forges or merge requests.
 
 mod commit;
+mod history;
 mod mirror;
 mod push;
 mod sign;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 
+pub use history::LineCommit;
 pub use mirror::Mirror;
 pub use sign::SigningKey;
 

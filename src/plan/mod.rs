@@ -8,6 +8,7 @@
 //! JSON form is a stable contract (`check --format json`).
 
 mod candidates;
+pub mod promote;
 mod resolve;
 mod times;
 
@@ -130,6 +131,12 @@ pub struct Bump {
     /// Better tags passed over on the way to `to` (a missing platform).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub passed_over: Vec<PassedOver>,
+    /// The `environments` entry the file belongs to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Set for a bump of a promoted environment: where from, and why now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<promote::Promotion>,
     #[serde(skip)]
     pub edits: Vec<Edit>,
 }
@@ -216,16 +223,8 @@ pub async fn plan(
         if file.path == policy::CONFIG_FILE {
             continue; // the config names images but is never a manifest
         }
-        let refs = match manifest::scan(&file.text) {
-            Ok(refs) => refs,
-            Err(e) => {
-                report.errors.push(Problem {
-                    file: file.path.clone(),
-                    line: e.line,
-                    message: format!("not valid YAML (column {}): {}", e.column, e.message),
-                });
-                continue;
-            }
+        let Some(refs) = scanned(file, &mut report) else {
+            continue;
         };
         for r in refs {
             match resolve(config, &r) {
@@ -306,6 +305,8 @@ pub async fn plan(
                     from,
                     to,
                     passed_over,
+                    environment: None,
+                    promotion: None,
                     edits,
                 });
             }
@@ -324,6 +325,22 @@ pub async fn plan(
         }
     }
     report
+}
+
+/// The references of `file`; `None`, with the problem in `report`, when
+/// it is not valid YAML.
+fn scanned(file: &SourceFile, report: &mut Report) -> Option<Vec<Reference>> {
+    match manifest::scan(&file.text) {
+        Ok(refs) => Some(refs),
+        Err(e) => {
+            report.errors.push(Problem {
+                file: file.path.clone(),
+                line: e.line,
+                message: format!("not valid YAML (column {}): {}", e.column, e.message),
+            });
+            None
+        }
+    }
 }
 
 enum Outcome {

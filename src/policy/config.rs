@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "maxFileSize",
     "policies",
     "pullRequests",
+    "environments",
 ];
 const POLICY_KEYS: &[&str] = &[
     "name",
@@ -107,6 +108,7 @@ pub fn parse_config(file: &str, text: &str) -> Result<RepoConfig, Vec<ConfigErro
     }
 }
 
+mod environments;
 mod fields;
 
 use fields::{Cx, describe};
@@ -119,6 +121,7 @@ impl Cx<'_> {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             policies: Vec::new(),
             pull_requests: PullRequests::default(),
+            environments: Vec::new(),
             notes: Vec::new(),
         };
         let mut have_policies = false;
@@ -132,6 +135,7 @@ impl Cx<'_> {
                     }
                 }
                 Some("pullRequests") => config.pull_requests = self.pull_requests(v),
+                Some("environments") => config.environments = self.environments(v),
                 Some("policies") => {
                     have_policies = true;
                     config.policies = self.policies(v);
@@ -157,14 +161,7 @@ impl Cx<'_> {
     }
 
     fn policies(&mut self, node: &Node) -> Vec<Policy> {
-        let Some(items) = node.as_seq() else {
-            self.err(
-                node,
-                &format!("`policies` must be a list, found {}", describe(node)),
-                Some("start each policy with `- name:`"),
-            );
-            return Vec::new();
-        };
+        let items = self.seq(node, "policies", "start each policy with `- name:`");
         let mut out: Vec<Policy> = Vec::new();
         for item in items {
             let Some(p) = self.policy(item) else { continue };
@@ -195,7 +192,7 @@ impl Cx<'_> {
         let mut min_release_age = None;
         for (k, v) in pairs {
             match k.as_str() {
-                Some("name") => name = self.policy_name(v),
+                Some("name") => name = self.branch_name(v, "name", "policy"),
                 Some("image") => image = self.image(v),
                 Some("semver") => semver = self.range(v).map(|r| (r, v)),
                 Some("tags") => tags = Some((self.tags(v, &mut exclude), v)),
@@ -251,22 +248,6 @@ impl Cx<'_> {
             refused: super::Refusals::default(),
             min_release_age: min_release_age.unwrap_or(std::time::Duration::MAX),
         })
-    }
-
-    fn policy_name(&mut self, node: &Node) -> Option<String> {
-        let name = self.string(node, "name")?;
-        let ok = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            self.err(
-                node,
-                &format!("policy name `{name}` may only use letters, digits, `-`, `_` and `.`"),
-                Some("it becomes part of a branch name"),
-            );
-            return None;
-        }
-        Some(name)
     }
 
     fn image(&mut self, node: &Node) -> Option<ImageRepo> {

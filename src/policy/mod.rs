@@ -56,6 +56,9 @@ pub struct RepoConfig {
     pub max_file_bytes: u64,
     pub policies: Vec<Policy>,
     pub pull_requests: PullRequests,
+    /// `environments`: file sets, and how each is promoted from another
+    /// (empty: every reference follows the registry).
+    pub environments: Vec<Environment>,
     /// Remarks that do not make the file invalid (a bare version in a
     /// range, whose meaning changed in 0.2); `validate` prints them.
     pub notes: Vec<ConfigError>,
@@ -75,6 +78,33 @@ impl RepoConfig {
             }
         }
         out
+    }
+}
+
+/// One environment of `environments`: its files, and, when it is
+/// promoted, where from and when (README, "Promotion between
+/// environments").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    /// Globs of the environment's files (`*` does not cross `/`).
+    pub files: Vec<String>,
+    /// `promoteFrom`: an environment listed before this one. `None`: the
+    /// environment follows the registry.
+    pub promote_from: Option<String>,
+    /// `after`: how long the source environment must have run a version
+    /// (since the commit that introduced it there) before it is promoted.
+    pub after: std::time::Duration,
+    /// `require: [checks]`: that commit's checks passed on the platform.
+    pub require_checks: bool,
+    /// `automerge`: promotion MRs merge without a human.
+    pub automerge: bool,
+}
+
+impl RepoConfig {
+    /// The environment `name`.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
     }
 }
 

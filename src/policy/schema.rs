@@ -92,6 +92,24 @@ pub fn schema() -> Value {
                     "group": {"enum": ["per-policy", "per-file", "all"], "default": "per-policy"},
                     "minReleaseAge": min_release_age(&duration, "`minReleaseAge` of the policies that set none.")
                 }
+            },
+            "environments": {
+                "description": "Named sets of files. An environment with `promoteFrom` does not follow the registry: it gets the version its source environment has run for `after`.",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["name", "files"],
+                    "properties": {
+                        "name": {"description": "Unique; part of the branch name.", "type": "string", "pattern": "^[A-Za-z0-9._-]+$"},
+                        "files": {"description": "Globs of the environment's files.", "type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                        "promoteFrom": {"description": "An environment listed before this one, whose versions this one gets.", "type": "string", "pattern": "^[A-Za-z0-9._-]+$"},
+                        "after": min_release_age(&duration, "Soak: the commit that introduced the version in the source environment has been on the base branch this long. Default 0s."),
+                        "require": {"description": "checks: that commit's checks passed on the platform (no effect in direct mode).", "type": "array", "items": {"enum": ["checks"]}},
+                        "automerge": {"description": "Promotion MRs merge without a human.", "type": "boolean", "default": false}
+                    },
+                    "dependentRequired": {"after": ["promoteFrom"], "require": ["promoteFrom"], "automerge": ["promoteFrom"]}
+                }
             }
         }
     })

@@ -16,6 +16,7 @@ mod action;
 mod change;
 mod deliver;
 mod feedback;
+mod promote;
 mod run;
 mod tags;
 
@@ -64,6 +65,8 @@ pub struct Repo {
     pub retry: RetryPolicy,
     /// What earlier runs learnt that the platform does not show.
     pub memo: Memo,
+    /// The time now, for promotion's soak (`after`); `serve`'s one clock.
+    pub clock: crate::clock::Clock,
 }
 
 impl Repo {
@@ -99,6 +102,9 @@ pub struct Outcome {
     /// rate limit): what they would have proposed waits for the retry,
     /// which the service makes with backoff, as for `failures`.
     pub unlisted: Vec<String>,
+    /// When a promotion waiting for its soak (`after`) becomes due, in ms
+    /// since the Unix epoch: the service asks for a reconcile then.
+    pub next_due_ms: Option<i64>,
 }
 
 /// What people asked for through comment commands (the store's ignores

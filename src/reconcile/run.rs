@@ -65,11 +65,25 @@ pub(super) async fn run_once(
             .read_files(&base, &config.files, &config.exclude, config.max_file_bytes)?;
 
     let client = repo.registry.client();
-    let mut report = plan_refusing(repo, &client, &config, &files, overrides)
+    // References of a promoted environment do not follow the registry.
+    // (Their promotions, below, say why each is left.)
+    let (followed, _) = plan::promote::followed(&config, &files)?;
+    let envs = plan::promote::Environments::new(&config)?;
+    let mut report = plan_refusing(repo, &client, &config, &followed, overrides)
         .instrument(step("plan"))
         .await?;
+    for b in &mut report.bumps {
+        b.environment = envs.of(&b.file).map(|e| e.name.clone());
+    }
+    let promoted = super::promote::plan(repo, &config, &base, &files)
+        .instrument(step("promote"))
+        .await?;
+    outcome.next_due_ms = promoted.next_due_ms;
+    report.bumps.extend(promoted.report.bumps);
+    report.skipped.extend(promoted.report.skipped);
+    report.errors.extend(promoted.report.errors);
     report.bumps.retain(|b| !overrides.drops(b));
-    wait_for_release_age(repo, &report).await;
+    wait_for_due(repo, &report, promoted.next_due_ms).await;
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
         tracing::warn!(file = %e.file, line = e.line, "{}", e.message);
@@ -97,23 +111,29 @@ pub(super) async fn run_once(
 }
 
 /// Logs each reference that waits for a young tag, and asks for a
-/// reconcile when the first comes of age (a timer in the store, fired by
-/// the service's duties), instead of waiting for the next poll.
-async fn wait_for_release_age(repo: &Repo, report: &Report) {
+/// reconcile when the first thing this run waits for becomes due (a young
+/// tag comes of age, a promotion's soak ends: `promotion_due`), through a
+/// timer in the store fired by the service's duties, instead of waiting
+/// for the next poll.
+async fn wait_for_due(repo: &Repo, report: &Report, promotion_due: Option<i64>) {
     for w in &report.waiting {
         tracing::info!(file = %w.file, line = w.line, image = %w.image, tag = %w.tag, until = %w.until, "waiting for release age");
     }
-    let (Some(cache), Some(first)) = (&repo.tag_cache, report.next_due_ms()) else {
+    let release = report
+        .next_due_ms()
+        .map(|w| (w.until_ms, format!("release age of {}:{}", w.image, w.tag)));
+    let promotion = promotion_due.map(|due| (due, "promotion soak".to_string()));
+    let first = release
+        .into_iter()
+        .chain(promotion)
+        .min_by_key(|(due, _)| *due);
+    let (Some(cache), Some((due, reason))) = (&repo.tag_cache, first) else {
         return;
     };
-    let reason = format!("release age of {}:{}", first.image, first.tag);
-    if let Err(e) = cache
-        .set_timer(repo.mirror.name(), first.until_ms, &reason)
-        .await
-    {
+    if let Err(e) = cache.set_timer(repo.mirror.name(), due, &reason).await {
         tracing::warn!(
             error = format!("{e:#}"),
-            "cannot set the release-age timer; the next poll looks again"
+            "cannot set the timer ({reason}); the next poll looks again"
         );
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use imagebump::config::ServiceConfig;
@@ -64,6 +64,8 @@ pub struct World {
     /// The proxy images are named by, in a [`World::fronted`] world.
     pub proxy: Option<RegistryProxy>,
     deliveries: AtomicU64,
+    /// How far the repository's clock runs ahead of the system's.
+    ahead_ms: Arc<AtomicI64>,
 }
 
 /// What a fault proxy in front of the registry answers: given the request
@@ -257,7 +259,8 @@ impl World {
         let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("service config");
         let store = Store::open("sqlite::memory:").await.expect("store");
         let cached = clock.is_some();
-        let clock = clock.unwrap_or_default();
+        let ahead_ms = Arc::new(AtomicI64::new(0));
+        let clock = clock.unwrap_or_else(|| ahead_clock(&ahead_ms));
         let mut repo = imagebump::service::build_repo(
             &config,
             &config.repos[0],
@@ -295,7 +298,36 @@ impl World {
             workers,
             proxy,
             deliveries: AtomicU64::new(0),
+            ahead_ms,
         }
+    }
+
+    /// Moves the clock of a world made without one (`World::new`) `by`
+    /// ahead (the system clock and the commits' times stay as they are).
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).expect("ms");
+        self.ahead_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Commits `files` (path, content) on `branch` of the remote as a
+    /// human, through a scratch clone; returns the commit.
+    pub fn commit_files_on(&self, branch: &str, files: &[(&str, String)]) -> String {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let w = scratch.path().join("w");
+        let remote = self.remote.to_str().expect("utf-8");
+        git(scratch.path(), &["clone", "-q", "-b", branch, remote, "w"]);
+        for (path, content) in files {
+            let at = w.join(path);
+            std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+            std::fs::write(at, content).expect("write");
+        }
+        git(&w, &["add", "-A"]);
+        human_commit(&w, "human work");
+        git(
+            &w,
+            &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
+        );
+        git(&w, &["rev-parse", "HEAD"])
     }
 
     /// The platform's name of the env repo (as webhooks say it).
@@ -534,6 +566,14 @@ impl World {
         }
     }
 
+    /// Marks the checks (status / pipeline) of `sha` as failed.
+    pub fn fail_checks(&self, sha: &str) {
+        match &self.fake {
+            Fake::GitHub(f) => f.set_status(sha, "failure"),
+            Fake::GitLab(f) => f.set_pipeline(sha, "failed"),
+        }
+    }
+
     pub fn github(&self) -> &FakeGitHub {
         match &self.fake {
             Fake::GitHub(f) => f,
@@ -642,6 +682,14 @@ impl World {
             Fake::GitLab(f) => f.issues(),
         }
     }
+}
+
+/// A clock `ahead_ms` ahead of the system's.
+pub fn ahead_clock(ahead_ms: &Arc<AtomicI64>) -> imagebump::clock::Clock {
+    let ahead_ms = ahead_ms.clone();
+    imagebump::clock::Clock::new(move || {
+        imagebump::clock::now_ms() + ahead_ms.load(Ordering::SeqCst)
+    })
 }
 
 fn human_commit(dir: &Path, message: &str) {

@@ -109,6 +109,19 @@ impl Api {
             .map_err(unwrap)
     }
 
+    /// The first item of a listing (one page of one item).
+    pub(super) async fn first<E, T>(&self, endpoint: E) -> Result<Option<T>, ForgeError>
+    where
+        E: Endpoint + Pageable + Sync,
+        T: DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<T> = gitlab::api::paged(endpoint, Pagination::Limit(1))
+            .query_async(self)
+            .await
+            .map_err(unwrap)?;
+        Ok(items.into_iter().next())
+    }
+
     /// Whether `url` is under this instance's API (the only place the
     /// token may go).
     fn ours(&self, url: &Url) -> bool {

@@ -65,6 +65,21 @@ impl Cx<'_> {
         pairs
     }
 
+    /// The items of list `key`; none (with the error) if it is not a list.
+    pub(super) fn seq<'n>(&mut self, node: &'n Node, key: &str, hint: &str) -> &'n [Node] {
+        match node.as_seq() {
+            Some(items) => items,
+            None => {
+                self.err(
+                    node,
+                    &format!("`{key}` must be a list, found {}", describe(node)),
+                    Some(hint),
+                );
+                &[]
+            }
+        }
+    }
+
     pub(super) fn string(&mut self, node: &Node, key: &str) -> Option<String> {
         match node.as_scalar() {
             Some(s) if !s.value.is_empty() => Some(s.value.clone()),
@@ -80,6 +95,24 @@ impl Cx<'_> {
                 None
             }
         }
+    }
+
+    /// A name that becomes part of a branch name (of a policy or an
+    /// environment, `what`): letters, digits, `-`, `_` and `.`.
+    pub(super) fn branch_name(&mut self, node: &Node, key: &str, what: &str) -> Option<String> {
+        let name = self.string(node, key)?;
+        let ok = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            self.err(
+                node,
+                &format!("{what} name `{name}` may only use letters, digits, `-`, `_` and `.`"),
+                Some("it becomes part of a branch name"),
+            );
+            return None;
+        }
+        Some(name)
     }
 
     pub(super) fn bool(&mut self, node: &Node, key: &str) -> Option<bool> {

@@ -278,6 +278,12 @@ fn schema_lists_exactly_the_keys_the_parser_accepts() {
     assert_eq!(keys(policy), sorted(POLICY_KEYS));
     assert_eq!(keys(&policy["properties"]["tags"]), sorted(TAGS_KEYS));
     assert_eq!(keys(&s["properties"]["pullRequests"]), sorted(PR_KEYS));
+    let env = &s["properties"]["environments"]["items"];
+    assert_eq!(keys(env), sorted(environments::ENV_KEYS));
+    assert_eq!(
+        env["properties"]["require"]["items"]["enum"],
+        serde_json::json!(environments::REQUIREMENTS)
+    );
 }
 
 #[test]
