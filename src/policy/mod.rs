@@ -221,3 +221,12 @@ pub enum Group {
     PerFile,
     All,
 }
+
+/// How tag `a` compares with tag `b` in the policy's order (its `semver`
+/// rule, or its `tags` order); `None` when either is not shaped for the
+/// rule, so that no order can be told (rollback holds, src/rollback/).
+pub fn compare_tags(policy: &Policy, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let a = choose::key::evaluate(&policy.rule, a).ok()?;
+    let b = choose::key::evaluate(&policy.rule, b).ok()?;
+    Some(a.cmp_order(&b))
+}

@@ -114,6 +114,11 @@ impl Change {
 
     /// The MR description: a table of the bumps and the hidden marker.
     pub fn body(&self) -> String {
+        self.body_noting("")
+    }
+
+    /// The MR description with `note` after the table, before the marker.
+    pub fn body_noting(&self, note: &str) -> String {
         let mut s = String::from(MR_INTRO);
         s.push_str("| file | image | from | to | update |\n| --- | --- | --- | --- | --- |\n");
         for b in &self.bumps {
@@ -132,6 +137,7 @@ impl Change {
             ));
         }
         s.push_str(MR_OUTRO);
+        s.push_str(note);
         s.push_str(&encode_marker(&self.marker()));
         s
     }

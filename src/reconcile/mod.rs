@@ -61,6 +61,9 @@ pub struct Repo {
     /// The store's tag cache (service reconciles); `None`: every run asks
     /// the registry.
     pub tag_cache: Option<TagCache>,
+    /// The store's rollback holds (service reconciles); `None`: no
+    /// rollback is looked for (`imagebump reconcile` by hand).
+    pub rollbacks: Option<crate::rollback::Book>,
     pub retry: RetryPolicy,
     /// What earlier runs learnt that the platform does not show.
     pub memo: Memo,

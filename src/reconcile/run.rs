@@ -17,6 +17,7 @@ use crate::forge::{Forge, MergeRequest, MrState, Retrying};
 use crate::git::GitAuth;
 use crate::plan::{self, Report, SourceFile};
 use crate::policy::{self, CONFIG_FILE, RepoConfig};
+use crate::rollback;
 
 /// Where a repository's changes go.
 pub(super) enum Delivery<'a> {
@@ -64,11 +65,25 @@ pub(super) async fn run_once(
         repo.mirror
             .read_files(&base, &config.files, &config.exclude, config.max_file_bytes)?;
 
+    let holds = match &repo.rollbacks {
+        Some(book) => {
+            book.track(repo, &config, &base, &files)
+                .instrument(step("rollbacks"))
+                .await?
+        }
+        None => Vec::new(),
+    };
+
     let client = repo.registry.client();
     let mut report = plan_refusing(repo, &client, &config, &files, overrides)
         .instrument(step("plan"))
         .await?;
     report.bumps.retain(|b| !overrides.drops(b));
+    let mrs = repo.platform().is_some();
+    let restrained = rollback::restrain(&config, &holds, &files, &mut report.bumps, mrs);
+    for (b, hold) in &restrained.withheld {
+        tracing::info!(file = %b.file, line = b.line, to = %b.to.tag, hold = %hold.describe(), "held after a rollback: not proposed");
+    }
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
         tracing::warn!(file = %e.file, line = e.line, "{}", e.message);
@@ -84,6 +99,7 @@ pub(super) async fn run_once(
         config: &config,
         base: &base,
         files: &files,
+        restrained: &restrained,
     };
     let delivered = deliver_all(&ctx, &report, &changes, overrides)
         .instrument(step("deliver"))

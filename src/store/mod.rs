@@ -32,6 +32,7 @@ mod choices;
 mod intake;
 mod lease;
 mod queue;
+mod rollback;
 
 pub(crate) use advisory::ReplicaLock;
 pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
@@ -112,6 +113,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_shown",
         include_str!("../../migrations/sqlite/0006_delivery_shown.sql"),
     ),
+    (
+        7,
+        "rollback_holds",
+        include_str!("../../migrations/sqlite/0007_rollback_holds.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -145,6 +151,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "delivery_shown",
         include_str!("../../migrations/postgres/0006_delivery_shown.sql"),
+    ),
+    (
+        7,
+        "rollback_holds",
+        include_str!("../../migrations/postgres/0007_rollback_holds.sql"),
     ),
 ];
 
