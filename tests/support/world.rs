@@ -151,6 +151,40 @@ impl World {
         Self::build(kind, false, true, None).await
     }
 
+    /// A world whose reconciles look for rollbacks and keep their holds in
+    /// the world's store, as `serve`'s do (src/rollback/).
+    pub async fn tracking_rollbacks(kind: Kind) -> World {
+        let mut w = Self::build(kind, false, false, None).await;
+        let mut repo = imagebump::service::build_repo(
+            &w.service_config(),
+            &w.service_config().repos[0],
+            Some(&w.store),
+            &imagebump::service::registry(&w.service_config().registry).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .expect("build repo");
+        repo.retry = w.repo.retry.clone();
+        // Only the rollback holds: tags are listed afresh, as in the other worlds.
+        repo.tag_cache = None;
+        w.repo = Arc::new(repo);
+        w.workers = Workers::new(
+            w.store.clone(),
+            vec![w.repo.clone()],
+            w.locks.clone(),
+            Arc::default(),
+            Duration::from_secs(60),
+            Default::default(),
+        );
+        w
+    }
+
+    /// The service config the world's repository was built from.
+    fn service_config(&self) -> ServiceConfig {
+        ServiceConfig::load_from(Some(&self.dir.path().join("imagebump.toml")), Vec::new())
+            .expect("service config")
+    }
+
     async fn build(
         kind: Kind,
         ghes: bool,
