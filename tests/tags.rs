@@ -391,3 +391,91 @@ async fn explain_reads_what_people_ignored_from_the_service_store() {
     let out = imagebump(&["explain", "--repo", repo, "--format", "json"]);
     assert_eq!(json(&out)[0]["winner"]["tag"], "2.0.0");
 }
+
+#[tokio::test]
+async fn explain_says_a_reference_is_held_after_a_rollback() {
+    use imagebump::plan::Version;
+    use imagebump::rollback::{RefKey, RollbackHold};
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    reg.push_tags("acme/web", &["1.0.0", "1.1.0"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
+    );
+    write(
+        dir.path(),
+        "web.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
+    let service = data.path().join("imagebump.toml");
+    std::fs::write(
+        &service,
+        format!(
+            "data_dir = \"{}\"\n[[repos]]\nname = \"env\"\nurl = \"file:///nonexistent\"\nforge = \"direct\"\n",
+            data.path().display()
+        ),
+    )
+    .unwrap();
+    let config = imagebump::config::ServiceConfig::load(Some(&service)).unwrap();
+    let store = imagebump::store::Store::open(&config.store_url())
+        .await
+        .unwrap();
+    let version = |tag: &str| Version {
+        tag: tag.into(),
+        digest: None,
+    };
+    let hold = RollbackHold {
+        key: RefKey {
+            policy: "web".into(),
+            file: "web.yaml".into(),
+            place: 1,
+        },
+        from: version("1.1.0"),
+        to: version("1.0.0"),
+        commit: "0123456789abcdef0123".into(),
+        author: "ops@example.com".into(),
+        at_ms: 0,
+    };
+    store.save_rollback_hold("env", &hold).await.unwrap();
+    store.close().await;
+
+    let repo = dir.path().to_str().unwrap();
+    let explain = |format: &'static str| {
+        imagebump(&[
+            "explain",
+            "--repo",
+            repo,
+            "--format",
+            format,
+            "--service-config",
+            service.to_str().unwrap(),
+            "--name",
+            "env",
+        ])
+    };
+    let e = &json(&explain("json"))[0];
+    assert!(e["winner"].is_null(), "{e:#}");
+    assert_eq!(
+        e["skipped"],
+        "held after a rollback: 1.1.0 is not above 1.1.0, the rolled-back-from version"
+    );
+    assert_eq!(
+        e["held"],
+        "`web` in `web.yaml` rolled back from 1.1.0 to 1.0.0 by ops@example.com in 0123456789ab"
+    );
+
+    // A newer version is the winner, still held (no auto-merge).
+    reg.push_tags("acme/web", &["1.2.0"]).await;
+    let e = &json(&explain("json"))[0];
+    assert_eq!(e["winner"]["tag"], "1.2.0", "{e:#}");
+    let text = String::from_utf8_lossy(&explain("text").stdout).into_owned();
+    assert!(
+        text.contains("  held     `web` in `web.yaml` rolled back from 1.1.0 to 1.0.0"),
+        "{text}"
+    );
+    assert!(text.contains("without auto-merge"), "{text}");
+}

@@ -23,6 +23,7 @@ use crate::plan::{self, Resolved, SourceFile, TagSource};
 use crate::policy::version::parse_tag;
 use crate::policy::{Policy, Rule, Verdict, verdicts};
 use crate::registry::{Client, TagList};
+use crate::rollback::{self, RollbackHold};
 use crate::store::{Ignored, Store};
 use crate::workdir;
 
@@ -62,6 +63,8 @@ struct Explained {
     winner: Option<Winner>,
     /// Why the reference is left alone, when it is.
     skipped: Option<String>,
+    /// The rollback hold on the reference, in the service's store.
+    held: Option<String>,
     tags: Vec<Verdict>,
 }
 
@@ -105,9 +108,12 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config = match people_ignored(&args).await {
+    let (config, holds) = match people_ignored(&args).await {
         // What people refused is part of the policies the tags are judged by.
-        Ok(ignored) => config.refusing(&crate::reconcile::refusals(&ignored)),
+        Ok((ignored, holds)) => (
+            config.refusing(&crate::reconcile::refusals(&ignored)),
+            holds,
+        ),
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(1);
@@ -143,7 +149,7 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             if !selected(args.target.as_deref(), &file.path, r.line, policy, &tag) {
                 continue;
             }
-            match explain_one(&config, file, &r, policy, &tag, &listed).await {
+            match explain_one(&config, file, &r, (policy, &tag), &listed, &holds).await {
                 Ok(e) => out.push(e),
                 Err(message) => {
                     failed = true;
@@ -192,11 +198,11 @@ impl TagSource for Listed<'_> {
     }
 }
 
-/// What people ignored in the service's store for `--name`; nothing
-/// without `--service-config`.
-async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<Ignored> {
+/// What people ignored in the service's store for `--name`, and the
+/// rollback holds there; nothing without `--service-config`.
+async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<(Ignored, Vec<RollbackHold>)> {
     let (Some(file), Some(name)) = (&args.service_config, &args.name) else {
-        return Ok(Ignored::default());
+        return Ok((Ignored::default(), Vec::new()));
     };
     let config = ServiceConfig::load(Some(file.as_path()))?;
     anyhow::ensure!(
@@ -205,9 +211,15 @@ async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<Ignored> {
         file.display()
     );
     let store = Store::open(&config.store_url()).await?;
-    let ignored = store.ignored(name).await;
+    let read = async {
+        Ok((
+            store.ignored(name).await?,
+            store.rollback_holds(name).await?,
+        ))
+    };
+    let both = read.await;
     store.close().await;
-    ignored
+    both
 }
 
 fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
@@ -231,9 +243,9 @@ async fn explain_one(
     config: &crate::policy::RepoConfig,
     file: &SourceFile,
     r: &manifest::Reference,
-    policy: &Policy,
-    tag: &str,
+    (policy, tag): (&Policy, &str),
     listed: &Listed<'_>,
+    holds: &[RollbackHold],
 ) -> Result<Explained, String> {
     let tags = match listed.lists.get(&policy.image) {
         Some(Ok(tags)) => tags.clone(),
@@ -247,12 +259,35 @@ async fn explain_one(
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }
-    let bump = report.bumps.iter().find(|b| b.line == r.line);
+    // A rollback hold withholds the winner as a service run does (with
+    // MRs: a winner above the from-version stays, without auto-merge).
+    let mut bumps: Vec<plan::Bump> = report
+        .bumps
+        .iter()
+        .filter(|b| b.line == r.line)
+        .cloned()
+        .collect();
+    let restrained = rollback::restrain(config, holds, &one, &mut bumps, true);
+    let bump = bumps.first();
+    let held = rollback::managed(config, file)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.line == r.line)
+        .and_then(|m| holds.iter().find(|h| h.key == m.key))
+        .map(RollbackHold::describe);
     let skipped = report
         .skipped
         .iter()
         .find(|s| s.line == r.line)
-        .map(|s| s.reason.clone());
+        .map(|s| s.reason.clone())
+        .or_else(|| {
+            restrained.withheld.first().map(|(b, h)| {
+                format!(
+                    "held after a rollback: {} is not above {}, the rolled-back-from version",
+                    b.to.tag, h.from.tag
+                )
+            })
+        });
     let mut verdicts = verdicts(policy, tag, &tags, marked).unwrap_or_default();
     if let Some(b) = bump {
         for passed in &b.passed_over {
@@ -280,6 +315,7 @@ async fn explain_one(
             update: b.update,
         }),
         skipped,
+        held,
         tags: verdicts,
     })
 }
@@ -352,6 +388,11 @@ fn text(out: &[Explained]) -> String {
             }
         };
         s.push_str(&format!("  current  {} = {parsed}\n", e.current.tag));
+        if let Some(held) = &e.held {
+            s.push_str(&format!(
+                "  held     {held}: versions up to the rolled-back-from one are not proposed; a newer one is, without auto-merge (direct mode: nothing is committed)\n"
+            ));
+        }
         match (&e.winner, &e.skipped) {
             (Some(w), _) => s.push_str(&format!("  winner   {} ({})\n", w.tag, w.update.as_str())),
             (None, Some(why)) => s.push_str(&format!("  skipped  {why}\n")),
