@@ -59,7 +59,7 @@ impl Mirror {
         let mut out = Vec::new();
         let mut next = Some(find_commit(&repo, head)?);
         while let Some(commit) = next.take() {
-            if out.len() >= limit || stop.is_some_and(|s| commit.id.to_string() == s) {
+            if out.len() >= limit || stop.is_some_and(|s| commit.id == s) {
                 break;
             }
             let described = info(&commit)?;
