@@ -1185,7 +1185,7 @@ async fn reopened_store_keeps_its_jobs(h: Harness) {
     };
     assert_eq!(
         h.count("_sqlx_migrations").await,
-        6,
+        7,
         "one row per migration"
     );
     let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();
