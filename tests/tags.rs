@@ -325,12 +325,20 @@ fn validate_notes_the_new_meaning_of_a_bare_version() {
     assert!(err.contains("write `^2.3` to keep that"), "{err}");
 }
 
-#[tokio::test]
-async fn explain_reads_what_people_ignored_from_the_service_store() {
+/// A work tree deploying `acme/web:1.0.0` with `tags` in the registry, and
+/// a service config (repository `env`, direct mode) with its store open.
+struct Served {
+    reg: TestRegistry,
+    dir: tempfile::TempDir,
+    data: tempfile::TempDir,
+    service: std::path::PathBuf,
+    store: imagebump::store::Store,
+}
+
+async fn served(tags: &[&str]) -> Served {
     let reg = TestRegistry::start();
     let host = reg.host();
-    reg.push_tags("acme/web", &["1.0.0", "1.1.0", "1.2.0", "2.0.0"])
-        .await;
+    reg.push_tags("acme/web", tags).await;
     let dir = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     write(
@@ -356,6 +364,24 @@ async fn explain_reads_what_people_ignored_from_the_service_store() {
     let store = imagebump::store::Store::open(&config.store_url())
         .await
         .unwrap();
+    Served {
+        reg,
+        dir,
+        data,
+        service,
+        store,
+    }
+}
+
+#[tokio::test]
+async fn explain_reads_what_people_ignored_from_the_service_store() {
+    let Served {
+        reg: _reg,
+        dir,
+        data: _data,
+        service,
+        store,
+    } = served(&["1.0.0", "1.1.0", "1.2.0", "2.0.0"]).await;
     store.ignore_version("env", "web", "1.2.0").await.unwrap();
     store
         .ignore_update_type("env", "web", "major")
@@ -396,34 +422,13 @@ async fn explain_reads_what_people_ignored_from_the_service_store() {
 async fn explain_says_a_reference_is_held_after_a_rollback() {
     use imagebump::plan::Version;
     use imagebump::rollback::{RefKey, RollbackHold};
-    let reg = TestRegistry::start();
-    let host = reg.host();
-    reg.push_tags("acme/web", &["1.0.0", "1.1.0"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        ".imagebump.yaml",
-        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
-    );
-    write(
-        dir.path(),
-        "web.yaml",
-        &format!("image: {host}/acme/web:1.0.0\n"),
-    );
-    let service = data.path().join("imagebump.toml");
-    std::fs::write(
-        &service,
-        format!(
-            "data_dir = \"{}\"\n[[repos]]\nname = \"env\"\nurl = \"file:///nonexistent\"\nforge = \"direct\"\n",
-            data.path().display()
-        ),
-    )
-    .unwrap();
-    let config = imagebump::config::ServiceConfig::load(Some(&service)).unwrap();
-    let store = imagebump::store::Store::open(&config.store_url())
-        .await
-        .unwrap();
+    let Served {
+        reg,
+        dir,
+        data: _data,
+        service,
+        store,
+    } = served(&["1.0.0", "1.1.0"]).await;
     let version = |tag: &str| Version {
         tag: tag.into(),
         digest: None,

@@ -102,7 +102,7 @@ pub fn managed(config: &RepoConfig, file: &SourceFile) -> Option<Vec<Managed>> {
         };
         let place = places.entry(p.name.clone()).or_insert(0);
         *place = place.saturating_add(1);
-        let Some(tag) = &r.tag else {
+        let Some(version) = Version::written(&r) else {
             continue;
         };
         out.push(Managed {
@@ -112,14 +112,7 @@ pub fn managed(config: &RepoConfig, file: &SourceFile) -> Option<Vec<Managed>> {
                 place: *place,
             },
             line: r.line,
-            version: Version {
-                tag: tag.value.clone(),
-                digest: r
-                    .digest
-                    .as_ref()
-                    .map(|d| d.value.clone())
-                    .filter(|d| !d.is_empty()),
-            },
+            version,
         });
     }
     Some(out)
