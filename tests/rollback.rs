@@ -22,6 +22,7 @@ use support::world::{Kind, Mr, World, commit_all_as_ops, git, seed_env_repo};
 stories!(
     a_rollback_is_not_bumped_again_a_newer_fix_waits_for_a_person_and_unhold_frees_it,
     a_person_raising_the_tag_releases_the_hold,
+    auto_merge_switched_on_before_a_rollback_is_switched_off,
 );
 
 /// `web` at 1.4.3 on main, through the bot's MR, merged once checks pass.
@@ -123,6 +124,37 @@ async fn a_person_raising_the_tag_releases_the_hold(kind: Kind) {
     w.set_checks(&mr.head_sha, true);
     w.reconcile_with_store().await;
     assert_eq!(state(&w, mr.number), "merged");
+}
+
+async fn auto_merge_switched_on_before_a_rollback_is_switched_off(kind: Kind) {
+    let w = World::tracking_rollbacks(kind).await;
+    w.push_tag("1.4.3").await;
+    w.reconcile_with_store().await;
+    if kind == Kind::GitLab {
+        // GitLab takes auto-merge once a pipeline runs.
+        w.set_checks(&w.only_open_mr().head_sha, false);
+        w.reconcile_with_store().await;
+    }
+    let mr = w.only_open_mr();
+    assert!(mr.auto_merge, "auto-merge on, waiting for checks");
+
+    // Someone rolls main back below the MR's base version.
+    let rollback = person_sets(&w, "web:1.4.2", "web:1.4.1");
+    let out = w.reconcile_with_store().await;
+    assert!(
+        out.actions
+            .contains(&Action::AutoMergeDisabled { number: mr.number }),
+        "{:?}",
+        out.actions
+    );
+    let held = w.only_open_mr();
+    assert_eq!(held.number, mr.number);
+    assert!(!held.auto_merge);
+    assert!(held.body.contains(&rollback[..12]), "{}", held.body);
+    w.set_checks(&held.head_sha, true);
+    let out = w.reconcile_with_store().await;
+    assert!(out.actions.is_empty(), "{:?}", out.actions);
+    assert_eq!(state(&w, mr.number), "open", "waits for a person");
 }
 
 /// A direct-mode repository (`direct = "base"`) deploying `web:1.4.3`,

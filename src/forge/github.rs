@@ -424,6 +424,23 @@ impl Forge for GitHub {
         model::auto_merge_outcome(&reply.body)
     }
 
+    async fn disable_auto_merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+        let node_id = mr.node_id.as_deref().ok_or_else(|| ForgeError::Protocol {
+            forge: FORGE,
+            message: format!("pull request #{} has no node_id", mr.number),
+        })?;
+        let query = json!({
+            "query": "mutation($id: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }",
+            "variables": { "id": node_id },
+        });
+        let token = self.git_token().await?;
+        let reply = self
+            .graphql
+            .send_as(Verb::Post, "/graphql", Some(&query), &token)
+            .await?;
+        model::graphql_errors(&reply.body)
+    }
+
     async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {
         let request = json!({ "sha": mr.head_sha, "merge_method": "squash" });
         let path = self.repo_path(&format!("pulls/{}/merge", mr.number));

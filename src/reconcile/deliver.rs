@@ -295,7 +295,13 @@ pub async fn merge_request(
         }
     };
     mr.head_sha = head;
-    if holds.is_empty() && change.automerge_allowed(ctx.config) {
+    if !holds.is_empty() {
+        // Switched on before the rollback: switched off while it holds.
+        if mr.auto_merge {
+            forge.disable_auto_merge(&mr).await?;
+            actions.push(Action::AutoMergeDisabled { number: mr.number });
+        }
+    } else if change.automerge_allowed(ctx.config) {
         actions.extend(auto_merge(ctx, forge, &mr).await?);
     }
     Ok(())
