@@ -17,7 +17,7 @@ use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Action, Overrides, Repo};
 use imagebump::store::Store;
 use support::registry::TestRegistry;
-use support::world::{Kind, Mr, World, commit_all_as_ops, git, seed_env_repo};
+use support::world::{Kind, Mr, World, commit_all_as_ops, git, seed_env_repo, write_direct_config};
 
 stories!(
     a_rollback_is_not_bumped_again_a_newer_fix_waits_for_a_person_and_unhold_frees_it,
@@ -157,8 +157,9 @@ async fn auto_merge_switched_on_before_a_rollback_is_switched_off(kind: Kind) {
     assert_eq!(state(&w, mr.number), "open", "waits for a person");
 }
 
-/// A direct-mode repository (`direct = "base"`) deploying `web:1.4.3`,
-/// built as `serve` builds it, with its store.
+/// A direct-mode repository (`direct = "base"`) deploying `web:1.4.2`
+/// with 1.4.3 in the registry, `web`'s policy ending in `policy`, built as
+/// `serve` builds it, with its store.
 struct Direct {
     registry: TestRegistry,
     dir: tempfile::TempDir,
@@ -169,26 +170,18 @@ struct Direct {
 }
 
 impl Direct {
-    async fn new() -> Direct {
+    async fn new(policy: &str) -> Direct {
         let registry = TestRegistry::start();
         registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
         let host = registry.host();
         let dir = tempfile::tempdir().unwrap();
         let remote = seed_env_repo(
             dir.path(),
-            &format!("policies:\n  - name: web\n    image: {host}/acme/web\n    semver: ^1.4\n"),
+            &format!("policies:\n  - name: web\n    image: {host}/acme/web\n{policy}"),
             &format!("{host}/acme/web:1.4.2"),
         );
-        let path = dir.path().join("imagebump.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "data_dir = \"{}\"\n[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"\n[[repos]]\nname = \"env\"\nurl = \"file://{}\"\nforge = \"direct\"\ndirect = \"base\"\n",
-                dir.path().join("data").display(),
-                remote.display()
-            ),
-        )
-        .unwrap();
+        let identity = "[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"";
+        let path = write_direct_config(dir.path(), &remote, identity, "base");
         let config = ServiceConfig::load_from(Some(&path), Vec::new()).unwrap();
         let store = Store::open("sqlite::memory:").await.unwrap();
         let registries = imagebump::service::registry(&config.registry).unwrap();
@@ -230,6 +223,15 @@ impl Direct {
 
     /// A person writes `to` over `from` on main.
     fn person_sets(&self, from: &str, to: &str) -> String {
+        let work = self.person();
+        edit(&work.join("apps/web.yaml"), from, to);
+        commit_all_as_ops(&work, &format!("web: {to}"));
+        git(&work, &["push", "-q", "origin", "HEAD:main"]);
+        git(&work, &["rev-parse", "HEAD"])
+    }
+
+    /// A person's clone of the remote, up to date with main.
+    fn person(&self) -> std::path::PathBuf {
         let work = self.dir.path().join("person");
         if !work.exists() {
             git(
@@ -238,10 +240,7 @@ impl Direct {
             );
         }
         git(&work, &["pull", "-q", "--ff-only", "origin", "main"]);
-        edit(&work.join("apps/web.yaml"), from, to);
-        commit_all_as_ops(&work, &format!("web: {to}"));
-        git(&work, &["push", "-q", "origin", "HEAD:main"]);
-        git(&work, &["rev-parse", "HEAD"])
+        work
     }
 }
 
@@ -254,7 +253,7 @@ fn edit(path: &Path, from: &str, to: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_mode_commits_nothing_for_a_rolled_back_reference_until_a_person_raises_it() {
     let metrics = imagebump::metrics::install().expect("metrics recorder");
-    let d = Direct::new().await;
+    let d = Direct::new("    semver: ^1.4\n").await;
     d.reconcile().await;
     assert!(d.main_file().ends_with("web:1.4.3"), "{}", d.main_file());
 
@@ -305,4 +304,46 @@ async fn direct_mode_commits_nothing_for_a_rolled_back_reference_until_a_person_
         "{}",
         metrics.render()
     );
+}
+
+/// Only the digest changes when the bot re-pins a moved tag, so no order
+/// says a revert of that commit lowers anything: as a revert of a bot
+/// commit it is a rollback all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverting_a_bot_repin_holds_the_reference_though_only_the_digest_changed() {
+    let d = Direct::new("    semver: ^1.4\n    digest: pin\n").await;
+    d.reconcile().await;
+    let first = d.main_file();
+    assert!(first.contains("web:1.4.3@sha256:"), "{first}");
+    // 1.4.3 moves to a new image: the bot re-pins it.
+    let moved = d.registry.push_index("acme/web", "1.4.3").await.to_string();
+    d.reconcile().await;
+    assert!(d.main_file().ends_with(&moved), "{}", d.main_file());
+    let repin = d.main_head();
+
+    let work = d.person();
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "revert",
+            "--no-edit",
+            &repin,
+        ],
+    );
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    let revert = git(&work, &["rev-parse", "HEAD"]);
+    assert_eq!(d.main_file(), first);
+
+    let out = d.reconcile().await;
+    assert!(out.actions.is_empty(), "{:?}", out.actions);
+    assert_eq!(d.main_head(), revert, "the re-pin is not made again");
+    let holds = d.store.rollback_holds("env").await.unwrap();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert_eq!(holds[0].commit, revert);
+    assert_eq!(holds[0].from.tag, "1.4.3");
+    assert_eq!(holds[0].from.digest.as_deref(), Some(moved.as_str()));
 }
