@@ -108,6 +108,41 @@ async fn reconcile_commits_to_the_base_branch_in_direct_mode_once() {
     );
 }
 
+/// A run by hand looks for rollbacks in the service's store as `serve`
+/// does (src/rollback/): it does not commit the rolled-back version again,
+/// and says which reference is held.
+#[tokio::test]
+async fn reconcile_by_hand_honours_and_lists_a_rollback_hold() {
+    let e = env().await;
+    let config = e.config("", "base");
+    assert!(reconcile_env(&config).status.success());
+    assert!(e.main_file().ends_with("web:1.4.3"));
+    let scratch = e.dir.path().join("person");
+    git(
+        e.dir.path(),
+        &["clone", "-q", e.remote.to_str().unwrap(), "person"],
+    );
+    let file = scratch.join("apps/web.yaml");
+    let deployed = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, deployed.replace("web:1.4.3", "web:1.4.2")).unwrap();
+    support::world::commit_all_as_ops(&scratch, "web: back to 1.4.2");
+    git(&scratch, &["push", "-q", "origin", "HEAD:main"]);
+    let rollback = git(&scratch, &["rev-parse", "HEAD"]);
+
+    let out = reconcile_env(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "  held: `web` in `apps/web.yaml` rolled back from 1.4.3 to 1.4.2 by ops@example.com in {}",
+            &rollback[..12]
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing to do"), "{stdout}");
+    assert_eq!(git(&e.remote, &["rev-parse", "main"]), rollback);
+}
+
 #[tokio::test]
 async fn direct_branch_mode_pushes_the_bot_branch_and_leaves_main() {
     let e = env().await;

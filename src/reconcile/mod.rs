@@ -61,8 +61,8 @@ pub struct Repo {
     /// The store's tag cache (service reconciles); `None`: every run asks
     /// the registry.
     pub tag_cache: Option<TagCache>,
-    /// The store's rollback holds (service reconciles); `None`: no
-    /// rollback is looked for (`imagebump reconcile` by hand).
+    /// The store's rollback holds (`serve`, and `imagebump reconcile`
+    /// with the service's store); `None`: no rollback is looked for.
     pub rollbacks: Option<crate::rollback::Book>,
     pub retry: RetryPolicy,
     /// What earlier runs learnt that the platform does not show.
@@ -102,11 +102,14 @@ pub struct Outcome {
     /// rate limit): what they would have proposed waits for the retry,
     /// which the service makes with backoff, as for `failures`.
     pub unlisted: Vec<String>,
+    /// The references held after a rollback (src/rollback/), described.
+    pub held: Vec<String>,
 }
 
 /// What people asked for through comment commands (the store's ignores
 /// and holds of one repository). Empty for `imagebump reconcile`, a run
-/// by hand that uses the store only for the repository's lock.
+/// by hand that uses the store only for the repository's lock and its
+/// rollback holds.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub ignored: Ignored,

@@ -73,6 +73,7 @@ pub(super) async fn run_once(
         }
         None => Vec::new(),
     };
+    outcome.held = holds.iter().map(rollback::RollbackHold::describe).collect();
 
     let client = repo.registry.client();
     let mut report = plan_refusing(repo, &client, &config, &files, overrides)
