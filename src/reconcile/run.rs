@@ -67,7 +67,8 @@ pub(super) async fn run_once(
 
     let holds = match &repo.rollbacks {
         Some(book) => {
-            book.track(repo, &config, &base, &files)
+            let unread: Vec<&str> = read_problems.iter().map(|p| p.file.as_str()).collect();
+            book.track(repo, &config, &base, &files, &unread)
                 .instrument(step("rollbacks"))
                 .await?
         }

@@ -254,13 +254,16 @@ fn above(config: &RepoConfig, key: &RefKey, a: &str, b: &str) -> bool {
 }
 
 /// Holds that no longer stand at the base HEAD, removed from `holds` and
-/// returned with the reason: the policy is gone, the reference is gone
-/// from a file that parses, or it is above its from-version (a person
-/// merged a newer version the bot proposed without auto-merge).
+/// returned with the reason: the policy is gone, the file is gone, the
+/// reference is gone from a file that parses, or it is above its
+/// from-version (a person merged a newer version the bot proposed without
+/// auto-merge). A file that is there but could not be read (`unread`) or
+/// parsed tells nothing: its holds stay.
 pub fn superseded(
     holds: &mut BTreeMap<RefKey, RollbackHold>,
     config: &RepoConfig,
     files: &[SourceFile],
+    unread: &[&str],
 ) -> Vec<(RollbackHold, &'static str)> {
     let mut parsed: HashMap<&str, Vec<Managed>> = HashMap::new();
     for f in files {
@@ -274,7 +277,11 @@ pub fn superseded(
             Some("its policy is gone")
         } else {
             match parsed.get(key.file.as_str()) {
-                None if files.iter().any(|f| f.path == key.file) => None, // unparsable now
+                None if files.iter().any(|f| f.path == key.file)
+                    || unread.contains(&key.file.as_str()) =>
+                {
+                    None
+                }
                 None => Some("its file is gone"),
                 Some(refs) => match refs.iter().find(|m| &m.key == key) {
                     None => Some("the reference is gone"),

@@ -190,7 +190,7 @@ fn holds_the_base_no_longer_bears_are_superseded() {
     holds.insert(other.key.clone(), other);
     // Place 1 is above 1.5.0 now, place 2 still at 1.4.9, place 3 is gone.
     let files = [web(&["1.5.1", "1.4.9"])];
-    let gone = superseded(&mut holds, &c, &files);
+    let gone = superseded(&mut holds, &c, &files, &[]);
     let why: Vec<(String, u32, &str)> = gone
         .iter()
         .map(|(h, why)| (h.key.file.clone(), h.key.place, *why))
@@ -210,7 +210,10 @@ fn holds_the_base_no_longer_bears_are_superseded() {
     assert_eq!(holds.keys().map(|k| k.place).collect::<Vec<_>>(), vec![2]);
     // A file that does not parse now tells nothing: the hold stays.
     let broken = [file("apps/web.yaml", "a: [")];
-    assert!(superseded(&mut holds, &c, &broken).is_empty());
+    assert!(superseded(&mut holds, &c, &broken, &[]).is_empty());
+    // Nor does one that could not be read (too large, not UTF-8).
+    assert!(superseded(&mut holds, &c, &[], &["apps/web.yaml"]).is_empty());
+    assert_eq!(holds.len(), 1);
 }
 
 fn bump(line: usize, from: &str, to: &str) -> Bump {

@@ -36,7 +36,8 @@ impl Book {
 
     /// Finds the rollbacks among the base commits since the last HEAD seen,
     /// records the holds they make and release (and those the base at
-    /// `head`, whose selected `files` are given, no longer bears), and
+    /// `head`, whose selected `files` are given, no longer bears; `unread`
+    /// are the selected files that could not be read there), and
     /// returns the holds standing. The HEAD is recorded as seen last, so a
     /// second run at the same HEAD reads no history and writes nothing.
     pub async fn track(
@@ -45,6 +46,7 @@ impl Book {
         config: &RepoConfig,
         head: &str,
         files: &[SourceFile],
+        unread: &[&str],
     ) -> anyhow::Result<Vec<RollbackHold>> {
         let name = repo.mirror.name();
         let stored = self.store.rollback_holds(name).await?;
@@ -63,7 +65,7 @@ impl Book {
                 self.take_commit(repo, config, c, now, &mut holds)?;
             }
         }
-        for (hold, why) in superseded(&mut holds, config, files) {
+        for (hold, why) in superseded(&mut holds, config, files, unread) {
             tracing::info!(repo = name, hold = %hold.describe(), "rollback hold released: {why}");
         }
         for old in &stored {
