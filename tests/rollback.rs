@@ -17,7 +17,7 @@ use imagebump::lock::RepoLocks;
 use imagebump::reconcile::{self, Action, Overrides, Repo};
 use imagebump::store::Store;
 use support::registry::TestRegistry;
-use support::world::{Kind, Mr, World, commit_all_as_ops, git, seed_env_repo, write_direct_config};
+use support::world::{Kind, Mr, World, commit_all_as_ops, git, web_env, write_direct_config};
 
 stories!(
     a_rollback_is_not_bumped_again_a_newer_fix_waits_for_a_person_and_unhold_frees_it,
@@ -171,15 +171,8 @@ struct Direct {
 
 impl Direct {
     async fn new(policy: &str) -> Direct {
-        let registry = TestRegistry::start();
-        registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
-        let host = registry.host();
         let dir = tempfile::tempdir().unwrap();
-        let remote = seed_env_repo(
-            dir.path(),
-            &format!("policies:\n  - name: web\n    image: {host}/acme/web\n{policy}"),
-            &format!("{host}/acme/web:1.4.2"),
-        );
+        let (registry, remote) = web_env(dir.path(), policy).await;
         let identity = "[git]\nname = \"imagebump\"\nemail = \"bot@imagebump.test\"";
         let path = write_direct_config(dir.path(), &remote, identity, "base");
         let config = ServiceConfig::load_from(Some(&path), Vec::new()).unwrap();

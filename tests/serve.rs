@@ -10,7 +10,7 @@ use std::time::Duration;
 use imagebump::config::ServiceConfig;
 use support::cli::Serving;
 use support::ssh;
-use support::world::{git, seed_env_repo, write_direct_config};
+use support::world::{git, web_env, write_direct_config};
 use support::{TestRegistry, http_get, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
@@ -22,15 +22,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let registry = TestRegistry::start();
-    registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
-    let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let remote = seed_env_repo(
-        dir.path(),
-        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
-        &format!("{host}/acme/web:1.4.2"),
-    );
+    let (registry, remote) = web_env(dir.path(), "").await;
     Env {
         registry,
         dir,

@@ -112,6 +112,22 @@ pub fn seed_env_repo(dir: &Path, policy: &str, image: &str) -> PathBuf {
     dir.join("remote.git")
 }
 
+/// A registry with `acme/web` 1.4.2 and 1.4.3, and an environment
+/// repository in `dir` ([`seed_env_repo`]) deploying 1.4.2 under policy
+/// `web` for that image, with the YAML lines `policy` after its `image`;
+/// returns the registry and the remote.
+pub async fn web_env(dir: &Path, policy: &str) -> (TestRegistry, PathBuf) {
+    let registry = TestRegistry::start();
+    registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
+    let host = registry.host();
+    let remote = seed_env_repo(
+        dir,
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n{policy}"),
+        &format!("{host}/acme/web:1.4.2"),
+    );
+    (registry, remote)
+}
+
 /// Writes `dir/imagebump.toml`, a service config with `data_dir` =
 /// `dir/data`, the TOML `extra` after it, and one repo `env` at `remote` in
 /// `direct` mode `direct` (`base` or `branch`); returns its path.
