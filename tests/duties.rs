@@ -86,6 +86,7 @@ async fn gar_keys_are_reloaded_on_their_interval() {
         jwks_refresh: Duration::from_millis(50),
         jwks_min_gap: Duration::from_secs(3600),
         purge_deliveries: Duration::from_secs(3600),
+        timers: Duration::from_secs(3600),
     };
     let task = tokio::spawn(duties::run(
         store,
@@ -106,6 +107,7 @@ async fn an_unknown_key_id_reloads_at_once_but_not_twice_within_the_gap() {
         jwks_refresh: Duration::from_secs(3600),
         jwks_min_gap: Duration::ZERO,
         purge_deliveries: Duration::from_secs(3600),
+        timers: Duration::from_secs(3600),
     };
     let task = tokio::spawn(duties::run(
         store,
@@ -131,6 +133,7 @@ async fn an_unknown_key_id_reloads_at_once_but_not_twice_within_the_gap() {
         jwks_refresh: Duration::from_secs(3600),
         jwks_min_gap: Duration::from_secs(3600),
         purge_deliveries: Duration::from_secs(3600),
+        timers: Duration::from_secs(3600),
     };
     let task = tokio::spawn(duties::run(
         store,
@@ -175,6 +178,7 @@ async fn expired_delivery_ids_are_purged_on_their_interval_by_the_clock_they_are
         jwks_refresh: Duration::from_secs(3600),
         jwks_min_gap: Duration::from_secs(3600),
         purge_deliveries: Duration::from_millis(50),
+        timers: Duration::from_secs(3600),
     };
     let clock = imagebump::clock::Clock::new(move || T + ttl);
     let task = tokio::spawn(duties::run(store.clone(), sources(gar), every, clock));
@@ -188,4 +192,46 @@ async fn expired_delivery_ids_are_purged_on_their_interval_by_the_clock_they_are
     }
     assert!(purged, "the purge forgot the expired id");
     task.abort();
+}
+
+/// A timer set for a time the duties' clock has passed becomes a reconcile
+/// of its repository, once (the clock is years ahead of the system's).
+#[tokio::test]
+async fn a_due_timer_becomes_a_reconcile_by_the_clock_the_duties_are_given() {
+    const T: i64 = 4_000_000_000_000;
+    let store = Store::open("sqlite::memory:").await.expect("store");
+    store
+        .set_timer("env", T, "release age of web 1.5.0")
+        .await
+        .expect("timer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gar, _) = rotating_gar(dir.path()).await;
+    let every = Intervals {
+        jwks_refresh: Duration::from_secs(3600),
+        jwks_min_gap: Duration::from_secs(3600),
+        purge_deliveries: Duration::from_secs(3600),
+        timers: Duration::from_millis(20),
+    };
+    let clock = imagebump::clock::Clock::new(move || T);
+    let task = tokio::spawn(duties::run(store.clone(), sources(gar), every, clock));
+    let mut job = None;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        job = store
+            .claim("w", Duration::from_secs(60), T)
+            .await
+            .expect("claim");
+        if job.is_some() {
+            break;
+        }
+    }
+    task.abort();
+    let job = job.expect("the timer's reconcile");
+    assert!(
+        matches!(&job.kind, imagebump::store::JobKind::Reconcile { repo, reason }
+            if repo == "env" && reason.contains("release age of web 1.5.0")),
+        "{:?}",
+        job.kind
+    );
+    assert!(store.timers().await.expect("timers").is_empty());
 }

@@ -124,6 +124,47 @@ async fn digest_of_a_tag_is_the_pushed_manifest_digest() {
     assert_eq!(client.digest(&web, "2.0").await.expect("digest"), two);
 }
 
+/// A tag's build time is its image config's `created`; for an index, its
+/// linux/amd64 image's. The digest is the tag's own manifest digest, the
+/// key the store caches the time under.
+#[tokio::test]
+async fn build_time_is_the_image_configs_created() {
+    let registry = TestRegistry::start();
+    let single = registry
+        .push_image_created("acme/sha", "aaaaaaa", Some("2026-11-02T10:00:00Z"))
+        .await;
+    let index = registry
+        .push_index_created(
+            "acme/sha",
+            "bbbbbbb",
+            [
+                Some("2026-11-03T10:00:00.5+01:00"),
+                Some("2020-01-01T00:00:00Z"),
+            ],
+        )
+        .await;
+    registry.push_image("acme/sha", "ccccccc").await;
+    let client = client(fast_options());
+    let image = repo(&registry.host(), "acme/sha");
+
+    let (digest, created) = client.build_time(&image, "aaaaaaa").await.expect("single");
+    assert_eq!(digest, single);
+    assert_eq!(created, Some(1_793_613_600_000));
+    let (digest, created) = client.build_time(&image, "bbbbbbb").await.expect("index");
+    assert_eq!(digest, index);
+    assert_eq!(created, Some(1_793_696_400_500), "the amd64 image's time");
+    let (_, created) = client
+        .build_time(&image, "ccccccc")
+        .await
+        .expect("no created");
+    assert_eq!(created, None);
+    let missing = client.build_time(&image, "ddddddd").await;
+    assert!(
+        matches!(missing, Err(RegistryError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
 #[tokio::test]
 async fn digest_of_a_multi_arch_tag_is_the_index_digest() {
     let registry = TestRegistry::start();

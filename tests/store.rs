@@ -850,6 +850,7 @@ async fn tag_cache_keeps_first_seen_and_digests(h: Harness) {
         Some(CachedTags {
             fetched_at_ms: T0 + 1_000,
             forgotten_at_ms: None,
+            first_listed_ms: Some(T0),
             tags: vec![
                 ("1.1.0".into(), T0, Some("sha256:aa".into())),
                 ("1.2.0".into(), T0 + 1_000, None),
@@ -1183,9 +1184,10 @@ async fn reopened_store_keeps_its_jobs(h: Harness) {
         drop(reopened);
         Store::open(&h.url).await.unwrap()
     };
+    let migrations = std::fs::read_dir("migrations/sqlite").unwrap().count();
     assert_eq!(
         h.count("_sqlx_migrations").await,
-        7,
+        i64::try_from(migrations).unwrap(),
         "one row per migration"
     );
     let job = reopened.claim("w", LEASE, T0).await.unwrap().unwrap();
@@ -1340,5 +1342,81 @@ async fn the_command_jobs_migration_keeps_every_job_and_old_event_jobs_become_de
         dead[0].last_error.contains("re-send the comment command"),
         "{}",
         dead[0].last_error
+    );
+}
+
+both!(build_times_are_kept_per_digest_and_the_first_answer_stays);
+async fn build_times_are_kept_per_digest_and_the_first_answer_stays(h: Harness) {
+    let s = &h.store;
+    let a = format!("sha256:{}", "a".repeat(64));
+    let b = format!("sha256:{}", "b".repeat(64));
+    let c = format!("sha256:{}", "c".repeat(64));
+    s.save_build_time(&a, Some(T0)).await.unwrap();
+    s.save_build_time(&b, None).await.unwrap();
+    // A digest's config never changes: a second answer is not taken.
+    s.save_build_time(&a, Some(T0 + 1)).await.unwrap();
+    let known = s
+        .build_times(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    assert_eq!(known.get(&a), Some(&Some(T0)));
+    assert_eq!(known.get(&b), Some(&None), "known to have no created time");
+    assert_eq!(known.get(&c), None, "never saved");
+    // More digests than one statement binds.
+    let many: Vec<String> = (0..1_200).map(|i| format!("sha256:{i:064}")).collect();
+    for d in many.iter().step_by(100) {
+        s.save_build_time(d, Some(T0)).await.unwrap();
+    }
+    assert_eq!(s.build_times(&many).await.unwrap().len(), 12);
+}
+
+both!(a_due_timer_becomes_one_reconcile_and_is_gone);
+async fn a_due_timer_becomes_one_reconcile_and_is_gone(h: Harness) {
+    let s = &h.store;
+    s.set_timer("env", T0 + 5_000, "release age of web 1.5.0")
+        .await
+        .unwrap();
+    // Of two timers the earlier stands.
+    s.set_timer("env", T0 + 9_000, "later").await.unwrap();
+    s.set_timer("env", T0 + 3_000, "release age of api 2.0.0")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.timers().await.unwrap(),
+        [(
+            "env".to_string(),
+            T0 + 3_000,
+            "release age of api 2.0.0".to_string()
+        )]
+    );
+    assert!(s.fire_due_timers(T0 + 2_999).await.unwrap().is_empty());
+    assert_eq!(h.count("jobs").await, 0);
+    assert_eq!(s.fire_due_timers(T0 + 3_000).await.unwrap(), ["env"]);
+    assert!(s.timers().await.unwrap().is_empty());
+    assert!(
+        s.fire_due_timers(T0 + 60_000).await.unwrap().is_empty(),
+        "fired once"
+    );
+    let job = s
+        .claim("w", LEASE, T0 + 3_000)
+        .await
+        .unwrap()
+        .expect("a reconcile");
+    assert!(
+        matches!(&job.kind, JobKind::Reconcile { repo, reason } if repo == "env" && reason.contains("release age of api 2.0.0")),
+        "{:?}",
+        job.kind
+    );
+    // A timer of a repository whose reconcile is queued joins it.
+    s.enqueue_reconcile("other", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    s.set_timer("other", T0 + 1, "release age").await.unwrap();
+    assert_eq!(s.fire_due_timers(T0 + 10).await.unwrap(), ["other"]);
+    assert_eq!(
+        h.rows::<(String,)>("SELECT repo FROM jobs WHERE repo = 'other'")
+            .await
+            .len(),
+        1
     );
 }

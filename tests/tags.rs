@@ -484,3 +484,60 @@ async fn explain_says_a_reference_is_held_after_a_rollback() {
     );
     assert!(text.contains("without auto-merge"), "{text}");
 }
+
+/// `check` has no store: the release age comes from the image configs'
+/// `created`, fetched best candidate first. `explain` says what waits and
+/// until when.
+#[tokio::test]
+async fn check_and_explain_hold_back_a_tag_younger_than_min_release_age() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let ago = |hours: i64| {
+        let at = chrono::Utc::now() - chrono::Duration::hours(hours);
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    reg.push_image_created("acme/web", "1.0.0", Some(&ago(24 * 30)))
+        .await;
+    reg.push_image_created("acme/web", "1.1.0", Some(&ago(24 * 10)))
+        .await;
+    reg.push_image_created("acme/web", "1.2.0", Some(&ago(1)))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".imagebump.yaml",
+        &format!(
+            "policies:\n  - name: web\n    image: {host}/acme/web\n    semver: '^1'\n    minReleaseAge: 3d\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "apps/web.yaml",
+        &format!("image: {host}/acme/web:1.0.0\n"),
+    );
+    let repo = dir.path().to_str().unwrap();
+
+    let out = imagebump(&["check", "--repo", repo, "--format", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(2), "{report:#}");
+    assert_eq!(report["bumps"][0]["to"]["tag"], "1.1.0", "{report:#}");
+    assert_eq!(report["bumps"][0]["passed_over"][0]["rule"], "age");
+    assert_eq!(report["waiting"][0]["tag"], "1.2.0");
+    let text = imagebump(&["check", "--repo", repo]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("waiting apps/web.yaml:1") && text.contains("1.2.0 for release age until"),
+        "{text}"
+    );
+
+    let out = imagebump(&["explain", "--repo", repo, "apps/web.yaml:1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("waiting  waiting for release age of 1.2.0 until"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1.2.0  age: waiting for release age until"),
+        "{text}"
+    );
+}

@@ -94,7 +94,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         }
     };
     let spinner = Spinner::start(files.len());
-    let mut report = plan::plan(&config, &files, &client).await;
+    let mut report = plan::plan(&config, &files, &client, crate::clock::now_ms()).await;
     spinner.stop();
     tracing::info!(
         files = files.len(),

@@ -21,7 +21,7 @@ use crate::domain::{Digest, ImageRepo};
 use crate::manifest;
 use crate::plan::{self, Resolved, SourceFile, TagSource};
 use crate::policy::version::parse_tag;
-use crate::policy::{Policy, Rule, Verdict, verdicts};
+use crate::policy::{Policy, Rule, Verdict, verdicts_with};
 use crate::registry::{Client, TagList};
 use crate::rollback::{self, RollbackHold};
 use crate::store::{Ignored, Store};
@@ -65,6 +65,10 @@ struct Explained {
     skipped: Option<String>,
     /// The rollback hold on the reference, in the service's store.
     held: Option<String>,
+    /// A better tag younger than `minReleaseAge`: "waiting for release age
+    /// of TAG until TIME".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
     tags: Vec<Verdict>,
 }
 
@@ -108,10 +112,12 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (config, holds) = match people_ignored(&args).await {
+    let images: Vec<ImageRepo> = config.policies.iter().map(|p| p.image.clone()).collect();
+    let (config, first_seen, holds) = match service_state(&args, &images).await {
         // What people refused is part of the policies the tags are judged by.
-        Ok((ignored, holds)) => (
+        Ok((ignored, first_seen, holds)) => (
             config.refusing(&crate::reconcile::refusals(&ignored)),
+            first_seen,
             holds,
         ),
         Err(e) => {
@@ -120,7 +126,6 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
         }
     };
     // Each image is listed once for the whole explanation.
-    let images: Vec<ImageRepo> = config.policies.iter().map(|p| p.image.clone()).collect();
     let listed = Listed {
         client: &client,
         lists: client
@@ -129,6 +134,9 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             .into_iter()
             .map(|(image, r)| (image, r.map_err(|e| e.to_string())))
             .collect(),
+        first_seen,
+        created: Default::default(),
+        now_ms: crate::clock::now_ms(),
     };
     let mut failed = !problems.is_empty();
     for p in &problems {
@@ -175,10 +183,15 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
     }
 }
 
-/// The registry, with every tag list fetched once up front.
+/// The registry, with every tag list fetched once up front; the service's
+/// first-seen times where `--service-config` names its store, and build
+/// times asked once per tag.
 struct Listed<'a> {
     client: &'a Client,
     lists: HashMap<ImageRepo, Result<TagList, String>>,
+    first_seen: HashMap<ImageRepo, crate::policy::TagTimes>,
+    created: std::sync::Mutex<HashMap<(ImageRepo, String), plan::BuildTime>>,
+    now_ms: i64,
 }
 
 impl TagSource for Listed<'_> {
@@ -196,13 +209,64 @@ impl TagSource for Listed<'_> {
     async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
         TagSource::platforms(self.client, repo, tag).await
     }
+
+    async fn first_seen(&self, repo: &ImageRepo) -> crate::policy::TagTimes {
+        self.first_seen.get(repo).cloned().unwrap_or_default()
+    }
+
+    async fn build_times(
+        &self,
+        repo: &ImageRepo,
+        tags: &[String],
+    ) -> Result<HashMap<String, plan::BuildTime>, String> {
+        let lock = || self.created.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = HashMap::new();
+        let mut wanted = Vec::new();
+        for tag in tags {
+            match lock().get(&(repo.clone(), tag.clone())) {
+                Some(time) => {
+                    out.insert(tag.clone(), time.clone());
+                }
+                None => wanted.push(tag.clone()),
+            }
+        }
+        let fetched = TagSource::build_times(self.client, repo, &wanted).await?;
+        for (tag, time) in fetched {
+            lock().insert((repo.clone(), tag.clone()), time.clone());
+            out.insert(tag, time);
+        }
+        Ok(out)
+    }
 }
 
-/// What people ignored in the service's store for `--name`, and the
-/// rollback holds there; nothing without `--service-config`.
-async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<(Ignored, Vec<RollbackHold>)> {
+impl Listed<'_> {
+    /// What is known of the times of `image`'s tags: the store's, and the
+    /// build times asked so far.
+    async fn times(&self, image: &ImageRepo) -> crate::policy::TagTimes {
+        let mut times = self.first_seen(image).await;
+        let created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        for ((repo, tag), (_, time)) in created.iter() {
+            if let (true, Some(time)) = (repo == image, time) {
+                times.created.insert(tag.clone(), *time);
+            }
+        }
+        times
+    }
+}
+
+/// What people ignored in the service's store for `--name`, the store's
+/// first-seen times of `images`, and the rollback holds there; nothing
+/// without `--service-config`.
+async fn service_state(
+    args: &ExplainArgs,
+    images: &[ImageRepo],
+) -> anyhow::Result<(
+    Ignored,
+    HashMap<ImageRepo, crate::policy::TagTimes>,
+    Vec<RollbackHold>,
+)> {
     let (Some(file), Some(name)) = (&args.service_config, &args.name) else {
-        return Ok((Ignored::default(), Vec::new()));
+        return Ok(Default::default());
     };
     let config = ServiceConfig::load(Some(file.as_path()))?;
     anyhow::ensure!(
@@ -211,15 +275,17 @@ async fn people_ignored(args: &ExplainArgs) -> anyhow::Result<(Ignored, Vec<Roll
         file.display()
     );
     let store = Store::open(&config.store_url()).await?;
-    let read = async {
-        Ok((
-            store.ignored(name).await?,
-            store.rollback_holds(name).await?,
-        ))
-    };
-    let both = read.await;
+    let ignored = store.ignored(name).await;
+    let holds = store.rollback_holds(name).await;
+    let mut first_seen = HashMap::new();
+    for image in images {
+        let key = crate::reconcile::tag_cache_key(image);
+        if let Ok(Some(cached)) = store.cached_tags(&key).await {
+            first_seen.insert(image.clone(), crate::reconcile::appeared(&cached));
+        }
+    }
     store.close().await;
-    both
+    Ok((ignored?, first_seen, holds?))
 }
 
 fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
@@ -255,7 +321,7 @@ async fn explain_one(
     let marked = r.marker.is_some();
     // The winner as `check` plans it, platforms and refusals included.
     let one = [file.clone()];
-    let report = plan::plan(config, &one, listed).await;
+    let report = plan::plan(config, &one, listed, listed.now_ms).await;
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }
@@ -288,14 +354,19 @@ async fn explain_one(
                 )
             })
         });
-    let mut verdicts = verdicts(policy, tag, &tags, marked).unwrap_or_default();
-    if let Some(b) = bump {
-        for passed in &b.passed_over {
-            if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {
-                v.rule = Some(passed.rule);
-                v.detail = passed.detail.clone();
-                v.update = None;
-            }
+    let times = listed.times(&policy.image).await;
+    let mut verdicts = verdicts_with(policy, tag, &tags, marked, &times).unwrap_or_default();
+    let waiting = report.waiting.iter().find(|w| w.line == r.line);
+    let passed_over = bump
+        .map(|b| &b.passed_over)
+        .into_iter()
+        .chain(waiting.map(|w| &w.passed_over))
+        .flatten();
+    for passed in passed_over {
+        if let Some(v) = verdicts.iter_mut().find(|v| v.tag == passed.tag) {
+            v.rule = Some(passed.rule);
+            v.detail = passed.detail.clone();
+            v.update = None;
         }
     }
     let why = match &r.marker {
@@ -316,6 +387,7 @@ async fn explain_one(
         }),
         skipped,
         held,
+        waiting: waiting.map(|w| format!("waiting for release age of {} until {}", w.tag, w.until)),
         tags: verdicts,
     })
 }
@@ -396,7 +468,13 @@ fn text(out: &[Explained]) -> String {
         match (&e.winner, &e.skipped) {
             (Some(w), _) => s.push_str(&format!("  winner   {} ({})\n", w.tag, w.update.as_str())),
             (None, Some(why)) => s.push_str(&format!("  skipped  {why}\n")),
+            (None, None) if e.waiting.is_some() => {
+                s.push_str("  winner   none yet: every newer tag is younger than minReleaseAge\n")
+            }
             (None, None) => s.push_str("  winner   none: the current tag is the best allowed\n"),
+        }
+        if let Some(w) = &e.waiting {
+            s.push_str(&format!("  waiting  {w}\n"));
         }
         s.push_str("  tags\n");
         for t in &e.tags {

@@ -65,6 +65,13 @@ pub fn text(report: &Report, changes: &[FileChange], color: bool, written: bool)
             s.file, s.line, s.image, s.reason
         );
     }
+    for w in &report.waiting {
+        let _ = writeln!(
+            out,
+            "waiting {}:{} {}: {} for release age until {}",
+            w.file, w.line, w.image, w.tag, w.until
+        );
+    }
     let _ = writeln!(out, "{}", summary(report, changes.len(), written));
     out
 }
@@ -92,8 +99,12 @@ fn summary(report: &Report, files: usize, written: bool) -> String {
     } else {
         ""
     };
+    let waiting = match report.waiting.len() {
+        0 => String::new(),
+        n => format!("; {n} waiting for release age"),
+    };
     format!(
-        "{head}; {} skipped; {} error(s){tail}",
+        "{head}; {} skipped; {} error(s){waiting}{tail}",
         report.skipped.len(),
         report.errors.len()
     )

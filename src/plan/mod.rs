@@ -7,7 +7,9 @@
 //! only through [`TagSource`], once per image. Output is a [`Report`] whose
 //! JSON form is a stable contract (`check --format json`).
 
+mod candidates;
 mod resolve;
+mod times;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -18,7 +20,12 @@ use crate::manifest::{self, Edit, Reference};
 use crate::policy::{self, Decision, DigestMode, Policy, RepoConfig, UpdateType};
 use crate::registry::{Client, RegistryError, TagList};
 
+pub use candidates::{MAX_AGE_FETCHES, MAX_PLATFORM_TRIES};
 pub use resolve::{Resolved, resolve};
+pub use times::rfc3339;
+
+use candidates::{PlatformCache, walk};
+use times::Times;
 
 /// One file of the environment repository.
 #[derive(Clone, Debug)]
@@ -27,6 +34,10 @@ pub struct SourceFile {
     pub path: String,
     pub text: String,
 }
+
+/// A tag's manifest digest and its image config's `created` time (ms since
+/// the epoch; `None`: the config has none).
+pub type BuildTime = (Digest, Option<i64>);
 
 /// Where tag lists and digests come from (the registry, in production).
 #[allow(async_fn_in_trait)]
@@ -40,6 +51,22 @@ pub trait TagSource {
     /// tag" from a failure says both with `Err`.
     async fn confirm(&self, repo: &ImageRepo, tag: &str) -> Result<Option<Digest>, String> {
         self.digest(repo, tag).await.map(Some)
+    }
+    /// When the tags of `repo` appeared, where the source keeps such
+    /// times (the service's store): `first_seen` and `listed_since` of
+    /// [`policy::TagTimes`]; else nothing.
+    async fn first_seen(&self, _repo: &ImageRepo) -> policy::TagTimes {
+        policy::TagTimes::default()
+    }
+    /// The manifest digest and image config `created` time of each of
+    /// `tags` (`None`: the config has none); a tag gone from the registry
+    /// is left out. A source that keeps no images knows no build times.
+    async fn build_times(
+        &self,
+        _repo: &ImageRepo,
+        _tags: &[String],
+    ) -> Result<HashMap<String, BuildTime>, String> {
+        Err("this tag source has no image configs to read build times from".into())
     }
 }
 
@@ -70,6 +97,16 @@ impl TagSource for Client {
             Err(RegistryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    async fn build_times(
+        &self,
+        repo: &ImageRepo,
+        tags: &[String],
+    ) -> Result<HashMap<String, BuildTime>, String> {
+        self.build_times_many(repo, tags)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -136,11 +173,39 @@ pub struct Problem {
     pub message: String,
 }
 
+/// A reference whose better tag is younger than its policy's
+/// `minReleaseAge`: it moves (or not) when that tag comes of age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    pub file: String,
+    pub line: usize,
+    pub image: String,
+    pub policy: String,
+    /// The young tag that comes of age first.
+    pub tag: String,
+    /// When it does (RFC 3339, UTC) and in ms since the epoch.
+    pub until: String,
+    pub until_ms: i64,
+    /// The tags passed over, when the reference stays where it is (a bump
+    /// carries its own).
+    #[serde(skip)]
+    pub passed_over: Vec<PassedOver>,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     pub bumps: Vec<Bump>,
     pub skipped: Vec<Skipped>,
     pub errors: Vec<Problem>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<Waiting>,
+}
+
+impl Report {
+    /// When the earliest young tag comes of age, if any waits.
+    pub fn next_due_ms(&self) -> Option<&Waiting> {
+        self.waiting.iter().min_by_key(|w| w.until_ms)
+    }
 }
 
 /// A file's new text after the bumps that touch it.
@@ -151,8 +216,14 @@ pub struct FileChange {
     pub after: String,
 }
 
-/// Plans every bump the config allows in `files`.
-pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSource) -> Report {
+/// Plans every bump the config allows in `files`; `now_ms` is the time
+/// release ages are measured at.
+pub async fn plan(
+    config: &RepoConfig,
+    files: &[SourceFile],
+    source: &impl TagSource,
+    now_ms: i64,
+) -> Report {
     let mut report = Report::default();
     let mut owned: Vec<(usize, Reference, &Policy)> = Vec::new();
     for (i, file) in files.iter().enumerate() {
@@ -195,6 +266,7 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
     let tag_lists = source.tags(&repos).await;
     let mut digests = DigestCache::default();
     let mut platforms = PlatformCache::default();
+    let mut times = Times::default();
     // Many references share (policy, current tag): choose once for each.
     let mut choices: HashMap<(String, String, bool), Decision> = HashMap::new();
 
@@ -213,16 +285,30 @@ pub async fn plan(config: &RepoConfig, files: &[SourceFile], source: &impl TagSo
             }
             None => continue,
         };
-        match decide(
-            policy,
-            &r,
-            tags,
-            source,
-            (&mut digests, &mut platforms),
-            &mut choices,
-        )
-        .await
-        {
+        let decided = match times.prepare(policy, tags, source).await {
+            Ok(()) => {
+                let caches = (&mut digests, &mut platforms, &mut times);
+                decide(policy, &r, tags, source, caches, &mut choices, now_ms).await
+            }
+            Err(e) => Err(e),
+        };
+        let (decided, waiting) = match decided {
+            Ok((outcome, waiting)) => (Ok(outcome), waiting),
+            Err(e) => (Err(e), None),
+        };
+        if let Some((tag, until_ms, passed_over)) = waiting {
+            report.waiting.push(Waiting {
+                file: file.clone(),
+                line: r.line,
+                image: image.clone(),
+                policy: policy.name.clone(),
+                tag,
+                until: rfc3339(until_ms),
+                until_ms,
+                passed_over,
+            });
+        }
+        match decided {
             Ok(Outcome::Bump(update, from, to, passed_over)) => {
                 let edits = edits_for(&r, &from, &to);
                 report.bumps.push(Bump {
@@ -281,91 +367,20 @@ impl DigestCache {
     }
 }
 
-/// Platform lists looked up once per (image, tag) in a run.
-#[derive(Default)]
-struct PlatformCache(HashMap<(ImageRepo, String), Result<Vec<String>, String>>);
-
-impl PlatformCache {
-    async fn get(
-        &mut self,
-        source: &impl TagSource,
-        repo: &ImageRepo,
-        tag: &str,
-    ) -> Result<Vec<String>, String> {
-        let key = (repo.clone(), tag.to_string());
-        if let Some(p) = self.0.get(&key) {
-            return p.clone();
-        }
-        let p = source.platforms(repo, tag).await;
-        self.0.insert(key, p.clone());
-        p
-    }
-}
-
-/// How many candidates are tried for the policy's platforms before the
-/// reference is skipped.
-pub const MAX_PLATFORM_TRIES: usize = 5;
-
-/// The best candidate that offers every platform the policy names: the
-/// manifest of the winner is fetched, and of the next one only when the
-/// winner lacks a platform. `Err` is a skip reason or a registry error.
-async fn platform_target(
-    policy: &Policy,
-    current: &str,
-    tags: &[String],
-    marked: bool,
-    source: &impl TagSource,
-    cache: &mut PlatformCache,
-) -> Result<Result<(String, UpdateType, Vec<PassedOver>), String>, String> {
-    let ranked = match policy::ranked(policy, current, tags, marked) {
-        Ok(r) => r,
-        Err(skip) => return Ok(Err(skip)),
-    };
-    let mut passed = Vec::new();
-    for (tag, update) in ranked.into_iter().take(MAX_PLATFORM_TRIES) {
-        let offered = cache.get(source, &policy.image, &tag).await?;
-        let missing: Vec<&str> = policy
-            .platforms
-            .iter()
-            .filter(|p| !crate::registry::offers(&offered, p))
-            .map(String::as_str)
-            .collect();
-        if missing.is_empty() {
-            return Ok(Ok((tag, update, passed)));
-        }
-        passed.push(PassedOver {
-            tag,
-            rule: policy::Reason::Platform,
-            detail: format!(
-                "lacks {} (offers {})",
-                missing.join(", "),
-                offered.join(", ")
-            ),
-        });
-    }
-    let tried: Vec<String> = passed
-        .iter()
-        .map(|p| format!("{} {}", p.tag, p.detail))
-        .collect();
-    Ok(Err(format!(
-        "platform: none of the {} best newer tags offers every platform of `{}`: {}",
-        passed.len(),
-        policy.name,
-        tried.join("; ")
-    )))
-}
-
+/// The outcome for one reference, and the young tag it waits for.
 async fn decide(
     policy: &Policy,
     r: &Reference,
     tags: &[String],
     source: &impl TagSource,
-    (digests, platforms): (&mut DigestCache, &mut PlatformCache),
+    (digests, platforms, times): (&mut DigestCache, &mut PlatformCache, &mut Times),
     choices: &mut HashMap<(String, String, bool), Decision>,
-) -> Result<Outcome, String> {
+    now_ms: i64,
+) -> Result<(Outcome, Option<(String, i64, Vec<PassedOver>)>), String> {
     let Some(current) = Version::written(r) else {
-        return Ok(Outcome::Skip(
-            "the reference has no tag to compare; write a tag".into(),
+        return Ok((
+            Outcome::Skip("the reference has no tag to compare; write a tag".into()),
+            None,
         ));
     };
     let pin = policy.digest == DigestMode::Pin || current.digest.is_some();
@@ -374,22 +389,39 @@ async fn decide(
     let marked = r.marker.is_some();
     let decision = choices
         .entry((policy.name.clone(), current.tag.clone(), marked))
-        .or_insert_with(|| policy::choose(policy, &current.tag, tags, marked))
+        .or_insert_with(|| {
+            policy::choose_with(policy, &current.tag, tags, marked, times.of(&policy.image))
+        })
         .clone();
     let mut passed_over = Vec::new();
+    let mut waiting = None;
+    let walks = !policy.platforms.is_empty() || !policy.min_release_age.is_zero();
     let (target_tag, update) = match decision {
-        Decision::Bump { .. } if !policy.platforms.is_empty() => {
-            match platform_target(policy, &current.tag, tags, marked, source, platforms).await? {
-                Ok((to, update, passed)) => {
-                    passed_over = passed;
-                    (to, Some(update))
+        Decision::Bump { .. } if walks => {
+            let who = (current.tag.as_str(), marked);
+            match walk(policy, who, tags, source, (platforms, times), now_ms).await? {
+                Ok(walked) => {
+                    let moves = walked.target.is_some();
+                    waiting = walked.waiting.map(|(tag, until)| {
+                        let passed = if moves {
+                            Vec::new()
+                        } else {
+                            walked.passed_over.clone()
+                        };
+                        (tag, until, passed)
+                    });
+                    passed_over = walked.passed_over;
+                    match walked.target {
+                        Some((to, update)) => (to, Some(update)),
+                        None => (current.tag.clone(), None),
+                    }
                 }
-                Err(skip) => return Ok(Outcome::Skip(skip)),
+                Err(skip) => return Ok((Outcome::Skip(skip), None)),
             }
         }
         Decision::Bump { to, update } => (to, Some(update)),
         Decision::Current => (current.tag.clone(), None),
-        Decision::Skip(reason) => return Ok(Outcome::Skip(reason)),
+        Decision::Skip(reason) => return Ok((Outcome::Skip(reason), None)),
     };
     let digest = if pin && can_pin {
         Some(
@@ -405,11 +437,12 @@ async fn decide(
         tag: target_tag,
         digest,
     };
-    Ok(match update {
+    let outcome = match update {
         Some(u) => Outcome::Bump(u, current, to, passed_over),
         None if to != current => Outcome::Bump(UpdateType::Digest, current, to, Vec::new()),
         None => Outcome::Nothing,
-    })
+    };
+    Ok((outcome, waiting))
 }
 
 fn edits_for(r: &Reference, from: &Version, to: &Version) -> Vec<Edit> {

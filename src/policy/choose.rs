@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use serde::Serialize;
 
 use self::key::{Key, evaluate};
-use super::{Policy, Rule, UpdateType};
+use super::{Order, Policy, Rule, TagTimes, UpdateType};
 
 /// What a policy says about one reference's current tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub enum Reason {
     Older,
     /// Its manifest lacks a platform the policy names.
     Platform,
+    /// Younger than the policy's `minReleaseAge`, or of no known release
+    /// time.
+    Age,
 }
 
 /// The reason a tag lost: which rule, and a one-line detail.
@@ -66,6 +69,7 @@ impl Reason {
             Reason::Ignored => "ignored",
             Reason::Older => "older",
             Reason::Platform => "platform",
+            Reason::Age => "age",
         }
     }
 }
@@ -75,6 +79,7 @@ pub(in crate::policy) struct Judge<'p> {
     policy: &'p Policy,
     current: Option<Key>,
     allow_pre: bool,
+    times: &'p TagTimes,
 }
 
 impl<'p> Judge<'p> {
@@ -84,8 +89,9 @@ impl<'p> Judge<'p> {
         policy: &'p Policy,
         current: &str,
         marked: bool,
+        times: &'p TagTimes,
     ) -> Result<Self, String> {
-        let current = match evaluate(&policy.rule, current) {
+        let current = match evaluate(&policy.rule, current, times) {
             Ok(key) => Some(key),
             Err(_) if marked => None,
             Err(why) => return Err(skip_reason(policy, &why)),
@@ -96,6 +102,7 @@ impl<'p> Judge<'p> {
             policy,
             current,
             allow_pre,
+            times,
         })
     }
 
@@ -105,7 +112,8 @@ impl<'p> Judge<'p> {
         if let Some(re) = self.policy.exclude.iter().find(|re| re.is_match(tag)) {
             return Err((Reason::Exclude, format!("matches exclude `{re}`")));
         }
-        let key = evaluate(&self.policy.rule, tag).map_err(|why| (Reason::Pattern, why))?;
+        let key =
+            evaluate(&self.policy.rule, tag, self.times).map_err(|why| (Reason::Pattern, why))?;
         if let Some(v) = key.version() {
             match self.current.as_ref().and_then(Key::version) {
                 Some(cur) => {
@@ -210,6 +218,22 @@ impl<'p> Judge<'p> {
     }
 }
 
+/// The tags whose build times choosing needs (`order: newest`): those
+/// of the rule's shape, not excluded; none for other orders.
+pub fn needs_times(policy: &Policy, tags: &[String]) -> Vec<String> {
+    let Rule::Tags(rule) = &policy.rule else {
+        return Vec::new();
+    };
+    if rule.order != Order::Newest {
+        return Vec::new();
+    }
+    tags.iter()
+        .filter(|t| !policy.exclude.iter().any(|re| re.is_match(t)))
+        .filter(|t| key::shaped(rule, t))
+        .cloned()
+        .collect()
+}
+
 fn shown(variant: Option<&str>) -> String {
     variant.map_or("none".into(), |v| format!("`-{v}`"))
 }
@@ -230,7 +254,18 @@ fn shown(variant: Option<&str>) -> String {
 ///   with the reason, unless `marked`: then the reference moves to the best
 ///   plain (variant-less, counter-less) candidate, with update `other`.
 pub fn choose(policy: &Policy, current: &str, tags: &[String], marked: bool) -> Decision {
-    let judge = match Judge::new(policy, current, marked) {
+    choose_with(policy, current, tags, marked, &TagTimes::default())
+}
+
+/// [`choose`] with the tags' build times, which `order: newest` orders by.
+pub fn choose_with(
+    policy: &Policy,
+    current: &str,
+    tags: &[String],
+    marked: bool,
+    times: &TagTimes,
+) -> Decision {
+    let judge = match Judge::new(policy, current, marked, times) {
         Ok(j) => j,
         Err(why) => return Decision::Skip(why),
     };
@@ -263,7 +298,18 @@ pub fn ranked(
     tags: &[String],
     marked: bool,
 ) -> Result<Vec<(String, UpdateType)>, String> {
-    let judge = Judge::new(policy, current, marked)?;
+    ranked_with(policy, current, tags, marked, &TagTimes::default())
+}
+
+/// [`ranked`] with the tags' build times.
+pub fn ranked_with(
+    policy: &Policy,
+    current: &str,
+    tags: &[String],
+    marked: bool,
+    times: &TagTimes,
+) -> Result<Vec<(String, UpdateType)>, String> {
+    let judge = Judge::new(policy, current, marked, times)?;
     let mut newer: Vec<(&str, Key, UpdateType)> = tags
         .iter()
         .filter_map(|t| judge.candidate(t).ok().map(|(k, u)| (t.as_str(), k, u)))
@@ -295,7 +341,18 @@ pub fn verdicts(
     tags: &[String],
     marked: bool,
 ) -> Result<Vec<Verdict>, String> {
-    let judge = Judge::new(policy, current, marked)?;
+    verdicts_with(policy, current, tags, marked, &TagTimes::default())
+}
+
+/// [`verdicts`] with the tags' build times.
+pub fn verdicts_with(
+    policy: &Policy,
+    current: &str,
+    tags: &[String],
+    marked: bool,
+    times: &TagTimes,
+) -> Result<Vec<Verdict>, String> {
+    let judge = Judge::new(policy, current, marked, times)?;
     let mut judged: Vec<(&str, Option<Key>, Result<UpdateType, Rejection>)> = Vec::new();
     for tag in tags {
         let key = judge.allowed(tag).ok();
@@ -360,11 +417,7 @@ fn skip_reason(policy: &Policy, why: &str) -> String {
         Rule::Semver(range) => format!("semver `{}`", range.source),
         Rule::Tags(tags) => {
             let pattern = tags.pattern.as_ref().map_or("any tag", |p| p.as_str());
-            let order = match tags.order {
-                super::Order::Semver => "semver",
-                super::Order::Numerical => "numerical",
-                super::Order::Alphabetical => "alphabetical",
-            };
+            let order = tags.order.as_str();
             format!("tags `{pattern}` ordered {order}")
         }
     };

@@ -372,11 +372,12 @@ impl Cx<'_> {
                         Some("semver") => Order::Semver,
                         Some("numerical") => Order::Numerical,
                         Some("alphabetical") => Order::Alphabetical,
+                        Some("newest") => Order::Newest,
                         _ => {
                             self.err(
                                 v,
                                 &format!(
-                                    "`order` must be semver, numerical or alphabetical, found {}",
+                                    "`order` must be semver, numerical, alphabetical or newest, found {}",
                                     describe(v)
                                 ),
                                 None,
@@ -406,7 +407,7 @@ impl Cx<'_> {
             self.err(
                 node,
                 "`tags` needs an `order`",
-                Some("order: semver | numerical | alphabetical"),
+                Some("order: semver | numerical | alphabetical | newest"),
             );
         }
         if let (Some(extract), Some(at)) = (&rule.extract, extract_node) {

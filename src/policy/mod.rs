@@ -19,7 +19,10 @@ use serde::Serialize;
 
 use crate::domain::ImageRepo;
 
-pub use choose::{Decision, Reason, Verdict, choose, ranked, verdicts};
+pub use choose::{
+    Decision, Reason, Verdict, choose, choose_with, needs_times, ranked, ranked_with, verdicts,
+    verdicts_with,
+};
 pub use config::{ConfigError, parse_config};
 pub use version::VersionRange;
 
@@ -146,6 +149,98 @@ pub enum Order {
     Semver,
     Numerical,
     Alphabetical,
+    /// By build time ([`TagTimes`]): for git-sha tags with no order in the
+    /// name.
+    Newest,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Semver => "semver",
+            Order::Numerical => "numerical",
+            Order::Alphabetical => "alphabetical",
+            Order::Newest => "newest",
+        }
+    }
+}
+
+/// When an image's tags were made, as far as is known: the image config's
+/// `created` (ms since the epoch), when imagebump first saw each tag that
+/// appeared after the image's first listing, and that first listing (tags
+/// already there were made before it). A pure input to [`choose_with`]
+/// (`tags.order: newest`) and to the release-age rule ([`release_wait`]).
+#[derive(Clone, Debug, Default)]
+pub struct TagTimes {
+    pub created: std::collections::HashMap<String, i64>,
+    /// Tags that appeared after the first listing, and when.
+    pub first_seen: std::collections::HashMap<String, i64>,
+    /// When the image was first listed (`None`: never, as in `check`):
+    /// a listed tag not in `first_seen` was there by then.
+    pub listed_since: Option<i64>,
+}
+
+impl TagTimes {
+    /// The tag's build time for `order: newest`, as `(time, tie-break)`:
+    /// the config's `created` where it is set (not zero, as reproducible
+    /// builds write), else when it appeared; the time it appeared breaks
+    /// ties. `None` when nothing is known.
+    pub fn build_time(&self, tag: &str) -> Option<(i64, i64)> {
+        let seen = self.first_seen.get(tag).copied().or(self.listed_since);
+        let created = self.created.get(tag).copied().filter(|c| *c > 0);
+        let time = created.or(seen)?;
+        Some((time, seen.unwrap_or(i64::MAX)))
+    }
+
+    /// When the tag was released, for `minReleaseAge`: when it appeared
+    /// after the first listing; else (it was there at the first listing,
+    /// or no store keeps times) the earlier of its config's `created` and
+    /// the first listing, as far as they are known.
+    pub fn released(&self, tag: &str) -> Option<i64> {
+        if let Some(seen) = self.first_seen.get(tag) {
+            return Some(*seen);
+        }
+        let created = self.created.get(tag).copied().filter(|c| *c > 0);
+        match (created, self.listed_since) {
+            (Some(c), Some(l)) => Some(c.min(l)),
+            (c, l) => c.or(l),
+        }
+    }
+
+    /// Whether the tag's release time is what the store saw it appear (no
+    /// image config can make it older).
+    pub fn seen_appearing(&self, tag: &str) -> bool {
+        self.first_seen.contains_key(tag)
+    }
+}
+
+/// Whether a tag released at `released_ms` is old enough under `policy`
+/// at `now_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ripeness {
+    /// Old enough (or the policy sets no `minReleaseAge`).
+    Ripe,
+    /// Too young: a candidate from this time on.
+    Until(i64),
+    /// No release time is known: never taken as old enough.
+    Unknown,
+}
+
+/// The release-age rule for one tag.
+pub fn release_wait(policy: &Policy, released_ms: Option<i64>, now_ms: i64) -> Ripeness {
+    if policy.min_release_age.is_zero() {
+        return Ripeness::Ripe;
+    }
+    let Some(released) = released_ms else {
+        return Ripeness::Unknown;
+    };
+    let age = i64::try_from(policy.min_release_age.as_millis()).unwrap_or(i64::MAX);
+    let due = released.saturating_add(age);
+    if due <= now_ms {
+        Ripeness::Ripe
+    } else {
+        Ripeness::Until(due)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -224,9 +319,11 @@ pub enum Group {
 
 /// How tag `a` compares with tag `b` in the policy's order (its `semver`
 /// rule, or its `tags` order); `None` when either is not shaped for the
-/// rule, so that no order can be told (rollback holds, src/rollback/).
+/// rule, or the order needs build times (`order: newest`), so that no
+/// order can be told from the tags alone (rollback holds, src/rollback/).
 pub fn compare_tags(policy: &Policy, a: &str, b: &str) -> Option<std::cmp::Ordering> {
-    let a = choose::key::evaluate(&policy.rule, a).ok()?;
-    let b = choose::key::evaluate(&policy.rule, b).ok()?;
+    let none = TagTimes::default();
+    let a = choose::key::evaluate(&policy.rule, a, &none).ok()?;
+    let b = choose::key::evaluate(&policy.rule, b, &none).ok()?;
     Some(a.cmp_order(&b))
 }

@@ -61,7 +61,7 @@ pub fn schema() -> Value {
                             "properties": {
                                 "pattern": {"description": "Regular expression matched against the tag.", "type": "string"},
                                 "extract": {"description": "`$name`, `$1` or `${1}`; default the whole tag.", "type": "string"},
-                                "order": {"enum": ["semver", "numerical", "alphabetical"]},
+                                "order": {"description": "How tags are ordered: as versions, as numbers, as text, or `newest`: by build time (the image config's `created`, else when imagebump first saw the tag), for git-sha tags.", "enum": ["semver", "numerical", "alphabetical", "newest"]},
                                 "exclude": {
                                     "description": "Regular expressions of tags never chosen, added to the defaults (*.sig, *.att, *.sbom).",
                                     "type": "array", "items": {"type": "string"}

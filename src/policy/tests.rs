@@ -5,6 +5,7 @@ mod families;
 mod properties;
 mod range_rules;
 mod tag_rules;
+mod times;
 mod version_rules;
 
 use regex::Regex;

@@ -38,7 +38,7 @@ use crate::store::{Ignored, Store};
 pub use action::{Action, Memo};
 pub use change::{Change, Marker, decode_marker};
 pub use feedback::comment_once;
-pub use tags::{TagCache, tag_cache_key};
+pub use tags::{TagCache, appeared, tag_cache_key};
 
 /// Attempts of a run whose push was rejected because something moved.
 pub const MAX_ATTEMPTS: u32 = 3;

@@ -86,6 +86,7 @@ pub(super) async fn run_once(
     for (b, hold) in &restrained.withheld {
         tracing::info!(file = %b.file, line = b.line, to = %b.to.tag, hold = %hold.describe(), "held after a rollback: not proposed");
     }
+    wait_for_release_age(repo, &report).await;
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
         tracing::warn!(file = %e.file, line = e.line, "{}", e.message);
@@ -111,6 +112,28 @@ pub(super) async fn run_once(
     outcome.unlisted = client.passing_failures();
     outcome.report = report;
     Ok(outcome)
+}
+
+/// Logs each reference that waits for a young tag, and asks for a
+/// reconcile when the first comes of age (a timer in the store, fired by
+/// the service's duties), instead of waiting for the next poll.
+async fn wait_for_release_age(repo: &Repo, report: &Report) {
+    for w in &report.waiting {
+        tracing::info!(file = %w.file, line = w.line, image = %w.image, tag = %w.tag, until = %w.until, "waiting for release age");
+    }
+    let (Some(cache), Some(first)) = (&repo.tag_cache, report.next_due_ms()) else {
+        return;
+    };
+    let reason = format!("release age of {}:{}", first.image, first.tag);
+    if let Err(e) = cache
+        .set_timer(repo.mirror.name(), first.until_ms, &reason)
+        .await
+    {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "cannot set the release-age timer; the next poll looks again"
+        );
+    }
 }
 
 /// Fetches the mirror (with a fresh token: installation tokens live an
@@ -180,7 +203,8 @@ async fn plan_refusing(
 ) -> anyhow::Result<Report> {
     let registry = CachedSource::new(client, repo.tag_cache.as_ref());
     let mut refused = super::refusals(&overrides.ignored);
-    let report = plan::plan(&config.refusing(&refused), files, &registry).await;
+    let now_ms = registry.now_ms();
+    let report = plan::plan(&config.refusing(&refused), files, &registry, now_ms).await;
     let closed = closed_versions(repo, config, &report).await?;
     if closed.is_empty() {
         return Ok(report);
@@ -188,7 +212,7 @@ async fn plan_refusing(
     for (policy, tags) in closed {
         refused.entry(policy).or_default().tags.extend(tags);
     }
-    Ok(plan::plan(&config.refusing(&refused), files, &registry).await)
+    Ok(plan::plan(&config.refusing(&refused), files, &registry, now_ms).await)
 }
 
 /// Versions that people refused by closing the bot's MRs without merging,

@@ -30,7 +30,8 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 
 use crate::domain::{Digest, ImageRepo};
-use crate::plan::TagSource;
+use crate::plan::{BuildTime, TagSource};
+use crate::policy::TagTimes;
 use crate::registry::TagList;
 use crate::store::{CachedTags, Store};
 
@@ -99,6 +100,31 @@ impl TagCache {
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
+
+    /// Asks the store for a reconcile of `repo` at `due_ms`.
+    pub async fn set_timer(&self, repo: &str, due_ms: i64, reason: &str) -> anyhow::Result<()> {
+        self.store.set_timer(repo, due_ms, reason).await
+    }
+}
+
+/// When the tags of a cached list appeared (`policy::TagTimes`): a tag
+/// first seen after the image's first listing appeared then; the others
+/// were there at the first listing. A list saved before first listings
+/// were kept counts from its oldest tag.
+pub fn appeared(cached: &CachedTags) -> TagTimes {
+    let listed_since = cached
+        .first_listed_ms
+        .or_else(|| cached.tags.iter().map(|(_, seen, _)| *seen).min());
+    TagTimes {
+        created: HashMap::new(),
+        first_seen: cached
+            .tags
+            .iter()
+            .filter(|(_, seen, _)| listed_since.is_none_or(|l| *seen > l))
+            .map(|(tag, seen, _)| (tag.clone(), *seen))
+            .collect(),
+        listed_since,
+    }
 }
 
 /// A run's tag source: `registry` behind `cache` (or `registry` alone when
@@ -111,6 +137,8 @@ pub struct CachedSource<'a, S> {
     /// Digests of pushed tags this run confirmed (a digest pin of the new
     /// tag costs no second HEAD).
     confirmed: Mutex<HashMap<(ImageRepo, String), Digest>>,
+    /// The store's rows of each image, read once per run for times.
+    rows: Mutex<HashMap<ImageRepo, Option<std::sync::Arc<CachedTags>>>>,
 }
 
 impl<'a, S: TagSource> CachedSource<'a, S> {
@@ -120,7 +148,97 @@ impl<'a, S: TagSource> CachedSource<'a, S> {
             cache,
             answers: Mutex::default(),
             confirmed: Mutex::default(),
+            rows: Mutex::default(),
         }
+    }
+
+    /// The time now, for release ages: the cache's clock (the service's),
+    /// else the system's (a one-shot run).
+    pub fn now_ms(&self) -> i64 {
+        self.cache
+            .map_or_else(crate::clock::now_ms, |c| c.clock.now_ms())
+    }
+
+    /// The store's saved list of `image` (after this run's listing saved
+    /// it), once per run; `None` when there is none or it cannot be read.
+    async fn saved(
+        &self,
+        cache: &TagCache,
+        image: &ImageRepo,
+    ) -> Option<std::sync::Arc<CachedTags>> {
+        let lock = || self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rows) = lock().get(image) {
+            return rows.clone();
+        }
+        let rows = match cache.store.cached_tags(&tag_cache_key(image)).await {
+            Ok(rows) => rows.map(std::sync::Arc::new),
+            Err(e) => {
+                crate::metrics::tag_cache("error");
+                tracing::warn!(image = %image, error = format!("{e:#}"), "cannot read first-seen times");
+                None
+            }
+        };
+        lock().insert(image.clone(), rows.clone());
+        rows
+    }
+
+    /// Build times from the store where it knows the tag's digest and
+    /// that digest's config; the rest from the registry, saved for next
+    /// time (the tag's digest, and the digest's `created`).
+    async fn stored_build_times(
+        &self,
+        cache: &TagCache,
+        image: &ImageRepo,
+        tags: &[String],
+    ) -> Result<HashMap<String, BuildTime>, String> {
+        let digests: HashMap<String, String> = match self.saved(cache, image).await {
+            Some(rows) => rows
+                .tags
+                .iter()
+                .filter_map(|(tag, _, digest)| Some((tag.clone(), digest.clone()?)))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let wanted: Vec<String> = tags
+            .iter()
+            .filter_map(|t| digests.get(t).cloned())
+            .collect();
+        let known = match cache.store.build_times(&wanted).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(image = %image, error = format!("{e:#}"), "cannot read build times; asking the registry");
+                HashMap::new()
+            }
+        };
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        for tag in tags {
+            let hit = digests
+                .get(tag)
+                .and_then(|d| Some((Digest::parse(d).ok()?, *known.get(d)?)));
+            match hit {
+                Some(time) => {
+                    out.insert(tag.clone(), time);
+                }
+                None => missing.push(tag.clone()),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let fetched = self.registry.build_times(image, &missing).await?;
+        let key = tag_cache_key(image);
+        for (tag, (digest, created)) in &fetched {
+            let saved = match cache.store.save_build_time(digest.as_str(), *created).await {
+                Ok(()) => cache.store.set_digest(&key, tag, digest.as_str()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
+                tracing::warn!(image = %image, tag, error = format!("{e:#}"), "cannot save a build time; it is fetched again next time");
+            }
+        }
+        out.extend(fetched);
+        Ok(out)
     }
 
     /// The cached list of `image` if it may be reused now, with the tags
@@ -319,6 +437,27 @@ impl<S: TagSource> TagSource for CachedSource<'_, S> {
 
     async fn platforms(&self, repo: &ImageRepo, tag: &str) -> Result<Vec<String>, String> {
         self.registry.platforms(repo, tag).await
+    }
+
+    async fn first_seen(&self, repo: &ImageRepo) -> TagTimes {
+        let Some(cache) = self.cache else {
+            return self.registry.first_seen(repo).await;
+        };
+        match self.saved(cache, repo).await {
+            Some(rows) => appeared(&rows),
+            None => TagTimes::default(),
+        }
+    }
+
+    async fn build_times(
+        &self,
+        repo: &ImageRepo,
+        tags: &[String],
+    ) -> Result<HashMap<String, BuildTime>, String> {
+        match self.cache {
+            Some(cache) => self.stored_build_times(cache, repo, tags).await,
+            None => self.registry.build_times(repo, tags).await,
+        }
     }
 }
 

@@ -34,9 +34,10 @@ pub const TAG_INSERT_BATCH: usize = 500;
 /// Starts a new generation of the image's list and returns its number; no
 /// row when the list saved already comes from a later listing.
 const BUMP_LIST: &str = "\
-INSERT INTO tag_lists (image, fetched_at_ms, generation) VALUES ($1, $2, 1)
+INSERT INTO tag_lists (image, fetched_at_ms, generation, first_listed_ms) VALUES ($1, $2, 1, $2)
 ON CONFLICT (image) DO UPDATE
-    SET fetched_at_ms = excluded.fetched_at_ms, generation = tag_lists.generation + 1
+    SET fetched_at_ms = excluded.fetched_at_ms, generation = tag_lists.generation + 1,
+        first_listed_ms = COALESCE(tag_lists.first_listed_ms, excluded.first_listed_ms)
     WHERE tag_lists.fetched_at_ms <= excluded.fetched_at_ms
 RETURNING generation";
 
@@ -83,7 +84,7 @@ const SETTLE_PUSHED_TAG: &str =
 /// One row per image even without tags (LEFT JOIN), oldest tags first;
 /// nothing for an image never saved (generation 0: only forgotten).
 const CACHED_TAGS: &str = "\
-SELECT l.fetched_at_ms, l.forgotten_at_ms, t.tag, t.first_seen_ms, t.digest
+SELECT l.fetched_at_ms, l.forgotten_at_ms, l.first_listed_ms, t.tag, t.first_seen_ms, t.digest
 FROM tag_lists l LEFT JOIN tags t ON t.image = l.image
 WHERE l.image = $1 AND l.generation > 0
 ORDER BY t.first_seen_ms, t.tag";
@@ -250,6 +251,7 @@ impl Store {
         type Row = (
             i64,
             Option<i64>,
+            Option<i64>,
             Option<String>,
             Option<i64>,
             Option<String>,
@@ -259,12 +261,12 @@ impl Store {
             .fetch_all(pool)
             .await
             .with_context(|| format!("reading the cached tags of {image}"))?);
-        let Some(&(fetched_at_ms, forgotten_at_ms, ..)) = rows.first() else {
+        let Some(&(fetched_at_ms, forgotten_at_ms, first_listed_ms, ..)) = rows.first() else {
             return Ok(None);
         };
         let tags = rows
             .into_iter()
-            .filter_map(|(_, _, tag, first_seen, digest)| Some((tag?, first_seen?, digest)))
+            .filter_map(|(_, _, _, tag, first_seen, digest)| Some((tag?, first_seen?, digest)))
             .collect();
         let pushed: Vec<(String, i64)> = with_pool!(self, pool => sqlx::query_as(PUSHED_TAGS)
             .bind(image)
@@ -274,6 +276,7 @@ impl Store {
         Ok(Some(CachedTags {
             fetched_at_ms,
             forgotten_at_ms,
+            first_listed_ms,
             tags,
             pushed,
         }))

@@ -33,6 +33,7 @@ mod intake;
 mod lease;
 mod queue;
 mod rollback;
+mod times;
 
 pub(crate) use advisory::ReplicaLock;
 pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
@@ -118,6 +119,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "rollback_holds",
         include_str!("../../migrations/sqlite/0007_rollback_holds.sql"),
     ),
+    (
+        8,
+        "build_times_and_timers",
+        include_str!("../../migrations/sqlite/0008_build_times_and_timers.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -156,6 +162,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "rollback_holds",
         include_str!("../../migrations/postgres/0007_rollback_holds.sql"),
+    ),
+    (
+        8,
+        "build_times_and_timers",
+        include_str!("../../migrations/postgres/0008_build_times_and_timers.sql"),
     ),
 ];
 
@@ -309,6 +320,9 @@ pub struct CachedTags {
     /// When a push of the image was last reported ([`Store::forget_tags`]):
     /// a list fetched before that is stale whatever its age.
     pub forgotten_at_ms: Option<i64>,
+    /// When the image was first listed: a tag first seen then was there
+    /// already, made whenever; one first seen later appeared then.
+    pub first_listed_ms: Option<i64>,
     /// `(tag, first_seen_ms, digest)`, oldest first.
     pub tags: Vec<(String, i64, Option<String>)>,
     /// `(tag, reported_at_ms)`: tags reported pushed that no saved listing

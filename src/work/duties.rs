@@ -7,7 +7,9 @@
 //!   [`Intervals::jwks_min_gap`], so that tokens with made-up key ids
 //!   cannot make the service hammer Google;
 //! - delivery ids past their TTL are purged from the store every
-//!   [`Intervals::purge_deliveries`].
+//!   [`Intervals::purge_deliveries`];
+//! - due timers (a tag comes of its release age: `store/times.rs`) become
+//!   reconciles, looked for every [`Intervals::timers`].
 //!
 //! (The sweep of abandoned leases runs inside the queue's claim, see
 //! `store/queue.rs`.) A failing duty logs and tries again on its next turn.
@@ -29,6 +31,7 @@ pub struct Intervals {
     /// The least time between two reloads of the keys.
     pub jwks_min_gap: Duration,
     pub purge_deliveries: Duration,
+    pub timers: Duration,
 }
 
 impl Default for Intervals {
@@ -37,6 +40,7 @@ impl Default for Intervals {
             jwks_refresh: JWKS_REFRESH,
             jwks_min_gap: Duration::from_secs(60),
             purge_deliveries: Duration::from_secs(3600),
+            timers: Duration::from_secs(1),
         }
     }
 }
@@ -50,6 +54,7 @@ pub async fn run(
 ) {
     let gar = sources.values().find(|s| s.as_gar().is_some()).cloned();
     tokio::join!(
+        fire_timers(store.clone(), every.timers, clock.clone()),
         purge_deliveries(store, every.purge_deliveries, clock),
         async {
             if let Some(gar) = gar {
@@ -57,6 +62,22 @@ pub async fn run(
             }
         }
     );
+}
+
+async fn fire_timers(store: Store, every: Duration, clock: Clock) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.fire_due_timers(clock.now_ms()).await {
+            Ok(fired) => {
+                for repo in fired {
+                    tracing::info!(repo, "timer due: reconcile enqueued");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "firing due timers failed"),
+        }
+    }
 }
 
 async fn purge_deliveries(store: Store, every: Duration, clock: Clock) {

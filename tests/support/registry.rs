@@ -283,17 +283,26 @@ impl TestRegistry {
 
     /// Uploads the blobs of a single-platform image (distinct per `label`)
     /// and returns its manifest bytes, not yet pushed.
-    async fn platform_manifest(&self, repo: &str, label: &str, arch: &str) -> Vec<u8> {
+    /// `created` is the config's build time (RFC 3339), or none.
+    async fn platform_manifest(
+        &self,
+        repo: &str,
+        label: &str,
+        arch: &str,
+        created: Option<&str>,
+    ) -> Vec<u8> {
         let layer = format!("layer of {repo} {label} {arch}").into_bytes();
         let layer_digest = self.push_blob(repo, &layer).await;
-        let config = json!({
+        let mut config = json!({
             "architecture": arch,
             "os": "linux",
             "config": { "Labels": { "imagebump.test": label } },
             "rootfs": { "type": "layers", "diff_ids": [layer_digest.as_str()] },
-        })
-        .to_string()
-        .into_bytes();
+        });
+        if let Some(created) = created {
+            config["created"] = json!(created);
+        }
+        let config = config.to_string().into_bytes();
         let config_digest = self.push_blob(repo, &config).await;
         json!({
             "schemaVersion": 2,
@@ -308,16 +317,33 @@ impl TestRegistry {
     /// Pushes a tiny single-platform OCI image as `repo:tag` and returns
     /// its manifest digest. Each tag gets a distinct image.
     pub async fn push_image(&self, repo: &str, tag: &str) -> Digest {
-        let manifest = self.platform_manifest(repo, tag, "amd64").await;
+        self.push_image_created(repo, tag, None).await
+    }
+
+    /// [`push_image`](Self::push_image) with the config's `created` time
+    /// (RFC 3339), as build tools write it.
+    pub async fn push_image_created(&self, repo: &str, tag: &str, created: Option<&str>) -> Digest {
+        let manifest = self.platform_manifest(repo, tag, "amd64", created).await;
         self.push_manifest(repo, tag, OCI_MANIFEST, &manifest).await
     }
 
     /// Pushes two platform images (amd64, arm64) and an OCI image index
     /// over them as `repo:tag`; returns the index digest.
     pub async fn push_index(&self, repo: &str, tag: &str) -> Digest {
+        self.push_index_created(repo, tag, [None, None]).await
+    }
+
+    /// [`push_index`](Self::push_index) with each platform's (amd64,
+    /// arm64) config `created` time.
+    pub async fn push_index_created(
+        &self,
+        repo: &str,
+        tag: &str,
+        created: [Option<&str>; 2],
+    ) -> Digest {
         let mut entries = Vec::new();
-        for arch in ["amd64", "arm64"] {
-            let manifest = self.platform_manifest(repo, tag, arch).await;
+        for (arch, created) in ["amd64", "arm64"].into_iter().zip(created) {
+            let manifest = self.platform_manifest(repo, tag, arch, created).await;
             let size = manifest.len();
             let reference = Digest::sha256_of(&manifest).to_string();
             let digest = self

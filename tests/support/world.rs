@@ -58,6 +58,9 @@ pub struct World {
     pub store: Store,
     /// Workers over `store` and `repo` (never started: tests drive them).
     pub workers: Arc<Workers>,
+    /// The time the workers (and, in a [`World::with_clock`] world, the
+    /// runs) read.
+    pub clock: imagebump::clock::Clock,
     /// The proxy images are named by, in a [`World::fronted`] world.
     pub proxy: Option<RegistryProxy>,
     deliveries: AtomicU64,
@@ -145,38 +148,63 @@ pub fn write_direct_config(dir: &Path, remote: &Path, extra: &str, direct: &str)
 impl World {
     /// acme/web has 1.4.2 in the registry; the repo deploys 1.4.2.
     pub async fn new(kind: Kind) -> World {
-        Self::build(kind, false, false, None).await
+        Self::build(kind, false, false, None, None).await
+    }
+
+    /// A world whose runs keep the store's tag cache (first-seen times,
+    /// build times, release-age timers) and read time from `clock`, as the
+    /// service's runs do.
+    pub async fn with_clock(kind: Kind, clock: imagebump::clock::Clock) -> World {
+        Self::build(kind, false, false, None, Some(clock)).await
     }
 
     /// A world whose images are named by a proxy in front of the registry
     /// that answers as `front` says, with `registry` (TOML keys of the
     /// service's `[registry]` table) configured.
     pub async fn fronted(kind: Kind, registry: &str, front: Front) -> World {
-        Self::build(kind, false, false, Some((registry.to_string(), front))).await
+        Self::build(
+            kind,
+            false,
+            false,
+            Some((registry.to_string(), front)),
+            None,
+        )
+        .await
+    }
+
+    /// [`World::fronted`] and [`World::with_clock`] at once.
+    pub async fn fronted_with_clock(
+        kind: Kind,
+        registry: &str,
+        front: Front,
+        clock: imagebump::clock::Clock,
+    ) -> World {
+        let front = Some((registry.to_string(), front));
+        Self::build(kind, false, false, front, Some(clock)).await
     }
 
     /// A GitHub world laid out as GitHub Enterprise Server (REST under
     /// `/api/v3`, GraphQL at `/api/graphql`), the bot a GitHub App.
     pub async fn new_ghes_app() -> World {
-        Self::build(Kind::GitHub, true, false, None).await
+        Self::build(Kind::GitHub, true, false, None, None).await
     }
 
     /// `commit = "api"`: the platform makes the bot's commits (on GitHub
     /// the bot is a GitHub App).
     pub async fn new_api_commits(kind: Kind) -> World {
-        Self::build(kind, false, true, None).await
+        Self::build(kind, false, true, None, None).await
     }
 
     /// A world whose reconciles look for rollbacks and keep their holds in
     /// the world's store, as `serve`'s do (src/rollback/).
     pub async fn tracking_rollbacks(kind: Kind) -> World {
-        let mut w = Self::build(kind, false, false, None).await;
+        let mut w = Self::build(kind, false, false, None, None).await;
         let mut repo = imagebump::service::build_repo(
             &w.service_config(),
             &w.service_config().repos[0],
             Some(&w.store),
             &imagebump::service::registry(&w.service_config().registry).unwrap(),
-            &Default::default(),
+            &w.clock,
         )
         .await
         .expect("build repo");
@@ -190,7 +218,7 @@ impl World {
             w.locks.clone(),
             Arc::default(),
             Duration::from_secs(60),
-            Default::default(),
+            w.clock.clone(),
         );
         w
     }
@@ -206,6 +234,7 @@ impl World {
         ghes: bool,
         api_commits: bool,
         front: Option<(String, Front)>,
+        clock: Option<imagebump::clock::Clock>,
     ) -> World {
         let app = ghes || (api_commits && kind == Kind::GitHub);
         let registry = TestRegistry::start();
@@ -276,12 +305,15 @@ impl World {
         let path = dir.path().join("imagebump.toml");
         std::fs::write(&path, toml).expect("write config");
         let config = ServiceConfig::load_from(Some(&path), Vec::new()).expect("service config");
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let cached = clock.is_some();
+        let clock = clock.unwrap_or_default();
         let mut repo = imagebump::service::build_repo(
             &config,
             &config.repos[0],
-            None,
+            cached.then_some(&store),
             &imagebump::service::registry(&config.registry).unwrap(),
-            &Default::default(),
+            &clock,
         )
         .await
         .expect("build repo");
@@ -291,7 +323,6 @@ impl World {
             max_wait: Duration::from_millis(200),
         };
         let repo = Arc::new(repo);
-        let store = Store::open("sqlite::memory:").await.expect("store");
         let locks = RepoLocks::for_store(&store);
         let workers = Workers::new(
             store.clone(),
@@ -299,9 +330,10 @@ impl World {
             locks.clone(),
             Arc::default(),
             Duration::from_secs(60),
-            Default::default(),
+            clock.clone(),
         );
         World {
+            clock,
             kind,
             registry,
             dir,
@@ -365,14 +397,14 @@ impl World {
         for _ in 0..20 {
             let job = self
                 .store
-                .claim("test", Duration::from_secs(60), imagebump::clock::now_ms())
+                .claim("test", Duration::from_secs(60), self.clock.now_ms())
                 .await
                 .expect("claim");
             let Some(job) = job else {
                 // A failed job is scheduled for later: it still counts.
                 let stats = self
                     .store
-                    .queue_stats(imagebump::clock::now_ms())
+                    .queue_stats(self.clock.now_ms())
                     .await
                     .expect("stats");
                 assert_eq!(stats.depth, 0, "a job failed (see the log)");

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use crate::policy::version::{TagVersion, parse_tag};
-use crate::policy::{Order, Rule, TagRule};
+use crate::policy::{Order, Rule, TagRule, TagTimes};
 
 /// A tag's position under a rule. Keys of one rule are always of one kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub(in crate::policy) enum Key {
     Number(Decimal),
     /// `Order::Alphabetical`.
     Text(String),
+    /// `Order::Newest`: build time, then first-seen time.
+    Built(i64, i64),
 }
 
 impl Key {
@@ -39,24 +41,36 @@ impl Key {
             (Key::Version(a), Key::Version(b)) => a.cmp_precedence(b),
             (Key::Number(a), Key::Number(b)) => a.cmp(b),
             (Key::Text(a), Key::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Key::Built(a, sa), Key::Built(b, sb)) => a.cmp(b).then(sa.cmp(sb)),
             _ => Ordering::Equal,
         }
     }
 }
 
 /// Reads `tag` under `rule`; the error says why it is not shaped for it.
-pub(in crate::policy) fn evaluate(rule: &Rule, tag: &str) -> Result<Key, String> {
+/// `times` gives build times for `order: newest`.
+pub(in crate::policy) fn evaluate(rule: &Rule, tag: &str, times: &TagTimes) -> Result<Key, String> {
     match rule {
         Rule::Semver(_) => parse_tag(tag)
             .map(Key::Version)
             .ok_or_else(|| format!("`{tag}` is not a semver version")),
-        Rule::Tags(tag_rule) => evaluate_tags(tag_rule, tag),
+        Rule::Tags(tag_rule) => evaluate_tags(tag_rule, tag, times),
     }
 }
 
-fn evaluate_tags(rule: &TagRule, tag: &str) -> Result<Key, String> {
+/// Whether `tag` has the shape `rule` asks for, before any order: the
+/// tags whose build times `order: newest` needs.
+pub(in crate::policy) fn shaped(rule: &TagRule, tag: &str) -> bool {
+    extract(rule, tag).is_ok()
+}
+
+fn evaluate_tags(rule: &TagRule, tag: &str, times: &TagTimes) -> Result<Key, String> {
     let value = extract(rule, tag)?;
     match rule.order {
+        Order::Newest => times
+            .build_time(tag)
+            .map(|(time, seen)| Key::Built(time, seen))
+            .ok_or_else(|| format!("the build time of `{tag}` is not known (order: newest)")),
         Order::Alphabetical => Ok(Key::Text(value)),
         Order::Numerical => Decimal::parse(&value).map(Key::Number).ok_or_else(|| {
             format!("`{tag}` gives `{value}`, which is not a number (order: numerical)")

@@ -15,6 +15,7 @@ fn cached(fetched_at_ms: i64, forgotten_at_ms: Option<i64>) -> CachedTags {
     CachedTags {
         fetched_at_ms,
         forgotten_at_ms,
+        first_listed_ms: Some(fetched_at_ms),
         tags: Vec::new(),
         pushed: Vec::new(),
     }
