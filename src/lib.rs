@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod registry;
+pub mod rollback;
 pub mod server;
 pub mod service;
 pub mod store;

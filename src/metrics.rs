@@ -74,6 +74,12 @@ pub fn bumps_merged(repo: &str, n: usize) {
         .increment(n as u64);
 }
 
+/// The references of a repository held because a person rolled them back
+/// (src/rollback/), as its last run found them.
+pub fn rollback_holds(repo: &str, n: usize) {
+    metrics::gauge!("imagebump_rollback_holds", "repo" => repo.to_string()).set(n as f64);
+}
+
 pub fn registry_request(host: &str, status: u16) {
     metrics::counter!("imagebump_registry_requests_total", "host" => host.to_string(), "status" => status.to_string()).increment(1);
 }

@@ -184,6 +184,7 @@ pub async fn build_repo(
         api_author,
         registry: registry.clone(),
         tag_cache: store.map(|s| TagCache::new(s.clone(), tag_cache_ttl(config), clock.clone())),
+        rollbacks: store.map(|s| crate::rollback::Book::new(s.clone(), clock.clone())),
         retry: RetryPolicy::default(),
         memo: Default::default(),
         clock: clock.clone(),

@@ -105,3 +105,22 @@ pub const MR_EVIDENCE_HEAD: &str = "\n**Evidence**\n\n| image | promoted | from 
 /// The evidence's digest column when the source does not pin one.
 pub const DIGEST_NOT_PINNED: &str =
     "not pinned in the source: the tag is promoted, not proven to be the same bits";
+
+/// The paragraph of an MR description whose bumps touch references held
+/// after a rollback (src/rollback/): auto-merge is off, and why; empty
+/// when none is held.
+pub fn rollback_held(holds: &[&crate::rollback::RollbackHold]) -> String {
+    if holds.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "**Auto-merge is off for this MR**: a person rolled back what it bumps, and imagebump holds it:\n\n",
+    );
+    for h in holds {
+        s.push_str(&format!("- {}\n", h.describe()));
+    }
+    s.push_str(&format!(
+        "\nThe rolled-back-from version and those between it and the current one are not proposed again. Comment `{COMMAND_PREFIX} unhold` here to release the hold (or raise the tag yourself); until then this MR waits for a person to merge it.\n\n"
+    ));
+    s
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use imagebump::config::ServiceConfig;
 use support::cli::Serving;
 use support::ssh;
-use support::world::{git, seed_env_repo, write_direct_config};
+use support::world::{git, web_env, write_direct_config};
 use support::{TestRegistry, http_get, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagebump");
@@ -22,15 +22,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let registry = TestRegistry::start();
-    registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
-    let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let remote = seed_env_repo(
-        dir.path(),
-        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n"),
-        &format!("{host}/acme/web:1.4.2"),
-    );
+    let (registry, remote) = web_env(dir.path(), "").await;
     Env {
         registry,
         dir,
@@ -106,6 +99,41 @@ async fn reconcile_commits_to_the_base_branch_in_direct_mode_once() {
         "2",
         "one commit, not two"
     );
+}
+
+/// A run by hand looks for rollbacks in the service's store as `serve`
+/// does (src/rollback/): it does not commit the rolled-back version again,
+/// and says which reference is held.
+#[tokio::test]
+async fn reconcile_by_hand_honours_and_lists_a_rollback_hold() {
+    let e = env().await;
+    let config = e.config("", "base");
+    assert!(reconcile_env(&config).status.success());
+    assert!(e.main_file().ends_with("web:1.4.3"));
+    let scratch = e.dir.path().join("person");
+    git(
+        e.dir.path(),
+        &["clone", "-q", e.remote.to_str().unwrap(), "person"],
+    );
+    let file = scratch.join("apps/web.yaml");
+    let deployed = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, deployed.replace("web:1.4.3", "web:1.4.2")).unwrap();
+    support::world::commit_all_as_ops(&scratch, "web: back to 1.4.2");
+    git(&scratch, &["push", "-q", "origin", "HEAD:main"]);
+    let rollback = git(&scratch, &["rev-parse", "HEAD"]);
+
+    let out = reconcile_env(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "  held: `web` in `apps/web.yaml` rolled back from 1.4.3 to 1.4.2 by ops@example.com in {}",
+            &rollback[..12]
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing to do"), "{stdout}");
+    assert_eq!(git(&e.remote, &["rev-parse", "main"]), rollback);
 }
 
 #[tokio::test]

@@ -1105,6 +1105,72 @@ async fn ignores_and_holds_round_trip(h: Harness) {
     assert!(s.holds("other/env").await.unwrap().is_empty());
 }
 
+both!(rollback_holds_and_base_heads_round_trip);
+async fn rollback_holds_and_base_heads_round_trip(h: Harness) {
+    use imagebump::plan::Version;
+    use imagebump::rollback::{RefKey, RollbackHold};
+    let s = &h.store;
+    let hold = |file: &str, place: u32, from: &str, digest: Option<&str>| RollbackHold {
+        key: RefKey {
+            policy: "web".into(),
+            file: file.into(),
+            place,
+        },
+        from: Version {
+            tag: from.into(),
+            digest: digest.map(str::to_string),
+        },
+        to: Version {
+            tag: "1.4.9".into(),
+            digest: None,
+        },
+        commit: "c0ffee".into(),
+        author: "ops@example.com".into(),
+        at_ms: T0,
+    };
+    assert!(s.rollback_holds("acme/env").await.unwrap().is_empty());
+    let a = hold("apps/web.yaml", 1, "1.5.0", Some("sha256:aa"));
+    let b = hold("apps/web.yaml", 2, "1.5.0", None);
+    let c = hold("apps/api.yaml", 1, "1.5.0", None);
+    for h in [&a, &b, &c] {
+        s.save_rollback_hold("acme/env", h).await.unwrap();
+    }
+    s.save_rollback_hold("other/env", &a).await.unwrap();
+    // A second rollback of a reference replaces its hold.
+    let a2 = RollbackHold {
+        commit: "beef".into(),
+        at_ms: T0 + 1,
+        ..hold("apps/web.yaml", 1, "1.6.0", None)
+    };
+    s.save_rollback_hold("acme/env", &a2).await.unwrap();
+    assert_eq!(
+        s.rollback_holds("acme/env").await.unwrap(),
+        vec![c.clone(), a2.clone(), b.clone()]
+    );
+    s.release_rollback_hold("acme/env", &b.key).await.unwrap();
+    assert_eq!(
+        s.rollback_holds("acme/env").await.unwrap(),
+        vec![c.clone(), a2]
+    );
+    assert_eq!(
+        s.release_rollback_holds("acme/env", "web", "apps/web.yaml")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.rollback_holds("acme/env").await.unwrap(), vec![c]);
+    assert_eq!(s.rollback_holds("other/env").await.unwrap(), vec![a]);
+
+    assert_eq!(s.base_head("acme/env").await.unwrap(), None);
+    s.set_base_head("acme/env", "abc").await.unwrap();
+    s.set_base_head("acme/env", "def").await.unwrap();
+    assert_eq!(
+        s.base_head("acme/env").await.unwrap().as_deref(),
+        Some("def")
+    );
+    assert_eq!(s.base_head("other/env").await.unwrap(), None);
+}
+
 both!(reopened_store_keeps_its_jobs);
 async fn reopened_store_keeps_its_jobs(h: Harness) {
     accept(&h.store, "hub", "d", vec![command("1.0.0")], T0)

@@ -325,12 +325,20 @@ fn validate_notes_the_new_meaning_of_a_bare_version() {
     assert!(err.contains("write `^2.3` to keep that"), "{err}");
 }
 
-#[tokio::test]
-async fn explain_reads_what_people_ignored_from_the_service_store() {
+/// A work tree deploying `acme/web:1.0.0` with `tags` in the registry, and
+/// a service config (repository `env`, direct mode) with its store open.
+struct Served {
+    reg: TestRegistry,
+    dir: tempfile::TempDir,
+    data: tempfile::TempDir,
+    service: std::path::PathBuf,
+    store: imagebump::store::Store,
+}
+
+async fn served(tags: &[&str]) -> Served {
     let reg = TestRegistry::start();
     let host = reg.host();
-    reg.push_tags("acme/web", &["1.0.0", "1.1.0", "1.2.0", "2.0.0"])
-        .await;
+    reg.push_tags("acme/web", tags).await;
     let dir = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     write(
@@ -356,6 +364,24 @@ async fn explain_reads_what_people_ignored_from_the_service_store() {
     let store = imagebump::store::Store::open(&config.store_url())
         .await
         .unwrap();
+    Served {
+        reg,
+        dir,
+        data,
+        service,
+        store,
+    }
+}
+
+#[tokio::test]
+async fn explain_reads_what_people_ignored_from_the_service_store() {
+    let Served {
+        reg: _reg,
+        dir,
+        data: _data,
+        service,
+        store,
+    } = served(&["1.0.0", "1.1.0", "1.2.0", "2.0.0"]).await;
     store.ignore_version("env", "web", "1.2.0").await.unwrap();
     store
         .ignore_update_type("env", "web", "major")
@@ -390,6 +416,73 @@ async fn explain_reads_what_people_ignored_from_the_service_store() {
     // Without the store, the same reference would go to 2.0.0.
     let out = imagebump(&["explain", "--repo", repo, "--format", "json"]);
     assert_eq!(json(&out)[0]["winner"]["tag"], "2.0.0");
+}
+
+#[tokio::test]
+async fn explain_says_a_reference_is_held_after_a_rollback() {
+    use imagebump::plan::Version;
+    use imagebump::rollback::{RefKey, RollbackHold};
+    let Served {
+        reg,
+        dir,
+        data: _data,
+        service,
+        store,
+    } = served(&["1.0.0", "1.1.0"]).await;
+    let version = |tag: &str| Version {
+        tag: tag.into(),
+        digest: None,
+    };
+    let hold = RollbackHold {
+        key: RefKey {
+            policy: "web".into(),
+            file: "web.yaml".into(),
+            place: 1,
+        },
+        from: version("1.1.0"),
+        to: version("1.0.0"),
+        commit: "0123456789abcdef0123".into(),
+        author: "ops@example.com".into(),
+        at_ms: 0,
+    };
+    store.save_rollback_hold("env", &hold).await.unwrap();
+    store.close().await;
+
+    let repo = dir.path().to_str().unwrap();
+    let explain = |format: &'static str| {
+        imagebump(&[
+            "explain",
+            "--repo",
+            repo,
+            "--format",
+            format,
+            "--service-config",
+            service.to_str().unwrap(),
+            "--name",
+            "env",
+        ])
+    };
+    let e = &json(&explain("json"))[0];
+    assert!(e["winner"].is_null(), "{e:#}");
+    assert_eq!(
+        e["skipped"],
+        "held after a rollback: 1.1.0 is not above 1.1.0, the rolled-back-from version"
+    );
+    assert_eq!(
+        e["held"],
+        "`web` in `web.yaml` rolled back from 1.1.0 to 1.0.0 by ops@example.com in 0123456789ab"
+    );
+
+    // A newer version is the winner, still held (no auto-merge).
+    reg.push_tags("acme/web", &["1.2.0"]).await;
+    let e = &json(&explain("json"))[0];
+    assert_eq!(e["winner"]["tag"], "1.2.0", "{e:#}");
+    let text = String::from_utf8_lossy(&explain("text").stdout).into_owned();
+    assert!(
+        text.contains("  held     `web` in `web.yaml` rolled back from 1.1.0 to 1.0.0"),
+        "{text}"
+    );
+    assert!(text.contains("without auto-merge"), "{text}");
 }
 
 /// `check` has no store: the release age comes from the image configs'

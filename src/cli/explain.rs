@@ -23,6 +23,7 @@ use crate::plan::{self, Resolved, SourceFile, TagSource};
 use crate::policy::version::parse_tag;
 use crate::policy::{Policy, Rule, Verdict, verdicts_with};
 use crate::registry::{Client, TagList};
+use crate::rollback::{self, RollbackHold};
 use crate::store::{Ignored, Store};
 use crate::workdir;
 
@@ -62,6 +63,8 @@ struct Explained {
     winner: Option<Winner>,
     /// Why the reference is left alone, when it is.
     skipped: Option<String>,
+    /// The rollback hold on the reference, in the service's store.
+    held: Option<String>,
     /// A better tag younger than `minReleaseAge`: "waiting for release age
     /// of TAG until TIME".
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,11 +113,12 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
         }
     };
     let images: Vec<ImageRepo> = config.policies.iter().map(|p| p.image.clone()).collect();
-    let (config, first_seen) = match service_state(&args, &images).await {
+    let (config, first_seen, holds) = match service_state(&args, &images).await {
         // What people refused is part of the policies the tags are judged by.
-        Ok((ignored, first_seen)) => (
+        Ok((ignored, first_seen, holds)) => (
             config.refusing(&crate::reconcile::refusals(&ignored)),
             first_seen,
+            holds,
         ),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -153,7 +157,7 @@ pub async fn run(args: ExplainArgs) -> ExitCode {
             if !selected(args.target.as_deref(), &file.path, r.line, policy, &tag) {
                 continue;
             }
-            match explain_one(&config, file, &r, policy, &tag, &listed).await {
+            match explain_one(&config, file, &r, (policy, &tag), &listed, &holds).await {
                 Ok(e) => out.push(e),
                 Err(message) => {
                     failed = true;
@@ -250,13 +254,17 @@ impl Listed<'_> {
     }
 }
 
-/// What people ignored in the service's store for `--name`, and the
-/// store's first-seen times of `images`; nothing without
-/// `--service-config`.
+/// What people ignored in the service's store for `--name`, the store's
+/// first-seen times of `images`, and the rollback holds there; nothing
+/// without `--service-config`.
 async fn service_state(
     args: &ExplainArgs,
     images: &[ImageRepo],
-) -> anyhow::Result<(Ignored, HashMap<ImageRepo, crate::policy::TagTimes>)> {
+) -> anyhow::Result<(
+    Ignored,
+    HashMap<ImageRepo, crate::policy::TagTimes>,
+    Vec<RollbackHold>,
+)> {
     let (Some(file), Some(name)) = (&args.service_config, &args.name) else {
         return Ok(Default::default());
     };
@@ -268,6 +276,7 @@ async fn service_state(
     );
     let store = Store::open(&config.store_url()).await?;
     let ignored = store.ignored(name).await;
+    let holds = store.rollback_holds(name).await;
     let mut first_seen = HashMap::new();
     for image in images {
         let key = crate::reconcile::tag_cache_key(image);
@@ -276,7 +285,7 @@ async fn service_state(
         }
     }
     store.close().await;
-    Ok((ignored?, first_seen))
+    Ok((ignored?, first_seen, holds?))
 }
 
 fn selected(target: Option<&str>, file: &str, line: usize, policy: &Policy, tag: &str) -> bool {
@@ -300,9 +309,9 @@ async fn explain_one(
     config: &crate::policy::RepoConfig,
     file: &SourceFile,
     r: &manifest::Reference,
-    policy: &Policy,
-    tag: &str,
+    (policy, tag): (&Policy, &str),
     listed: &Listed<'_>,
+    holds: &[RollbackHold],
 ) -> Result<Explained, String> {
     let tags = match listed.lists.get(&policy.image) {
         Some(Ok(tags)) => tags.clone(),
@@ -319,12 +328,35 @@ async fn explain_one(
     if let Some(e) = report.errors.iter().find(|e| e.line == r.line) {
         return Err(e.message.clone());
     }
-    let bump = report.bumps.iter().find(|b| b.line == r.line);
+    // A rollback hold withholds the winner as a service run does (with
+    // MRs: a winner above the from-version stays, without auto-merge).
+    let mut bumps: Vec<plan::Bump> = report
+        .bumps
+        .iter()
+        .filter(|b| b.line == r.line)
+        .cloned()
+        .collect();
+    let restrained = rollback::restrain(config, holds, &one, &mut bumps, true);
+    let bump = bumps.first();
+    let held = rollback::managed(config, file)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.line == r.line)
+        .and_then(|m| holds.iter().find(|h| h.key == m.key))
+        .map(RollbackHold::describe);
     let skipped = report
         .skipped
         .iter()
         .find(|s| s.line == r.line)
-        .map(|s| s.reason.clone());
+        .map(|s| s.reason.clone())
+        .or_else(|| {
+            restrained.withheld.first().map(|(b, h)| {
+                format!(
+                    "held after a rollback: {} is not above {}, the rolled-back-from version",
+                    b.to.tag, h.from.tag
+                )
+            })
+        });
     let times = listed.times(&policy.image).await;
     let mut verdicts = verdicts_with(policy, tag, &tags, marked, &times).unwrap_or_default();
     let waiting = report.waiting.iter().find(|w| w.line == r.line);
@@ -357,6 +389,7 @@ async fn explain_one(
             update: b.update,
         }),
         skipped,
+        held,
         waiting: waiting.map(|w| format!("waiting for release age of {} until {}", w.tag, w.until)),
         tags: verdicts,
     })
@@ -430,6 +463,11 @@ fn text(out: &[Explained]) -> String {
             }
         };
         s.push_str(&format!("  current  {} = {parsed}\n", e.current.tag));
+        if let Some(held) = &e.held {
+            s.push_str(&format!(
+                "  held     {held}: versions up to the rolled-back-from one are not proposed; a newer one is, without auto-merge (direct mode: nothing is committed)\n"
+            ));
+        }
         match (&e.winner, &e.skipped) {
             (Some(w), _) => s.push_str(&format!("  winner   {} ({})\n", w.tag, w.update.as_str())),
             (None, Some(why)) => s.push_str(&format!("  skipped  {why}\n")),

@@ -212,22 +212,23 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
         );
         return ExitCode::from(1);
     };
-    // A one-shot run has no store: no ignores, holds or tag cache.
+    // A one-shot run takes no ignores, holds or tag cache from the store.
     let repo = match service::registry(&config.registry) {
         Ok(registry) => {
             service::build_repo(&config, settings, None, &registry, &Clock::system()).await
         }
         Err(e) => Err(e),
     };
-    let repo = match repo {
+    let mut repo = match repo {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(1);
         }
     };
-    // The store only for the repository's lock: a run by hand must not
-    // overlap a serving replica's run of the same repository.
+    // The store for the repository's lock (a run by hand must not overlap
+    // a serving replica's run of the same repository) and its rollback
+    // holds: a run by hand never bumps back what a person rolled back.
     let store = match Store::open(&config.store_url()).await {
         Ok(s) => s,
         Err(e) => {
@@ -235,6 +236,7 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    repo.rollbacks = Some(crate::rollback::Book::new(store.clone(), Clock::system()));
     let result = reconcile::reconcile(&repo, &RepoLocks::for_store(&store)).await;
     store.close().await;
     match result {
@@ -253,6 +255,9 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
             }
             for f in &outcome.failures {
                 println!("  failed: {f}");
+            }
+            for h in &outcome.held {
+                println!("  held: {h}");
             }
             if outcome.actions.is_empty() && outcome.failures.is_empty() {
                 println!(

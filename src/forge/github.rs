@@ -249,6 +249,27 @@ fn client(base: &str, auth: &GitHubAuth) -> anyhow::Result<(Octocrab, Option<Oct
     }
 }
 
+/// The pull request's GraphQL id.
+fn node_id(mr: &MergeRequest) -> Result<&str, ForgeError> {
+    mr.node_id.as_deref().ok_or_else(|| ForgeError::Protocol {
+        forge: FORGE,
+        message: format!("pull request #{} has no node_id", mr.number),
+    })
+}
+
+impl GitHub {
+    /// A GraphQL mutation with the installation's (or the token's) git
+    /// token; the answer's body.
+    async fn mutation(&self, query: &serde_json::Value) -> Result<serde_json::Value, ForgeError> {
+        let token = self.git_token().await?;
+        let reply = self
+            .graphql
+            .send_as(Verb::Post, "/graphql", Some(query), &token)
+            .await?;
+        Ok(reply.body)
+    }
+}
+
 #[async_trait]
 impl Forge for GitHub {
     async fn git_credentials(&self) -> Result<(String, String), ForgeError> {
@@ -410,22 +431,21 @@ impl Forge for GitHub {
     }
 
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError> {
-        let node_id = mr.node_id.as_deref().ok_or_else(|| ForgeError::Protocol {
-            forge: FORGE,
-            message: format!("pull request #{} has no node_id", mr.number),
-        })?;
         // `expectedHeadOid`: GitHub refuses if the head is no longer the
         // commit this run built and judged.
         let query = json!({
             "query": "mutation($id: ID!, $head: GitObjectID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: SQUASH, expectedHeadOid: $head}) { pullRequest { number } } }",
-            "variables": { "id": node_id, "head": mr.head_sha },
+            "variables": { "id": node_id(mr)?, "head": mr.head_sha },
         });
-        let token = self.git_token().await?;
-        let reply = self
-            .graphql
-            .send_as(Verb::Post, "/graphql", Some(&query), &token)
-            .await?;
-        model::auto_merge_outcome(&reply.body)
+        model::auto_merge_outcome(&self.mutation(&query).await?)
+    }
+
+    async fn disable_auto_merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+        let query = json!({
+            "query": "mutation($id: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }",
+            "variables": { "id": node_id(mr)? },
+        });
+        model::graphql_errors(&self.mutation(&query).await?)
     }
 
     async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {

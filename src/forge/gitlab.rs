@@ -432,6 +432,15 @@ impl Forge for GitLab {
         }
     }
 
+    async fn disable_auto_merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+        let endpoint = endpoints::CancelAutoMerge {
+            project: self.project_id,
+            iid: mr.number,
+        };
+        let _: ApiMr = self.api.call(endpoint).await?;
+        Ok(())
+    }
+
     async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {
         let endpoint = MergeMergeRequest::builder()
             .project(self.project_id)

@@ -240,6 +240,10 @@ pub trait Forge: Send + Sync {
     /// head `mr.head_sha`, never for a head whose checks have not started.
     async fn enable_auto_merge(&self, mr: &MergeRequest) -> Result<AutoMerge, ForgeError>;
 
+    /// Switches the platform's auto-merge of `mr` off (a rollback hold
+    /// came after it was switched on: src/rollback/).
+    async fn disable_auto_merge(&self, mr: &MergeRequest) -> Result<(), ForgeError>;
+
     /// Merges now, only if the head is still `mr.head_sha`. A refusal that
     /// is the platform's normal answer on a protected branch is
     /// [`Merge::Refused`], not an error.

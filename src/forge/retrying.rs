@@ -100,6 +100,13 @@ impl Forge for Retrying<'_> {
         .await
     }
 
+    async fn disable_auto_merge(&self, mr: &MergeRequest) -> Result<(), ForgeError> {
+        retry("disable auto-merge", self.policy, || {
+            self.inner.disable_auto_merge(mr)
+        })
+        .await
+    }
+
     async fn merge(&self, mr: &MergeRequest) -> Result<Merge, ForgeError> {
         retry("merge", self.policy, || self.inner.merge(mr)).await
     }

@@ -47,6 +47,31 @@ impl Mirror {
         Ok(out)
     }
 
+    /// `head` and its first parents, newest first: at most `limit`
+    /// commits, ending before `stop` when the chain reaches it.
+    pub fn first_parents(
+        &self,
+        head: &str,
+        stop: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<CommitInfo>> {
+        let repo = self.local()?;
+        let mut out = Vec::new();
+        let mut next = Some(find_commit(&repo, head)?);
+        while let Some(commit) = next.take() {
+            if out.len() >= limit || stop.is_some_and(|s| commit.id == s) {
+                break;
+            }
+            let described = info(&commit)?;
+            next = match described.parents.first() {
+                Some(parent) => Some(find_commit(&repo, parent)?),
+                None => None,
+            };
+            out.push(described);
+        }
+        Ok(out)
+    }
+
     /// Builds a commit on `parent` whose tree is the parent's with each
     /// `(path, new text)` replaced. Each path must be a regular file in the
     /// parent's tree; its mode is kept. With the author's signing key, the
@@ -135,6 +160,12 @@ fn info(commit: &gix::Commit<'_>) -> anyhow::Result<CommitInfo> {
         parents: decoded.parents().map(|p| p.to_string()).collect(),
         author_email: decoded.author()?.email.to_str_lossy().into_owned(),
         committer_email: decoded.committer()?.email.to_str_lossy().into_owned(),
+        committed_ms: decoded
+            .committer()?
+            .time()
+            .with_context(|| format!("reading the commit time of {}", commit.id))?
+            .seconds
+            .saturating_mul(1000),
         message: decoded.message.to_str_lossy().into_owned(),
     })
 }

@@ -4,10 +4,7 @@
 //! first-parent line a merged MR is its merge (or squash) commit, whose
 //! committer time is when it reached the branch.
 
-use anyhow::Context;
-
 use super::Mirror;
-use super::tree::find_commit;
 
 /// One commit of the first-parent line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,30 +17,17 @@ pub struct LineCommit {
 }
 
 impl Mirror {
-    /// Up to `limit` commits of `head`'s first-parent line, `head` first.
-    pub fn first_parents(&self, head: &str, limit: usize) -> anyhow::Result<Vec<LineCommit>> {
-        let repo = self.local()?;
-        let mut out = Vec::new();
-        let mut next = Some(head.to_string());
-        while let Some(sha) = next.take() {
-            if out.len() >= limit {
-                break;
-            }
-            let commit = find_commit(&repo, &sha)?;
-            let seconds = commit
-                .committer()
-                .with_context(|| format!("reading the committer of {sha}"))?
-                .time()
-                .with_context(|| format!("reading the commit time of {sha}"))?
-                .seconds;
-            let parent = commit.parent_ids().next().map(|id| id.to_string());
-            out.push(LineCommit {
-                sha: commit.id.to_string(),
-                parent: parent.clone(),
-                committed_ms: seconds.saturating_mul(1000),
-            });
-            next = parent;
-        }
-        Ok(out)
+    /// Up to `limit` commits of `head`'s first-parent line, `head` first
+    /// (the walk of [`Mirror::first_parents`]).
+    pub fn first_parent_line(&self, head: &str, limit: usize) -> anyhow::Result<Vec<LineCommit>> {
+        Ok(self
+            .first_parents(head, None, limit)?
+            .into_iter()
+            .map(|c| LineCommit {
+                parent: c.parents.first().cloned(),
+                sha: c.sha,
+                committed_ms: c.committed_ms,
+            })
+            .collect())
     }
 }

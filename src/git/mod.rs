@@ -103,6 +103,8 @@ pub struct CommitInfo {
     pub parents: Vec<String>,
     pub author_email: String,
     pub committer_email: String,
+    /// Committer time, in milliseconds since the Unix epoch.
+    pub committed_ms: i64,
     pub message: String,
 }
 

@@ -55,23 +55,8 @@ impl Mirror {
         exclude: &[String],
         max_bytes: u64,
     ) -> anyhow::Result<(Vec<SourceFile>, Vec<Problem>)> {
-        let include = glob_set(include)?;
-        let exclude = glob_set(exclude)?;
         let repo = self.local()?;
-        let tree = commit_tree(&repo, commit)?;
-        let mut recorder = gix::traverse::tree::Recorder::default();
-        tree.traverse()
-            .breadthfirst(&mut recorder)
-            .with_context(|| format!("walking the tree of {commit}"))?;
-        let mut entries: Vec<(String, gix::ObjectId)> = recorder
-            .records
-            .into_iter()
-            // Only regular files: never symlinks, submodules or trees.
-            .filter(|e| e.mode.is_blob())
-            .filter_map(|e| Some((e.filepath.to_str().ok()?.to_string(), e.oid)))
-            .filter(|(path, _)| include.is_match(path) && !exclude.is_match(path))
-            .collect();
-        entries.sort();
+        let entries = selected(&repo, commit, include, exclude)?;
         let mut files = Vec::new();
         let mut problems = Vec::new();
         for (path, oid) in entries {
@@ -94,6 +79,69 @@ impl Mirror {
         }
         Ok((files, problems))
     }
+
+    /// The selected files (as [`Mirror::read_files`] selects them) whose
+    /// content differs between commits `before` and `after`: their texts
+    /// at `before` and at `after`, each side holding only the files it has
+    /// and can read. Only the changed blobs are read.
+    pub fn changed_files(
+        &self,
+        before: &str,
+        after: &str,
+        include: &[String],
+        exclude: &[String],
+        max_bytes: u64,
+    ) -> anyhow::Result<(Vec<SourceFile>, Vec<SourceFile>)> {
+        let repo = self.local()?;
+        let old = selected(&repo, before, include, exclude)?;
+        let new = selected(&repo, after, include, exclude)?;
+        let old_ids: std::collections::HashMap<&str, gix::ObjectId> =
+            old.iter().map(|(p, id)| (p.as_str(), *id)).collect();
+        let new_ids: std::collections::HashMap<&str, gix::ObjectId> =
+            new.iter().map(|(p, id)| (p.as_str(), *id)).collect();
+        let read = |side: &[(String, gix::ObjectId)],
+                    other: &std::collections::HashMap<&str, gix::ObjectId>| {
+            side.iter()
+                .filter(|(path, id)| other.get(path.as_str()) != Some(id))
+                .filter(|(path, _)| unsafe_path(path).is_none())
+                .filter_map(|(path, id)| {
+                    let text = read_blob_text(&repo, *id, max_bytes).ok()?;
+                    Some(SourceFile {
+                        path: path.clone(),
+                        text,
+                    })
+                })
+                .collect::<Vec<SourceFile>>()
+        };
+        Ok((read(&old, &new_ids), read(&new, &old_ids)))
+    }
+}
+
+/// The regular files of `commit`'s tree selected by `include` and not by
+/// `exclude`, with their blob ids, sorted by path.
+fn selected(
+    repo: &gix::Repository,
+    commit: &str,
+    include: &[String],
+    exclude: &[String],
+) -> anyhow::Result<Vec<(String, gix::ObjectId)>> {
+    let include = glob_set(include)?;
+    let exclude = glob_set(exclude)?;
+    let tree = commit_tree(repo, commit)?;
+    let mut recorder = gix::traverse::tree::Recorder::default();
+    tree.traverse()
+        .breadthfirst(&mut recorder)
+        .with_context(|| format!("walking the tree of {commit}"))?;
+    let mut entries: Vec<(String, gix::ObjectId)> = recorder
+        .records
+        .into_iter()
+        // Only regular files: never symlinks, submodules or trees.
+        .filter(|e| e.mode.is_blob())
+        .filter_map(|e| Some((e.filepath.to_str().ok()?.to_string(), e.oid)))
+        .filter(|(path, _)| include.is_match(path) && !exclude.is_match(path))
+        .collect();
+    entries.sort();
+    Ok(entries)
 }
 
 /// Why a path in a tree is never read or written: a `.`, `..` or `.git`

@@ -118,6 +118,20 @@ pub struct Version {
     pub digest: Option<String>,
 }
 
+impl Version {
+    /// The tag and digest a reference has in its file; `None` without a tag.
+    pub fn written(r: &Reference) -> Option<Version> {
+        Some(Version {
+            tag: r.tag.as_ref()?.value.clone(),
+            digest: r
+                .digest
+                .as_ref()
+                .map(|d| d.value.clone())
+                .filter(|d| !d.is_empty()),
+        })
+    }
+}
+
 /// One planned change of one reference.
 #[derive(Clone, Debug, Serialize)]
 pub struct Bump {
@@ -380,19 +394,11 @@ async fn decide(
     choices: &mut HashMap<(String, String, bool), Decision>,
     now_ms: i64,
 ) -> Result<(Outcome, Option<(String, i64, Vec<PassedOver>)>), String> {
-    let Some(tag) = &r.tag else {
+    let Some(current) = Version::written(r) else {
         return Ok((
             Outcome::Skip("the reference has no tag to compare; write a tag".into()),
             None,
         ));
-    };
-    let current = Version {
-        tag: tag.value.clone(),
-        digest: r
-            .digest
-            .as_ref()
-            .map(|d| d.value.clone())
-            .filter(|d| !d.is_empty()),
     };
     let pin = policy.digest == DigestMode::Pin || current.digest.is_some();
     // A digest can only be written where the reference has room for one.

@@ -346,3 +346,14 @@ pub enum Group {
     PerFile,
     All,
 }
+
+/// How tag `a` compares with tag `b` in the policy's order (its `semver`
+/// rule, or its `tags` order); `None` when either is not shaped for the
+/// rule, or the order needs build times (`order: newest`), so that no
+/// order can be told from the tags alone (rollback holds, src/rollback/).
+pub fn compare_tags(policy: &Policy, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let none = TagTimes::default();
+    let a = choose::key::evaluate(&policy.rule, a, &none).ok()?;
+    let b = choose::key::evaluate(&policy.rule, b, &none).ok()?;
+    Some(a.cmp_order(&b))
+}

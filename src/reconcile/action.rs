@@ -52,6 +52,10 @@ pub enum Action {
     AutoMergeEnabled {
         number: u64,
     },
+    /// Switched off because a rollback hold came after it (src/rollback/).
+    AutoMergeDisabled {
+        number: u64,
+    },
     Merged {
         number: u64,
     },
@@ -95,6 +99,9 @@ impl fmt::Display for Action {
                 None => write!(f, "left {branch} alone: {reason}"),
             },
             Action::AutoMergeEnabled { number } => write!(f, "enabled auto-merge on !{number}"),
+            Action::AutoMergeDisabled { number } => {
+                write!(f, "disabled auto-merge on !{number}: a rollback holds it")
+            }
             Action::Merged { number } => write!(f, "merged !{number}"),
             Action::ReportedIssue { number } => {
                 write!(f, "reported the problem on issue #{number}")

@@ -138,6 +138,11 @@ impl Change {
 
     /// The MR description: a table of the bumps and the hidden marker.
     pub fn body(&self) -> String {
+        self.body_noting("")
+    }
+
+    /// The MR description with `note` after the table, before the marker.
+    pub fn body_noting(&self, note: &str) -> String {
         let promoted = self.promoted_to().is_some();
         let mut s = String::from(if promoted {
             MR_PROMOTION_INTRO
@@ -164,6 +169,7 @@ impl Change {
             s.push_str(&self.evidence());
         }
         s.push_str(MR_OUTRO);
+        s.push_str(note);
         s.push_str(&encode_marker(&self.marker()));
         s
     }

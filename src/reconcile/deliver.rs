@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     pub config: &'a RepoConfig,
     pub base: &'a str,
     pub files: &'a [SourceFile],
+    /// What the rollback holds did to the plan (src/rollback/).
+    pub restrained: &'a crate::rollback::Restrained,
 }
 
 /// The bot branch as found on the remote, against the wanted commit.
@@ -238,7 +240,11 @@ pub async fn merge_request(
             return Ok(());
         }
     };
-    let (title, body) = (change.title(), change.body());
+    // A change bumping a reference held after a rollback says so, and is
+    // never auto-merged while the hold stands.
+    let holds = ctx.restrained.holds_of(&change.bumps);
+    let note = texts::rollback_held(&holds);
+    let (title, body) = (change.title(), change.body_noting(&note));
     let mut mr = match existing {
         Some(mr) => {
             if mr.title != title || mr.body != body {
@@ -289,7 +295,13 @@ pub async fn merge_request(
         }
     };
     mr.head_sha = head;
-    if change.automerge_allowed(ctx.config) {
+    if !holds.is_empty() {
+        // Switched on before the rollback: switched off while it holds.
+        if mr.auto_merge {
+            forge.disable_auto_merge(&mr).await?;
+            actions.push(Action::AutoMergeDisabled { number: mr.number });
+        }
+    } else if change.automerge_allowed(ctx.config) {
         actions.extend(auto_merge(ctx, forge, &mr).await?);
     }
     Ok(())

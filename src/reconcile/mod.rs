@@ -62,6 +62,9 @@ pub struct Repo {
     /// The store's tag cache (service reconciles); `None`: every run asks
     /// the registry.
     pub tag_cache: Option<TagCache>,
+    /// The store's rollback holds (`serve`, and `imagebump reconcile`
+    /// with the service's store); `None`: no rollback is looked for.
+    pub rollbacks: Option<crate::rollback::Book>,
     pub retry: RetryPolicy,
     /// What earlier runs learnt that the platform does not show.
     pub memo: Memo,
@@ -105,11 +108,14 @@ pub struct Outcome {
     /// When a promotion waiting for its soak (`after`) becomes due, in ms
     /// since the Unix epoch: the service asks for a reconcile then.
     pub next_due_ms: Option<i64>,
+    /// The references held after a rollback (src/rollback/), described.
+    pub held: Vec<String>,
 }
 
 /// What people asked for through comment commands (the store's ignores
 /// and holds of one repository). Empty for `imagebump reconcile`, a run
-/// by hand that uses the store only for the repository's lock.
+/// by hand that uses the store only for the repository's lock and its
+/// rollback holds.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub ignored: Ignored,

@@ -46,7 +46,7 @@ pub(super) async fn plan(
         repo,
         config,
         envs: &envs,
-        line: repo.mirror.first_parents(base, MAX_HISTORY)?,
+        line: repo.mirror.first_parent_line(base, MAX_HISTORY)?,
         at: HashMap::new(),
     };
     let now = repo.clock.now_ms();

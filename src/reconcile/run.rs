@@ -17,6 +17,7 @@ use crate::forge::{Forge, MergeRequest, MrState, Retrying};
 use crate::git::GitAuth;
 use crate::plan::{self, Report, SourceFile};
 use crate::policy::{self, CONFIG_FILE, RepoConfig};
+use crate::rollback;
 
 /// Where a repository's changes go.
 pub(super) enum Delivery<'a> {
@@ -64,6 +65,17 @@ pub(super) async fn run_once(
         repo.mirror
             .read_files(&base, &config.files, &config.exclude, config.max_file_bytes)?;
 
+    let holds = match &repo.rollbacks {
+        Some(book) => {
+            let unread: Vec<&str> = read_problems.iter().map(|p| p.file.as_str()).collect();
+            book.track(repo, &config, &base, &files, &unread)
+                .instrument(step("rollbacks"))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    outcome.held = holds.iter().map(rollback::RollbackHold::describe).collect();
+
     let client = repo.registry.client();
     // References of a promoted environment do not follow the registry.
     // (Their promotions, below, say why each is left.)
@@ -83,6 +95,11 @@ pub(super) async fn run_once(
     report.skipped.extend(promoted.report.skipped);
     report.errors.extend(promoted.report.errors);
     report.bumps.retain(|b| !overrides.drops(b));
+    let mrs = repo.platform().is_some();
+    let restrained = rollback::restrain(&config, &holds, &files, &mut report.bumps, mrs);
+    for (b, hold) in &restrained.withheld {
+        tracing::info!(file = %b.file, line = b.line, to = %b.to.tag, hold = %hold.describe(), "held after a rollback: not proposed");
+    }
     wait_for_due(repo, &report, promoted.next_due_ms).await;
     report.errors.splice(0..0, read_problems);
     for e in &report.errors {
@@ -99,6 +116,7 @@ pub(super) async fn run_once(
         config: &config,
         base: &base,
         files: &files,
+        restrained: &restrained,
     };
     let delivered = deliver_all(&ctx, &report, &changes, overrides)
         .instrument(step("deliver"))

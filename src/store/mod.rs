@@ -32,6 +32,7 @@ mod choices;
 mod intake;
 mod lease;
 mod queue;
+mod rollback;
 mod times;
 
 pub(crate) use advisory::ReplicaLock;
@@ -114,6 +115,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_delivery_shown.sql"),
     ),
     (
+        7,
+        "rollback_holds",
+        include_str!("../../migrations/sqlite/0007_rollback_holds.sql"),
+    ),
+    (
         8,
         "build_times_and_timers",
         include_str!("../../migrations/sqlite/0008_build_times_and_timers.sql"),
@@ -151,6 +157,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "delivery_shown",
         include_str!("../../migrations/postgres/0006_delivery_shown.sql"),
+    ),
+    (
+        7,
+        "rollback_holds",
+        include_str!("../../migrations/postgres/0007_rollback_holds.sql"),
     ),
     (
         8,

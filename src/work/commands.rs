@@ -7,7 +7,7 @@
 //! | `recreate`     | close this MR (its marker removed first, so its versions are not taken as refused) and let the reconcile open a fresh one |
 //! | `ignore`       | never propose the MR's target versions again (per policy) |
 //! | `ignore major` / `ignore minor` | never propose updates of that type for the MR's policies |
-//! | `hold` / `unhold` | stop / resume changing MRs of the MR's policies         |
+//! | `hold` / `unhold` | stop / resume changing MRs of the MR's policies; `unhold` also releases the rollback holds (src/rollback/) of the references the MR bumps |
 //!
 //! Only users who may write to the repository are obeyed; others get a
 //! comment saying so. An unknown command gets a short help comment. Both
@@ -64,7 +64,11 @@ pub const COMMANDS: &[(&str, Cmd, &str)] = &[
         "never propose minor updates of these images",
     ),
     ("hold", Cmd::Hold, "stop updating MRs of these images"),
-    ("unhold", Cmd::Unhold, "resume updating MRs of these images"),
+    (
+        "unhold",
+        Cmd::Unhold,
+        "resume updating MRs of these images, and release their rollback holds",
+    ),
 ];
 
 /// The reply to an unknown command, one line per command.
@@ -148,9 +152,23 @@ pub async fn handle(store: &Store, repo: &Repo, event: &CommandEvent) -> anyhow:
                 store.ignore_update_type(name, &p, kind).await?;
             }
         }
-        Cmd::Hold | Cmd::Unhold => {
+        Cmd::Hold => {
             for p in policies(&marker) {
-                store.set_hold(name, &p, cmd == Cmd::Hold).await?;
+                store.set_hold(name, &p, true).await?;
+            }
+        }
+        Cmd::Unhold => {
+            for p in policies(&marker) {
+                store.set_hold(name, &p, false).await?;
+            }
+            // The holds a rollback made on the references this MR bumps.
+            for b in &marker.bumps {
+                let released = store
+                    .release_rollback_holds(name, &b.policy, &b.file)
+                    .await?;
+                if released > 0 {
+                    tracing::info!(repo = name, mr = number, policy = %b.policy, file = %b.file, "rollback hold released on request");
+                }
             }
         }
     }

@@ -117,6 +117,22 @@ pub fn seed_env_repo(dir: &Path, policy: &str, image: &str) -> PathBuf {
     dir.join("remote.git")
 }
 
+/// A registry with `acme/web` 1.4.2 and 1.4.3, and an environment
+/// repository in `dir` ([`seed_env_repo`]) deploying 1.4.2 under policy
+/// `web` for that image, with the YAML lines `policy` after its `image`;
+/// returns the registry and the remote.
+pub async fn web_env(dir: &Path, policy: &str) -> (TestRegistry, PathBuf) {
+    let registry = TestRegistry::start();
+    registry.push_tags("acme/web", &["1.4.2", "1.4.3"]).await;
+    let host = registry.host();
+    let remote = seed_env_repo(
+        dir,
+        &format!("policies:\n  - name: web\n    image: {host}/acme/web\n{policy}"),
+        &format!("{host}/acme/web:1.4.2"),
+    );
+    (registry, remote)
+}
+
 /// Writes `dir/imagebump.toml`, a service config with `data_dir` =
 /// `dir/data`, the TOML `extra` after it, and one repo `env` at `remote` in
 /// `direct` mode `direct` (`base` or `branch`); returns its path.
@@ -179,6 +195,40 @@ impl World {
     /// the bot is a GitHub App).
     pub async fn new_api_commits(kind: Kind) -> World {
         Self::build(kind, false, true, None, None).await
+    }
+
+    /// A world whose reconciles look for rollbacks and keep their holds in
+    /// the world's store, as `serve`'s do (src/rollback/).
+    pub async fn tracking_rollbacks(kind: Kind) -> World {
+        let mut w = Self::build(kind, false, false, None, None).await;
+        let mut repo = imagebump::service::build_repo(
+            &w.service_config(),
+            &w.service_config().repos[0],
+            Some(&w.store),
+            &imagebump::service::registry(&w.service_config().registry).unwrap(),
+            &w.clock,
+        )
+        .await
+        .expect("build repo");
+        repo.retry = w.repo.retry.clone();
+        // Only the rollback holds: tags are listed afresh, as in the other worlds.
+        repo.tag_cache = None;
+        w.repo = Arc::new(repo);
+        w.workers = Workers::new(
+            w.store.clone(),
+            vec![w.repo.clone()],
+            w.locks.clone(),
+            Arc::default(),
+            Duration::from_secs(60),
+            w.clock.clone(),
+        );
+        w
+    }
+
+    /// The service config the world's repository was built from.
+    fn service_config(&self) -> ServiceConfig {
+        ServiceConfig::load_from(Some(&self.dir.path().join("imagebump.toml")), Vec::new())
+            .expect("service config")
     }
 
     async fn build(

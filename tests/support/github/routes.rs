@@ -923,6 +923,9 @@ fn graphql(w: &mut World, body: &Value) -> Answer {
     if query.contains("createCommitOnBranch") {
         return create_commit_on_branch(w, &body["variables"]["input"]);
     }
+    if query.contains("disablePullRequestAutoMerge") {
+        return disable_auto_merge(w, body);
+    }
     if !query.contains("enablePullRequestAutoMerge") {
         return answer(
             200,
@@ -997,6 +1000,27 @@ fn graphql(w: &mut World, body: &Value) -> Answer {
     answer(
         200,
         json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": { "number": pr.number } } } }),
+    )
+}
+
+/// `disablePullRequestAutoMerge` (docs.github.com GraphQL mutations:
+/// "Disable auto merge on the given pull request"): the PR's `auto_merge`
+/// is null afterwards.
+fn disable_auto_merge(w: &mut World, body: &Value) -> Answer {
+    let node = body["variables"]["id"].as_str().unwrap_or_default();
+    w.refresh();
+    let Some(number) = w.prs.iter().find(|p| p.node_id == node).map(|p| p.number) else {
+        return answer(
+            200,
+            json!({ "data": { "disablePullRequestAutoMerge": null }, "errors": [{ "type": "NOT_FOUND", "path": ["disablePullRequestAutoMerge"], "message": format!("Could not resolve to a node with the global id of '{node}'") }] }),
+        );
+    };
+    if let Some(p) = w.pr_mut(number) {
+        p.auto_merge = None;
+    }
+    answer(
+        200,
+        json!({ "data": { "disablePullRequestAutoMerge": { "pullRequest": { "number": number } } } }),
     )
 }
 

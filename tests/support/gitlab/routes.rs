@@ -148,6 +148,24 @@ impl Model {
                     .ok_or_else(|| Reply::message(404, "404 Not found"))
             }
             ("PUT", ["merge_requests", n, "merge"]) => self.merge_endpoint(iid(n)?, input),
+            // doc/api/merge_requests.md "Cancel Merge When Pipeline Succeeds":
+            // 405 when the MR is merged or closed, 406 when it is not set to
+            // merge when the pipeline succeeds; else the MR, no longer set.
+            ("POST", ["merge_requests", n, "cancel_merge_when_pipeline_succeeds"]) => {
+                let n = iid(n)?;
+                let mr = self.mr(n)?.clone();
+                if mr.state != "opened" {
+                    return Err(Reply::message(405, "405 Method Not Allowed"));
+                }
+                if !mr.auto_merge {
+                    return Err(Reply::message(406, "406 Not Acceptable"));
+                }
+                if let Some(m) = self.mrs.iter_mut().find(|m| m.iid == n) {
+                    m.auto_merge = false;
+                }
+                self.system_note(n, "canceled the automatic merge", 1);
+                Ok(Reply::json(201, self.mr_detail_json(self.mr(n)?)))
+            }
             // doc/api/notes.md "List all merge request notes" (system notes included)
             ("GET", ["merge_requests", n, "notes"]) => {
                 let n = iid(n)?;
