@@ -13,7 +13,7 @@ use std::time::Duration;
 use imagebump::event::Command;
 use imagebump::store::{
     Accepted, CachedTags, DELIVERY_TTL, Delivery, Failed, JobKind, MAX_ATTEMPTS, Pushed,
-    QueueStats, RETRY_BACKOFF_CAP, Store, Trigger, retry_backoff,
+    QueueStats, RETRY_BACKOFF_CAP, Revived, Store, Trigger, retry_backoff,
 };
 use support::backends::Backend;
 
@@ -1419,4 +1419,67 @@ async fn a_due_timer_becomes_one_reconcile_and_is_gone(h: Harness) {
             .len(),
         1
     );
+}
+
+/// Kills `job` by failing it on every attempt; returns when it is dead.
+async fn kill(s: &Store, mut now: i64) -> i64 {
+    loop {
+        let job = s.claim("w", LEASE, now).await.unwrap().expect("a job");
+        match s.fail(&job, "boom", now).await.unwrap() {
+            Failed::Dead => return job.id,
+            Failed::Retrying { at_ms } => now = at_ms,
+        }
+    }
+}
+
+both!(dead_letters_are_requeued_from_their_first_attempt_or_dropped);
+async fn dead_letters_are_requeued_from_their_first_attempt_or_dropped(h: Harness) {
+    let s = &h.store;
+    s.enqueue_reconcile("env", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    let reconcile = kill(s, T0).await;
+    accept(s, "github", "d-1", vec![command("rebase")], T0)
+        .await
+        .unwrap();
+    let cmd = kill(s, T0).await;
+    assert_eq!(s.dead_letters().await.unwrap().len(), 2);
+
+    // A live reconcile of the repository absorbs the requeued one.
+    s.enqueue_reconcile("env", "poll", Trigger::Poll, T0)
+        .await
+        .unwrap();
+    let later = T0 + 10_000_000;
+    assert_eq!(
+        s.requeue_dead(reconcile, later).await.unwrap(),
+        Revived::Requeued
+    );
+    assert_eq!(s.requeue_dead(cmd, later).await.unwrap(), Revived::Requeued);
+    assert!(s.dead_letters().await.unwrap().is_empty());
+    assert_eq!(s.queue_stats(later).await.unwrap().depth, 2);
+    let first = s.claim("w", LEASE, later).await.unwrap().unwrap();
+    let second = s.claim("w", LEASE, later).await.unwrap().unwrap();
+    let (rec, com) = if matches!(first.kind, JobKind::Reconcile { .. }) {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert!(
+        matches!(&rec.kind, JobKind::Reconcile { repo, reason } if repo == "env" && reason.contains(&format!("requeued dead letter {reconcile}"))),
+        "{:?}",
+        rec.kind
+    );
+    assert_eq!((com.id, com.attempts), (cmd, 1), "from its first attempt");
+    assert_eq!(com.kind, command("rebase"));
+    // Requeued already: no dead letter has the id any more.
+    assert_eq!(s.requeue_dead(cmd, later).await.unwrap(), Revived::NotDead);
+
+    // Dropping deletes it.
+    s.complete(&rec, later).await.unwrap();
+    s.fail(&com, "boom", later).await.unwrap();
+    let dead = kill(s, later + ms(RETRY_BACKOFF_CAP)).await;
+    assert_eq!(dead, cmd);
+    assert!(s.drop_dead(cmd).await.unwrap());
+    assert!(!s.drop_dead(cmd).await.unwrap());
+    assert!(s.dead_letters().await.unwrap().iter().all(|d| d.id != cmd));
 }

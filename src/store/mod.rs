@@ -29,6 +29,7 @@
 mod advisory;
 mod cache;
 mod choices;
+mod dead;
 mod intake;
 mod lease;
 mod queue;
@@ -39,6 +40,7 @@ pub(crate) use advisory::ReplicaLock;
 pub use advisory::{LOCK_APPLICATION_NAME, advisory_key};
 pub use cache::TAG_INSERT_BATCH;
 pub use choices::IGNORABLE_UPDATE_TYPES;
+pub use dead::Revived;
 pub use intake::{MAX_DELIVERY_KEY, MAX_SHOWN, delivery_key, shown_id};
 
 use std::collections::{HashMap, HashSet};
