@@ -1,9 +1,10 @@
 //! The command line: `check`, `explain`, `serve`, `reconcile`, `validate`, `schema`,
-//! `version`.
+//! `version`, `dead-letters`, `holds`.
 //! Each command returns its process exit code.
 
 mod check;
 mod explain;
+mod queue;
 mod render;
 mod serve;
 
@@ -67,6 +68,11 @@ pub enum Command {
     Schema,
     /// Print the version.
     Version,
+    /// List, requeue or drop the store's dead letters.
+    #[command(name = "dead-letters")]
+    DeadLetters(queue::DeadArgs),
+    /// List or release the holds (manual and rollback) of the configured repositories.
+    Holds(queue::HoldsArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -97,6 +103,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::DeadLetters(args) => queue::dead_letters(args).await,
+        Command::Holds(args) => queue::holds(args).await,
         Command::Version => {
             println!("imagebump {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

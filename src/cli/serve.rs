@@ -33,7 +33,7 @@ pub struct ReconcileArgs {
     repo: String,
 }
 
-fn load(path: Option<&PathBuf>) -> Result<ServiceConfig, ExitCode> {
+pub(super) fn load(path: Option<&PathBuf>) -> Result<ServiceConfig, ExitCode> {
     ServiceConfig::load(path.map(|p| p.as_path())).map_err(|e| {
         eprintln!("error: {e:#}");
         ExitCode::from(1)
