@@ -1,8 +1,9 @@
 //! The command line: `check`, `explain`, `serve`, `reconcile`, `validate`, `schema`,
-//! `version`, `dead-letters`, `holds`.
+//! `version`, `dead-letters`, `holds`, `doctor`.
 //! Each command returns its process exit code.
 
 mod check;
+mod doctor;
 mod explain;
 mod queue;
 mod render;
@@ -73,6 +74,9 @@ pub enum Command {
     DeadLetters(queue::DeadArgs),
     /// List or release the holds (manual and rollback) of the configured repositories.
     Holds(queue::HoldsArgs),
+    /// Check the store, webhook secrets, git remotes and registry
+    /// credentials of the service config; exit 1 on any failure.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,6 +109,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::DeadLetters(args) => queue::dead_letters(args).await,
         Command::Holds(args) => queue::holds(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
         Command::Version => {
             println!("imagebump {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
