@@ -155,3 +155,66 @@ async fn the_status_page_shows_state_and_requeues_a_dead_letter_in_a_browser() {
 fn futures_block<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> T {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f)).unwrap()
 }
+
+both!(imagebump_status_prints_what_the_store_holds);
+/// `imagebump status` reads the service config's store: the repository's
+/// holds and ignores, the queue and the dead letter, as text and JSON.
+async fn imagebump_status_prints_what_the_store_holds(db: support::backends::Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_direct_config(
+        dir.path(),
+        &dir.path().join("env.git"),
+        &format!("store = \"{}\"", db.url),
+        "base",
+    );
+    db.store.set_hold("env", "web", true).await.unwrap();
+    db.store
+        .ignore_version("env", "api", "2.0.0")
+        .await
+        .unwrap();
+    let dead = make_dead_letter(&db.store, "retired", "registry answered 500").await;
+    let run = |format: &str| {
+        let out = Command::new(BIN)
+            .args([
+                "status",
+                "--config",
+                config.to_str().unwrap(),
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run("text");
+    for shown in [
+        "env: not run yet",
+        "held: web",
+        "ignored: api: version 2.0.0",
+        "retired: last run",
+        "failed: registry answered 500",
+        &format!("dead letter {dead}: reconcile retired after {MAX_ATTEMPTS} attempts"),
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(json["queue"]["dead"], 1, "{json}");
+    assert_eq!(json["dead_letters"][0]["id"], dead);
+    assert_eq!(
+        json["dead_letters"][0]["last_error"],
+        "registry answered 500"
+    );
+    let env = json["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "env")
+        .unwrap();
+    assert_eq!(env["holds"][0], "web");
+    assert!(env["last_run"].is_null());
+}
