@@ -218,3 +218,67 @@ async fn imagebump_status_prints_what_the_store_holds(db: support::backends::Bac
     assert_eq!(env["holds"][0], "web");
     assert!(env["last_run"].is_null());
 }
+
+/// Without `status_page = true` there is no page; with it, the status
+/// token is needed, and a requeue needs the form's CSRF token and the
+/// admin token.
+#[tokio::test]
+async fn the_page_is_off_by_default_and_its_tokens_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, remote) = web_env(dir.path(), "").await;
+    let port = free_port();
+    let off = write_direct_config(
+        dir.path(),
+        &remote,
+        &format!("listen = \"127.0.0.1:{port}\""),
+        "base",
+    );
+    let serving = Serving::start(BIN, &off);
+    wait_for("/healthz", Duration::from_secs(20), || {
+        http_get(port, "/healthz")
+    });
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let r = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    drop(serving);
+
+    let port = free_port();
+    let on = write_direct_config(
+        dir.path(),
+        &remote,
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\nstatus_page = true\nstatus_token = \"s3e\"\nadmin_token = \"a9d\""
+        ),
+        "base",
+    );
+    let _serving = Serving::start(BIN, &on);
+    wait_for("/healthz", Duration::from_secs(20), || {
+        http_get(port, "/healthz")
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let get = |token: &'static str| client.get(format!("{base}/")).bearer_auth(token).send();
+    assert_eq!(get("wrong").await.unwrap().status(), 401);
+    let page = get("s3e").await.unwrap().text().await.unwrap();
+    let csrf = page
+        .split("name=csrf value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next());
+    // No dead letter, so no form: the CSRF token is not on the page.
+    assert_eq!(csrf, None, "{page}");
+    let post = |body: String| {
+        client
+            .post(format!("{base}/status/dead-letters/1/requeue"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        post("csrf=forged&admin_token=a9d".into())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(post("admin_token=a9d".into()).await.unwrap().status(), 403);
+}
