@@ -52,6 +52,15 @@ pub struct Queue {
     pub dead: u64,
 }
 
+impl Queue {
+    /// The oldest job's age in words, `-` when the queue is empty.
+    pub fn oldest(&self) -> String {
+        self.oldest_age_ms
+            .map(span)
+            .unwrap_or_else(|| "-".to_string())
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct DeadLetter {
     pub id: i64,
@@ -220,10 +229,7 @@ pub fn text(s: &Status) -> String {
         out,
         "Queue\n  depth {}, oldest {}, dead letters {}",
         s.queue.depth,
-        s.queue
-            .oldest_age_ms
-            .map(span)
-            .unwrap_or_else(|| "-".to_string()),
+        s.queue.oldest(),
         s.queue.dead
     );
     for d in &s.dead_letters {

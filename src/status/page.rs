@@ -104,10 +104,7 @@ pub fn render(s: &Status, csrf: Option<&str>) -> String {
         h,
         "<h2>Queue</h2><p>Depth <b id=depth>{}</b>, oldest job {}, dead letters <b id=dead>{}</b></p>",
         s.queue.depth,
-        s.queue
-            .oldest_age_ms
-            .map(span)
-            .unwrap_or_else(|| "-".to_string()),
+        s.queue.oldest(),
         s.queue.dead
     );
     if !s.dead_letters.is_empty() {
