@@ -282,3 +282,23 @@ async fn the_page_is_off_by_default_and_its_tokens_are_checked() {
     );
     assert_eq!(post("admin_token=a9d".into()).await.unwrap().status(), 403);
 }
+
+/// An empty token would let anyone in: `serve` refuses to start.
+#[test]
+fn an_empty_status_token_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_direct_config(
+        dir.path(),
+        &dir.path().join("env.git"),
+        "status_page = true\nstatus_token = \"\"",
+        "base",
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("DOCKER_CONFIG", "/nonexistent-imagebump-test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`status_token` is empty"), "{err}");
+}

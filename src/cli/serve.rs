@@ -297,6 +297,15 @@ fn status_page(
     repos: Vec<String>,
 ) -> anyhow::Result<Option<server::StatusPage>> {
     let (status_token, admin_token) = (config.status_token()?, config.admin_token()?);
+    for (key, token) in [
+        ("status_token", &status_token),
+        ("admin_token", &admin_token),
+    ] {
+        anyhow::ensure!(
+            token.as_ref().is_none_or(|t| !t.expose().is_empty()),
+            "invalid service config: `{key}` is empty"
+        );
+    }
     if !config.status_page {
         return Ok(None);
     }
