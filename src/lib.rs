@@ -20,6 +20,7 @@ pub mod registry;
 pub mod rollback;
 pub mod server;
 pub mod service;
+pub mod status;
 pub mod store;
 pub mod texts;
 pub mod work;

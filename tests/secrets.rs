@@ -31,6 +31,8 @@ const PATH_TOKEN: &str = "pathTOKEN-dockerhub-91d0";
 const REGISTRY_PASSWORD: &str = "registry-PASSWORD-0c3e";
 const REGISTRY_TOKEN: &str = "registry-TOKEN-a71b";
 const STORE_PASSWORD: &str = "store-PASSWORD-4d2f";
+const STATUS_TOKEN: &str = "status-TOKEN-e8b0";
+const ADMIN_TOKEN: &str = "admin-TOKEN-62fd";
 
 /// An HTTP answer, whole: status line, headers and body.
 async fn answer(response: reqwest::Response) -> String {
@@ -78,6 +80,9 @@ async fn no_secret_reaches_a_log_line_a_metric_or_an_http_answer() {
 data_dir = "{data}"
 store = "{store}"
 poll_interval = "2s"
+status_page = true
+status_token = "{STATUS_TOKEN}"
+admin_token = "{ADMIN_TOKEN}"
 
 [registry.hosts."{host}"]
 username = "robot"
@@ -247,6 +252,28 @@ token = "{DISCOVER_TOKEN}"
             let r = client.get(format!("{base}{path}")).send().await.unwrap();
             answers.push(answer(r).await);
         }
+        // The status page, with its token, and a requeue with a wrong CSRF
+        // token and the admin token.
+        let r = client
+            .get(format!("{base}/"))
+            .bearer_auth(STATUS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let page = answer(r).await;
+        assert!(
+            page.starts_with("200") && page.contains("Repositories"),
+            "{page}"
+        );
+        answers.push(page);
+        let r = client
+            .post(format!("{base}/status/dead-letters/1/requeue"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf=forged&admin_token={ADMIN_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        answers.push(answer(r).await);
         // Let the refused repository and discovery fail at least once more,
         // and the webhook-triggered reconciles run.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -294,6 +321,8 @@ token = "{DISCOVER_TOKEN}"
             basic,
             REGISTRY_TOKEN.to_string(),
             STORE_PASSWORD.to_string(),
+            STATUS_TOKEN.to_string(),
+            ADMIN_TOKEN.to_string(),
         ]
         .into_iter()
         .chain(minted)

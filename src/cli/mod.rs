@@ -8,6 +8,7 @@ mod explain;
 mod queue;
 mod render;
 mod serve;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,6 +60,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Reconcile one configured repository once and print what it did.
     Reconcile(serve::ReconcileArgs),
+    /// Show what the status page shows, read from the service's store.
+    Status(status::StatusArgs),
     /// Check a repository's .imagebump.yaml; exit 1 when it is invalid.
     Validate {
         /// Repository root holding .imagebump.yaml.
@@ -99,6 +102,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Explain(args) => explain::run(args).await,
         Command::Serve(args) => serve::serve(args).await,
         Command::Reconcile(args) => serve::reconcile_once(args).await,
+        Command::Status(args) => status::status(args).await,
         Command::Validate { dir } => validate(&dir),
         Command::Schema => {
             println!(

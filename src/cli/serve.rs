@@ -108,6 +108,18 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         registry,
         wake.clone(),
     );
+    let names = config
+        .repos
+        .iter()
+        .chain(&discovered)
+        .map(|r| r.name.clone());
+    let status = match status_page(&config, names.collect()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let state: Arc<AppState> = Arc::new(AppState {
         sources,
         store: store.clone(),
@@ -122,6 +134,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         metrics: crate::metrics::install(),
         body_limit: config.hook_body_limit,
         draining: Default::default(),
+        status,
     });
     let http = match server::start(&config.listen, state.clone()) {
         Ok(s) => s,
@@ -276,4 +289,30 @@ pub async fn reconcile_once(args: ReconcileArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The status page's settings, when `status_page` is on.
+fn status_page(
+    config: &ServiceConfig,
+    repos: Vec<String>,
+) -> anyhow::Result<Option<server::StatusPage>> {
+    let (status_token, admin_token) = (config.status_token()?, config.admin_token()?);
+    for (key, token) in [
+        ("status_token", &status_token),
+        ("admin_token", &admin_token),
+    ] {
+        anyhow::ensure!(
+            token.as_ref().is_none_or(|t| !t.expose().is_empty()),
+            "invalid service config: `{key}` is empty"
+        );
+    }
+    if !config.status_page {
+        return Ok(None);
+    }
+    Ok(Some(server::StatusPage::new(
+        repos,
+        i64::try_from(config.poll_interval.as_millis()).unwrap_or(i64::MAX),
+        status_token,
+        admin_token,
+    )))
 }

@@ -88,6 +88,20 @@ pub struct ServiceConfig {
     /// Webhook sources, by name (`[hooks.github]`, `[hooks.distribution]`).
     #[serde(default)]
     pub hooks: BTreeMap<String, HookSettings>,
+    /// Serve the read-only status page at `/` (src/status/); off by default.
+    #[serde(default)]
+    pub status_page: bool,
+    /// When set, the page needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub status_token: Option<Secret>,
+    #[serde(default)]
+    pub status_token_file: Option<PathBuf>,
+    /// Needed to requeue a dead letter from the page; without it the page
+    /// offers no action.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// One webhook source's settings.
@@ -323,6 +337,21 @@ fn default_branch() -> String {
 }
 
 impl ServiceConfig {
+    /// `status_token`, or read from `status_token_file`.
+    pub fn status_token(&self) -> anyhow::Result<Option<Secret>> {
+        secret::resolve(
+            self.status_token.as_ref(),
+            self.status_token_file.as_deref(),
+        )
+        .context("status_token_file")
+    }
+
+    /// `admin_token`, or read from `admin_token_file`.
+    pub fn admin_token(&self) -> anyhow::Result<Option<Secret>> {
+        secret::resolve(self.admin_token.as_ref(), self.admin_token_file.as_deref())
+            .context("admin_token_file")
+    }
+
     /// The store URL: `store`, or SQLite in the data directory.
     pub fn store_url(&self) -> String {
         match &self.store {

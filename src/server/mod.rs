@@ -1,5 +1,5 @@
 //! The HTTP server: `POST /hooks/{source}[/{token}]`, `/healthz`,
-//! `/readyz` and `/metrics`.
+//! `/readyz`, `/metrics`, and the status page (`/`, src/server/status.rs).
 //!
 //! A webhook is read up to the body limit, handed to its source to verify
 //! and parse, and its events are committed to the store before the answer:
@@ -10,8 +10,10 @@
 
 pub mod hooks;
 mod inbox;
+mod status;
 
 pub use inbox::Inbox;
+pub use status::StatusPage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub struct AppState {
     /// Set while the service drains on SIGTERM: webhooks and `/readyz`
     /// answer 503 with `Connection: close`, so senders retry elsewhere.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The status page at `/`; `None` when off (`status_page`).
+    pub status: Option<StatusPage>,
 }
 
 impl AppState {
@@ -64,6 +68,11 @@ pub fn start(listen: &str, state: Arc<AppState>) -> anyhow::Result<actix_web::de
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .route("/", web::get().to(status::page))
+            .route(
+                "/status/dead-letters/{id}/requeue",
+                web::post().to(status::requeue),
+            )
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))

@@ -121,19 +121,23 @@ WHERE ",
 RETURNING kind, repo"
 );
 
-/// When the repository's latest run ended (`repo_runs`, for the gap).
+/// When the repository's latest run ended (`repo_runs`, for the gap), and
+/// what it ended with (the status page, src/status/).
 const RECORD_RUN: &str = "\
-INSERT INTO repo_runs (repo, finished_at_ms) VALUES ($1, $2)
-ON CONFLICT (repo) DO UPDATE SET finished_at_ms = excluded.finished_at_ms";
+INSERT INTO repo_runs (repo, finished_at_ms, outcome, error) VALUES ($1, $2, $3, $4)
+ON CONFLICT (repo) DO UPDATE SET finished_at_ms = excluded.finished_at_ms,
+    outcome = excluded.outcome, error = excluded.error";
 
 /// Runs [`RECORD_RUN`] in the transaction `$tx` (either backend). A run's
 /// end is recorded after its job row is updated, the order every
 /// transaction here takes its locks in.
 macro_rules! record_run {
-    ($tx:ident, $repo:expr, $now:expr) => {
+    ($tx:ident, $repo:expr, $now:expr, $error:expr) => {
         sqlx::query(RECORD_RUN)
             .bind($repo)
             .bind($now)
+            .bind(if $error.is_some() { "failed" } else { "ok" })
+            .bind($error)
             .execute(&mut *$tx)
     };
 }
@@ -278,7 +282,7 @@ impl Store {
                      was claimed again, or it is gone); leaving it to the later claim"
                 ),
                 Some((kind, Some(repo))) if kind == "reconcile" => {
-                    record_run!(tx, repo, now_ms).await.with_context(context)?;
+                    record_run!(tx, repo, now_ms, None::<&str>).await.with_context(context)?;
                 }
                 Some(_) => {}
             }
@@ -331,7 +335,7 @@ impl Store {
                     bail!("job {job_id} was claimed again before its failure was recorded");
                 };
                 if let Some(repo) = &repo {
-                    record_run!(tx, repo, now_ms).await.with_context(context)?;
+                    record_run!(tx, repo, now_ms, Some(error)).await.with_context(context)?;
                 }
                 Failed::Retrying { at_ms }
             } else {
@@ -348,7 +352,7 @@ impl Store {
                     bail!("job {job_id} was claimed again before its failure was recorded");
                 }
                 if let Some(repo) = &repo {
-                    record_run!(tx, repo, now_ms).await.with_context(context)?;
+                    record_run!(tx, repo, now_ms, Some(error)).await.with_context(context)?;
                 }
                 if let (Some(repo), Some(reason)) = (&repo, &follow_up) {
                     sqlx::query(UPSERT_RECONCILE)

@@ -34,6 +34,7 @@ mod intake;
 mod lease;
 mod queue;
 mod rollback;
+mod runs;
 mod times;
 
 pub(crate) use advisory::ReplicaLock;
@@ -42,6 +43,7 @@ pub use cache::TAG_INSERT_BATCH;
 pub use choices::IGNORABLE_UPDATE_TYPES;
 pub use dead::Revived;
 pub use intake::{MAX_DELIVERY_KEY, MAX_SHOWN, delivery_key, shown_id};
+pub use runs::LastRun;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -126,6 +128,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "build_times_and_timers",
         include_str!("../../migrations/sqlite/0008_build_times_and_timers.sql"),
     ),
+    (
+        9,
+        "run_outcomes",
+        include_str!("../../migrations/sqlite/0009_run_outcomes.sql"),
+    ),
 ];
 
 /// The Postgres schema; same versions and meaning as [`SQLITE_MIGRATIONS`].
@@ -169,6 +176,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "build_times_and_timers",
         include_str!("../../migrations/postgres/0008_build_times_and_timers.sql"),
+    ),
+    (
+        9,
+        "run_outcomes",
+        include_str!("../../migrations/postgres/0009_run_outcomes.sql"),
     ),
 ];
 

@@ -130,6 +130,7 @@ impl HookServer {
             clock: Default::default(),
             metrics: imagebump::metrics::install(),
             draining: Default::default(),
+            status: None,
             body_limit,
         });
         let http = server::start(&format!("127.0.0.1:{port}"), state).unwrap();
