@@ -104,7 +104,9 @@ pub fn versions(
             let resolve::Resolved::Policy(p) = resolve::resolve(config, &r) else {
                 continue;
             };
-            let Some(v) = written(&r) else { continue };
+            let Some(v) = Version::written(&r) else {
+                continue;
+            };
             match out.get(&p.name) {
                 None => {
                     out.insert(p.name.clone(), Ok(v));
@@ -124,18 +126,6 @@ pub fn versions(
         }
     }
     out
-}
-
-/// The version a reference has as written.
-fn written(r: &Reference) -> Option<Version> {
-    Some(Version {
-        tag: r.tag.as_ref()?.value.clone(),
-        digest: r
-            .digest
-            .as_ref()
-            .map(|d| d.value.clone())
-            .filter(|d| !d.is_empty()),
-    })
 }
 
 /// `1.4.3` or `1.4.3@sha256:…`.
@@ -274,7 +264,7 @@ pub fn promote(
                     report.skipped.push(skip(why));
                     continue;
                 }
-                (Some(Ok(v)), _) if written(&r).as_ref() == Some(v) => continue,
+                (Some(Ok(v)), _) if Version::written(&r).as_ref() == Some(v) => continue,
                 (Some(Err(why)), _) | (Some(Ok(_)), Some(Err(why))) => {
                     report
                         .skipped
@@ -331,7 +321,7 @@ pub fn target(
     r: &Reference,
     source: &Version,
 ) -> Result<Option<(UpdateType, Version, Version)>, String> {
-    let current = written(r).ok_or("the reference has no tag to compare; write a tag")?;
+    let current = Version::written(r).ok_or("the reference has no tag to compare; write a tag")?;
     let can_pin = r.digest.is_some() || r.digest_insert.is_some();
     if source.digest.is_some() && !can_pin {
         return Err(format!(
