@@ -23,6 +23,7 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod texts;
+pub mod timefmt;
 pub mod work;
 pub mod workdir;
 pub mod yaml;

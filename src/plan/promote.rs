@@ -162,30 +162,7 @@ pub fn due_ms(since_ms: i64, after: std::time::Duration) -> Option<i64> {
     since_ms.checked_add(i64::try_from(after.as_millis()).ok()?)
 }
 
-/// The last second `httpdate` formats (it panics after year 9999).
-const LAST_HTTP_DATE_MS: u64 = 253_402_300_799_000;
-
-/// `ms` (since the Unix epoch) as an HTTP date, `Fri, 04 Dec 2026 19:21:26 GMT`.
-pub fn utc(ms: i64) -> String {
-    let at = u64::try_from(ms)
-        .ok()
-        .filter(|ms| *ms <= LAST_HTTP_DATE_MS)
-        .and_then(|ms| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms)));
-    at.map(httpdate::fmt_http_date)
-        .unwrap_or_else(|| format!("{ms} ms after the epoch"))
-}
-
-/// A span of milliseconds as `2d 3h`, `1h 5m` or `40s`.
-pub fn span(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
+pub use crate::timefmt::{span, utc};
 
 /// What the source's commit showed of its checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

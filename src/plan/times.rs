@@ -97,18 +97,4 @@ impl Times {
     }
 }
 
-/// `ms` as an RFC 3339 time in UTC, to the second.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| format!("{ms} ms after the epoch"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_are_written_in_utc_to_the_second() {
-        assert_eq!(super::rfc3339(1_793_613_600_999), "2026-11-02T10:00:00Z");
-        assert!(super::rfc3339(i64::MAX).contains("after the epoch"));
-    }
-}
+pub use crate::timefmt::utc as rfc3339;

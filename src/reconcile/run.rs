@@ -223,7 +223,7 @@ async fn plan_refusing(
 ) -> anyhow::Result<Report> {
     let registry = CachedSource::new(client, repo.tag_cache.as_ref());
     let mut refused = super::refusals(&overrides.ignored);
-    let now_ms = registry.now_ms();
+    let now_ms = repo.clock.now_ms();
     let report = plan::plan(&config.refusing(&refused), files, &registry, now_ms).await;
     let closed = closed_versions(repo, config, &report).await?;
     if closed.is_empty() {

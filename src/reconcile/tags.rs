@@ -152,13 +152,6 @@ impl<'a, S: TagSource> CachedSource<'a, S> {
         }
     }
 
-    /// The time now, for release ages: the cache's clock (the service's),
-    /// else the system's (a one-shot run).
-    pub fn now_ms(&self) -> i64 {
-        self.cache
-            .map_or_else(crate::clock::now_ms, |c| c.clock.now_ms())
-    }
-
     /// The store's saved list of `image` (after this run's listing saved
     /// it), once per run; `None` when there is none or it cannot be read.
     async fn saved(

@@ -162,23 +162,7 @@ pub async fn collect(
     })
 }
 
-/// `3m 20s ago`-style words for a span of milliseconds.
-pub fn span(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
-    }
-}
-
-/// A time as UTC RFC 3339, or the raw number when out of range.
-pub fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use crate::timefmt::{span, utc as when};
 
 /// Plain text for `imagebump status`.
 pub fn text(s: &Status) -> String {

@@ -12,8 +12,8 @@ fn spans_read_as_words() {
 
 #[test]
 fn times_out_of_range_stay_numbers() {
-    assert_eq!(when(0), "1970-01-01 00:00:00 UTC");
-    assert_eq!(when(i64::MAX), i64::MAX.to_string());
+    assert_eq!(when(0), "1970-01-01T00:00:00Z");
+    assert!(when(i64::MAX).ends_with("ms after the epoch"));
 }
 
 #[test]

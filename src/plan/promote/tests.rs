@@ -247,8 +247,8 @@ fn promote_makes_bumps_with_their_evidence_and_skips_with_reasons() {
 
 #[test]
 fn times_and_spans_are_shown_without_panics() {
-    assert_eq!(utc(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-    assert_eq!(utc(-1), "-1 ms after the epoch");
+    assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+    assert_eq!(utc(-1), "1969-12-31T23:59:59Z");
     assert!(utc(i64::MAX).ends_with("ms after the epoch"));
     assert_eq!(span(40_000), "40s");
     assert_eq!(span(65 * 60_000), "1h 5m");

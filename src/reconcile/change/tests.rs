@@ -203,7 +203,7 @@ fn environments_get_branches_of_their_own_and_promotions_say_where_from() {
     let s = by("imagebump/staging-web");
     assert_eq!(s.title(), "Promote web 1.4.3 to staging");
     let body = s.body();
-    assert!(body.contains("| `ghcr.io/acme/web` | `1.4.3` | dev | `0123456789abcdef` | Thu, 01 Jan 1970 00:00:00 GMT | passed | not pinned in the source"), "{body}");
+    assert!(body.contains("| `ghcr.io/acme/web` | `1.4.3` | dev | `0123456789abcdef` | 1970-01-01T00:00:00Z | passed | not pinned in the source"), "{body}");
     assert!(
         s.commit_message()
             .contains("Imagebump-Promoted-From: dev 0123456789abcdef\n")
